@@ -1,0 +1,41 @@
+"""Router: sections and pages of the workbench. Pages are thin; the work happens in `workbench/`."""
+import streamlit as st
+
+st.set_page_config(page_title="RAG & Fine-Tuning Workbench", page_icon=":material/science:", layout="wide")
+
+P = st.Page
+pages = {
+    "Knowledge": [
+        P("pages/knowledge_collections.py", title="Collections", icon=":material/library_books:",
+          url_path="collections", default=True),
+        P("pages/knowledge_chunking.py", title="Chunking preview", icon=":material/view_agenda:",
+          url_path="chunking"),
+        P("pages/knowledge_documents.py", title="Documents", icon=":material/description:",
+          url_path="documents"),
+    ],
+    "Retrieval": [
+        P("pages/retrieval_query.py", title="Query lab", icon=":material/search:", url_path="query"),
+        P("pages/retrieval_eval.py", title="Retrieval evaluation", icon=":material/rule:",
+          url_path="retrieval-eval"),
+        P("pages/retrieval_sweep.py", title="Chunk sweep", icon=":material/grid_on:", url_path="sweep"),
+    ],
+    "Fine-tune": [
+        P("pages/finetune_datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
+        P("pages/finetune_jobs.py", title="Training jobs", icon=":material/model_training:",
+          url_path="jobs"),
+        P("pages/finetune_adapters.py", title="Adapters", icon=":material/extension:", url_path="adapters"),
+    ],
+    "Arena": [
+        P("pages/arena.py", title="Arena", icon=":material/forum:", url_path="arena"),
+    ],
+    "Evaluate": [
+        P("pages/evaluate_run.py", title="Run evaluation", icon=":material/play_circle:",
+          url_path="evaluate"),
+        P("pages/evaluate_report.py", title="Report", icon=":material/analytics:", url_path="report"),
+    ],
+    "System": [
+        P("pages/system.py", title="System", icon=":material/settings:", url_path="system"),
+    ],
+}
+
+st.navigation(pages).run()

@@ -1,0 +1,116 @@
+"""Embedders behind one tiny contract: `embed_batch(texts) -> unit vectors`, plus token counting."""
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from workbench.models.registry import ModelError, bundled_embedder_dir, pick_device, resolve_local
+from workbench.settings import Settings
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index and the chunkers need from an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int  # the model's input window; longer texts are truncated by the model
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) float32, each row L2-normalised."""
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens each text takes in the model's own tokenizer (special tokens included)."""
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model (the bundled MiniLM or any local folder)."""
+
+    def __init__(self, name: str, path: str, device: str = "cpu", batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(path, device=device)
+        except Exception as e:  # a broken folder should read as a message, not a trace
+            raise ModelError(f"Could not load the embedding model '{name}' from {path}: {e}") from e
+        self.name = name
+        self.dim = int(self.model.get_embedding_dimension())
+        self.max_tokens = int(self.model.max_seq_length)
+        self.tokenizer = self.model.tokenizer
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one forward pass at a time; torch uses every core anyway
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = self.model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        return vecs.astype(np.float32, copy=False)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Deterministic, model-free embedder for fast tests: hashed bag of words, L2-normalised."""
+
+    def __init__(self, dim: int = 64, max_tokens: int = 128, name: str = "fake"):
+        self.name, self.dim, self.max_tokens = name, dim, max_tokens
+        self.calls = 0
+        self.texts_embedded = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in _WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
+            v[h % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        if n == 0:
+            v[0] = 1.0
+            n = 1.0
+        return v / n
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vec(t) for t in texts])
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(_WORD.findall(t)) + 2 for t in texts]
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, path: str, device: str) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(name, path, device)
+
+
+def load_embedder(settings: Settings, name: str | None = None) -> Embedder:
+    """The embedder named `name` (default: settings.embedding_model), loaded once per process."""
+    name = name or settings.embedding_model
+    if name == "fake":
+        return FakeEmbedder()
+    if name.startswith("bundled:"):
+        path = str(bundled_embedder_dir())
+    else:
+        path = resolve_local(name, settings, "embedding")
+    device, _ = pick_device(settings)
+    return _load(name, path, device)
+
+
+def loaded_embedders() -> int:
+    """How many embedders this process holds (System page)."""
+    return _load.cache_info().currsize

@@ -1,0 +1,116 @@
+"""The one place for configuration. Nothing else in the project reads environment variables."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+BUNDLED_GENERATOR = "bundled:SmolLM2-135M-Instruct"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Workbench configuration; build it with `Settings.from_env()`."""
+
+    # Root of all runtime data (models, Chroma, jobs, adapters, caches). Git-ignored.
+    storage: Path = REPO_ROOT / "storage"
+    # Where converted models live; defaults to storage/models. Tests share one prepared copy.
+    models_root: Path | None = None
+    # Embedding model: "bundled:all-MiniLM-L6-v2", a local sentence-transformers folder, or a hub id.
+    embedding_model: str = BUNDLED_EMBEDDER
+    # Generator: "bundled:SmolLM2-135M-Instruct", a local HF causal-LM folder, or a hub id.
+    generator_model: str = BUNDLED_GENERATOR
+    # "auto" picks CUDA (bf16) when present, else CPU (fp32); or force "cpu" / "cuda".
+    device: str = "auto"
+    # Chroma server URL (http://host:port); None keeps the embedded PersistentClient under storage/.
+    chroma_url: str | None = None
+    # Largest accepted upload, per file, in MB: keeps a stray video out of the parser.
+    max_upload_mb: float = 50.0
+    # Most files accepted in one upload batch.
+    max_files_per_upload: int = 200
+    # Largest accepted dataset / evaluation-set upload, in MB.
+    max_dataset_mb: float = 20.0
+    # OpenAI-compatible chat endpoint (Ollama, vLLM, ...) for the arena's base/RAG columns.
+    endpoint_url: str | None = None
+    endpoint_model: str | None = None
+    # The key itself is read from the environment once, here, never written to disk.
+    endpoint_api_key: str | None = field(default=None, repr=False)
+    # True when the hub must not be contacted (HF_HUB_OFFLINE=1): hub ids then fail with a clear message.
+    offline: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Settings from WORKBENCH_* environment variables, defaults for the rest."""
+        env = os.environ if env is None else env
+        s = cls()
+        updates: dict = {}
+        if env.get("WORKBENCH_STORAGE"):
+            updates["storage"] = Path(env["WORKBENCH_STORAGE"]).expanduser().resolve()
+        if env.get("WORKBENCH_MODELS_DIR"):
+            updates["models_root"] = Path(env["WORKBENCH_MODELS_DIR"]).expanduser().resolve()
+        for key, name in (
+            ("embedding_model", "WORKBENCH_EMBEDDING_MODEL"),
+            ("generator_model", "WORKBENCH_GENERATOR_MODEL"),
+            ("device", "WORKBENCH_DEVICE"),
+            ("chroma_url", "WORKBENCH_CHROMA_URL"),
+            ("endpoint_url", "WORKBENCH_ENDPOINT_URL"),
+            ("endpoint_model", "WORKBENCH_ENDPOINT_MODEL"),
+        ):
+            if env.get(name):
+                updates[key] = env[name]
+        for key, name, conv in (
+            ("max_upload_mb", "WORKBENCH_MAX_UPLOAD_MB", float),
+            ("max_files_per_upload", "WORKBENCH_MAX_FILES", int),
+            ("max_dataset_mb", "WORKBENCH_MAX_DATASET_MB", float),
+        ):
+            if env.get(name):
+                updates[key] = conv(env[name])
+        key = env.get("WORKBENCH_ENDPOINT_API_KEY") or env.get("OPENAI_API_KEY")
+        if key:
+            updates["endpoint_api_key"] = key
+        updates["offline"] = env.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False", "")
+        return replace(s, **updates)
+
+    # Folders under the storage root, one per kind of runtime data.
+    @property
+    def models_dir(self) -> Path:
+        return self.models_root or self.storage / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.storage / "chroma"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.storage / "jobs"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.storage / "adapters"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.storage / "datasets"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.storage / "cache"
+
+    @property
+    def evals_dir(self) -> Path:
+        return self.storage / "evals"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.storage / "uploads"
+
+    def ensure_dirs(self) -> "Settings":
+        """Create the storage folders; returns self for chaining."""
+        for d in (self.models_dir, self.chroma_dir, self.jobs_dir, self.adapters_dir,
+                  self.datasets_dir, self.cache_dir, self.evals_dir, self.uploads_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self

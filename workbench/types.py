@@ -1,0 +1,82 @@
+"""Frozen value types that flow through the pipeline: ingest -> chunk -> index -> retrieve -> generate."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed source document: its text and where each page starts in it."""
+
+    doc_id: str  # content hash (sha256 hex, first 16 chars) of the raw bytes
+    name: str  # file name as uploaded (sanitised, no path parts)
+    kind: str  # "pdf", "txt", "md", "html", "docx"
+    text: str
+    # Character offset in `text` where each page begins; [0] for documents without pages.
+    page_starts: tuple[int, ...] = (0,)
+    content_hash: str = ""
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based page number containing character `offset`, None for page-less documents."""
+        if self.kind != "pdf":
+            return None
+        page = 1
+        for i, start in enumerate(self.page_starts):
+            if start <= offset:
+                page = i + 1
+            else:
+                break
+        return page
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document that gets embedded; offsets index into Document.text."""
+
+    chunk_id: str
+    doc_id: str
+    doc_name: str
+    text: str
+    start: int  # character offset in the document text (inclusive)
+    end: int  # character offset (exclusive); text == document.text[start:end]
+    index: int  # position of the chunk within its document
+    page: int | None = None
+    n_tokens: int | None = None  # embedding-model tokens, when counted
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its raw score and the name of the metric behind it."""
+
+    chunk: Chunk
+    score: float
+    metric: str  # "cosine similarity", "BM25", "fused rank (RRF)", "MMR"
+    rank: int  # 1-based
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What one generation cost: the numbers shown under every answer."""
+
+    latency_s: float
+    ttft_s: float | None
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen_time = self.latency_s - (self.ttft_s or 0.0)
+        return self.completion_tokens / gen_time if gen_time > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One setup's answer to one question, with what it saw and what it cost."""
+
+    setup: str  # "base", "rag", "finetuned", "hybrid"
+    text: str
+    stats: GenerationStats | None = None
+    passages: tuple[ScoredChunk, ...] = ()
+    prompt: str = ""  # the exact prompt string sent to the model
+    error: str | None = None

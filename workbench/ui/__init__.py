@@ -1,0 +1,1 @@
+"""Streamlit glue: the only package allowed to import streamlit."""

@@ -1,0 +1,30 @@
+"""Heavy shared objects, created once per Streamlit process through st.cache_resource."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.models.embedder import Embedder, load_embedder
+from workbench.models.generator import LocalGenerator, load_generator
+from workbench.models.registry import ModelError
+from workbench.settings import Settings
+
+
+@st.cache_resource
+def get_settings() -> Settings:
+    """Settings from the environment, storage folders created."""
+    return Settings.from_env().ensure_dirs()
+
+
+@st.cache_resource(show_spinner="Loading the embedding model...")
+def get_embedder(name: str | None = None) -> Embedder:
+    return load_embedder(get_settings(), name)
+
+
+@st.cache_resource(show_spinner="Loading the generator (the first start converts the bundled GGUF, ~30 s)...")
+def get_generator(name: str | None = None) -> LocalGenerator:
+    return load_generator(get_settings(), name)
+
+
+def show_model_error(e: ModelError) -> None:
+    """A model problem as a readable message, never a stack trace."""
+    st.error(f"Model unavailable: {e}")
