@@ -26,7 +26,7 @@ pages = {
         P("pages/finetune_adapters.py", title="Adapters", icon=":material/extension:", url_path="adapters"),
     ],
     "Arena": [
-        P("pages/arena.py", title="Arena", icon=":material/forum:", url_path="arena"),
+        P("pages/arena.py", title="Arena", icon=":material/forum:", url_path="compare"),
     ],
     "Evaluate": [
         P("pages/evaluate_run.py", title="Run evaluation", icon=":material/play_circle:",
@@ -34,7 +34,7 @@ pages = {
         P("pages/evaluate_report.py", title="Report", icon=":material/analytics:", url_path="report"),
     ],
     "System": [
-        P("pages/system.py", title="System", icon=":material/settings:", url_path="system"),
+        P("pages/system_overview.py", title="System", icon=":material/settings:", url_path="system"),
     ],
 }
 

@@ -1,0 +1,69 @@
+"""System: versions, device, models, storage use, settings, and the sample workspace."""
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from workbench import system
+from workbench.models.embedder import loaded_embedders
+from workbench.models.generator import loaded_generators
+from workbench.models.registry import ModelError, model_inventory
+from workbench.sample import load_sample_workspace
+from workbench.ui import state
+from workbench.ui.resources import get_embedder, get_generator, get_settings, show_model_error
+
+settings = get_settings()
+st.title("System")
+st.caption("What this workbench runs on, which models it has, and where its data lives.")
+
+st.subheader("Sample workspace")
+st.write("A fictional company's knowledge base, a behaviour dataset for LoRA and an evaluation set, "
+         "so every page has something to show. Loading it again changes nothing that is already there.")
+if st.button("Load sample workspace", type="primary", icon=":material/download:"):
+    bar = st.progress(0.0, text="Loading the sample workspace...")
+    msgs = load_sample_workspace(settings, lambda f, m: bar.progress(f, text=m))
+    st.session_state[state.SAMPLE_LOADED_MSG] = msgs
+for msg in st.session_state.get(state.SAMPLE_LOADED_MSG, []):
+    (st.warning if "failed" in msg else st.success)(msg)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Device")
+    st.table(pd.DataFrame(system.device_info(settings).items(), columns=["", "value"]).set_index(""))
+with right:
+    st.subheader("Versions")
+    st.table(pd.DataFrame(system.versions().items(), columns=["package", "version"]).set_index("package"))
+
+st.subheader("Models")
+inv = model_inventory(settings)
+st.dataframe(
+    pd.DataFrame([{"role": m.role, "name": m.name, "present": m.present, "size (MB)": round(m.size_mb, 1),
+                   "path": m.path, "note": m.note} for m in inv]),
+    hide_index=True, width="stretch",
+)
+st.write(f"Loaded in this process: {loaded_embedders()} embedder(s), {loaded_generators()} generator(s).")
+c1, c2 = st.columns(2)
+if c1.button("Load the embedding model", icon=":material/memory:"):
+    try:
+        emb = get_embedder()
+        st.success(f"{emb.name}: {emb.dim}-d vectors, input window {emb.max_tokens} tokens.")
+    except ModelError as e:
+        show_model_error(e)
+if c2.button("Load the generator", icon=":material/memory:"):
+    try:
+        gen = get_generator()
+        st.success(f"{gen.name} on {gen.device} ({str(gen.dtype).removeprefix('torch.')}), "
+                   f"context window {gen.context_window} tokens.")
+    except ModelError as e:
+        show_model_error(e)
+
+st.subheader("Storage")
+usage = system.storage_usage(settings)
+st.caption(f"Root: `{settings.storage}`")
+fig = px.bar(x=list(usage.values()), y=list(usage.keys()), orientation="h",
+             labels={"x": "bytes", "y": ""}, text=[system.human_bytes(v) for v in usage.values()])
+fig.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0))
+st.plotly_chart(fig, width="stretch")
+
+st.subheader("Settings")
+st.caption("Set through environment variables before `make run`; nothing else reads the environment.")
+st.dataframe(pd.DataFrame(system.settings_rows(settings)), hide_index=True, width="stretch")

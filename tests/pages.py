@@ -1,0 +1,21 @@
+"""The app's pages as declared in app.py (file, url path), read from its source for the UI tests."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def declared_pages() -> list[tuple[str, str]]:
+    """(page file, url_path) for every st.Page(...) call in app.py."""
+    tree = ast.parse((REPO / "app.py").read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("P", "Page") or (
+            isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page"
+        ):
+            file = node.args[0].value
+            url = next((k.value.value for k in node.keywords if k.arg == "url_path"), Path(file).stem)
+            out.append((file, url))
+    return out

@@ -1,0 +1,121 @@
+"""The real app in headless Chromium: every page opens with no exception box; screenshots are kept."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.pages import REPO, declared_pages
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = REPO / "tests" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port with its own empty storage."""
+    port = free_port()
+    env = dict(os.environ, WORKBENCH_STORAGE=str(tmp_path_factory.mktemp("browser-storage")))
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            log.seek(0)
+            pytest.fail("streamlit did not start:\n" + log.read()[-3000:])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def wait_until_idle(page, timeout_s: float = 90) -> None:
+    """Streamlit is done when it has not been 'Running' and the page has not grown for 2 s."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    quiet_since, last_size = None, -1
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        size = page.locator('[data-testid="stMainBlockContainer"] *').count()
+        if running or size != last_size:
+            quiet_since, last_size = None, size
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 2.0:
+            return
+        time.sleep(0.25)
+
+
+def test_deep_link_on_a_fresh_server_uses_the_router(app_url, browser):
+    """A first visit straight to a page must get the sectioned navigation, not the pages/ folder list.
+
+    Streamlit runs a fresh server in the old pages-directory mode until app.py calls st.navigation;
+    a URL equal to a page file's stem would bypass app.py, so url paths must differ from file stems.
+    """
+    stems = {Path(f).stem for f, _ in declared_pages()}
+    assert not stems & {u for _, u in declared_pages()}
+    page = browser.new_page()
+    try:
+        page.goto(f"{app_url}/system", wait_until="domcontentloaded")
+        wait_until_idle(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Fine-tune" in nav and "Knowledge" in nav, nav
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_file,url_path", declared_pages())
+def test_page_opens_without_exception(app_url, browser, page_file, url_path):
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
+        wait_until_idle(page)
+        page.screenshot(path=str(SHOTS / f"{url_path}.png"), full_page=True)
+        exceptions = page.locator('[data-testid="stException"]')
+        assert exceptions.count() == 0, exceptions.first.inner_text()
+        assert page.locator("h1").count() >= 1, "no page title rendered"
+    finally:
+        page.close()
