@@ -1,0 +1,148 @@
+"""The background-job machinery through real processes: queue order, cancel, crashes, kill -9, restarts."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from workbench import jobs
+from workbench.jobs.store import process_alive
+
+
+def wait_for(pred, timeout=30.0, every=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def final(settings, job_id, timeout=30.0):
+    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
+
+
+def test_job_runs_and_leaves_a_full_record(settings):
+    st = jobs.submit(settings, "demo", {"n": 4, "sleep_s": 0.05}, name="counting")
+    assert st.state in (jobs.QUEUED, jobs.RUNNING)
+    done = final(settings, st.job_id)
+    assert done.state == jobs.SUCCEEDED, done.error
+    assert done.result == {"total": 10} and done.step == done.total == 4
+    d = jobs.job_dir(settings, st.job_id)
+    assert jobs.read_spec(d) == {"n": 4, "sleep_s": 0.05}
+    assert [m["value"] for m in jobs.read_metrics(d)] == [1, 3, 6, 10]
+    assert "step 4: total 10" in jobs.log_tail(d)
+    assert (d / "out.txt").read_text() == "10"
+    assert done.name == "counting" and done.finished_at >= done.started_at
+
+
+def test_unknown_kind_is_refused_before_anything_starts(settings):
+    with pytest.raises(jobs.JobError, match="No handler"):
+        jobs.submit(settings, "nope", {})
+    assert jobs.list_jobs(settings) == []
+
+
+def test_queue_runs_one_job_at_a_time_in_submission_order(settings):
+    ids = [jobs.submit(settings, "demo", {"n": 3, "sleep_s": 0.1}).job_id for _ in range(3)]
+    # While the first runs, the others wait (queued), in order.
+    wait_for(lambda: jobs.get(settings, ids[0]).state != jobs.QUEUED)
+    assert [s.job_id for s in jobs.queued(settings)] == [i for i in ids if jobs.get(settings, i).state == jobs.QUEUED]
+    done = [final(settings, i) for i in ids]
+    assert all(s.state == jobs.SUCCEEDED for s in done)
+    for prev, nxt in zip(done, done[1:]):
+        assert prev.finished_at <= nxt.started_at, "jobs overlapped or ran out of order"
+
+
+def test_cancel_running_job_stops_within_seconds_and_queued_job_never_runs(settings):
+    running = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1})
+    waiting = jobs.submit(settings, "demo", {"n": 2, "sleep_s": 0.1})
+    wait_for(lambda: jobs.get(settings, running.job_id).step >= 2)
+    assert jobs.cancel(settings, waiting.job_id).state == jobs.CANCELLED
+    t0 = time.time()
+    jobs.cancel(settings, running.job_id)
+    st = final(settings, running.job_id, timeout=10)
+    assert st.state == jobs.CANCELLED and time.time() - t0 < 5
+    assert st.step < 500
+    time.sleep(0.5)
+    assert jobs.get(settings, waiting.job_id).started_at is None
+
+
+def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
+    bad = jobs.submit(settings, "demo", {"n": 5, "sleep_s": 0.01, "fail_at": 3})
+    missing = jobs.submit(settings, "demo", {}, handler="workbench.jobs.demo:no_such_function")
+    good = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
+    st = final(settings, bad.job_id)
+    assert st.state == jobs.FAILED and st.error == "RuntimeError: asked to fail at step 3"
+    assert "Traceback" in jobs.log_tail(jobs.job_dir(settings, bad.job_id))
+    assert final(settings, missing.job_id).state == jobs.FAILED
+    assert "no_such_function" in final(settings, missing.job_id).error
+    assert final(settings, good.job_id).state == jobs.SUCCEEDED
+
+
+def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings):
+    victim = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1})
+    after = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
+    st = wait_for(lambda: (s := jobs.get(settings, victim.job_id)).step >= 2 and s)
+    os.kill(st.pid, signal.SIGKILL)
+    dead = final(settings, victim.job_id)
+    assert dead.state == jobs.FAILED
+    # Whoever notices first (the runner, or the app polling) records the death with the log's end.
+    assert ("signal 9" in dead.error or "died" in dead.error) and "step 2" in dead.error
+    assert final(settings, after.job_id).state == jobs.SUCCEEDED
+
+
+def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
+    from workbench.settings import Settings
+
+    job = jobs.submit(settings, "demo", {"n": 30, "sleep_s": 0.1})
+    wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
+    # A "restarted app": fresh Settings, nothing in memory; the job is found running and progressing.
+    fresh = Settings.from_env()
+    seen = jobs.reconcile(fresh)
+    assert [s.job_id for s in seen] == [job.job_id] and seen[0].state == jobs.RUNNING
+    step = seen[0].step
+    wait_for(lambda: jobs.get(fresh, job.job_id).step > step)
+    # Now the whole machine "crashes": runner and worker die together.
+    st = jobs.get(fresh, job.job_id)
+    runner_pid = _runner_pid_of(st.pid)
+    os.kill(runner_pid, signal.SIGKILL)
+    os.kill(st.pid, signal.SIGKILL)
+    wait_for(lambda: not process_alive(st.pid, st.pid_started), timeout=5)
+    settled = {s.job_id: s for s in jobs.reconcile(fresh)}[job.job_id]
+    assert settled.state == jobs.FAILED and "died" in settled.error
+    assert jobs.get(fresh, job.job_id).state == jobs.FAILED  # stored, not just reported
+
+
+def _runner_pid_of(worker_pid: int) -> int:
+    import psutil
+
+    parent = psutil.Process(worker_pid).parent()
+    assert "workbench.jobs.runner" in parent.cmdline()
+    return parent.pid
+
+
+def test_disk_full_and_unwritable_output_fail_the_job_with_the_reason(settings):
+    blocker = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.05})
+    full = jobs.submit(settings, "demo", {"n": 3, "sleep_s": 0.01})
+    unwritable = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01, "out": "sub/out.txt"})
+    # Before they start: metrics of one go to a full device, the other's output folder is a file.
+    os.symlink("/dev/full", jobs.job_dir(settings, full.job_id) / "metrics.jsonl")
+    (jobs.job_dir(settings, unwritable.job_id) / "sub").write_text("in the way")
+    jobs.cancel(settings, blocker.job_id)
+    st = final(settings, full.job_id)
+    assert st.state == jobs.FAILED and "No space left on device" in st.error
+    st2 = final(settings, unwritable.job_id)
+    assert st2.state == jobs.FAILED and "Not a directory" in st2.error
+
+
+def test_delete_refuses_unfinished_jobs(settings):
+    job = jobs.submit(settings, "demo", {"n": 100, "sleep_s": 0.1})
+    with pytest.raises(jobs.JobError, match="cancel it"):
+        jobs.delete(settings, job.job_id)
+    jobs.cancel(settings, job.job_id)
+    final(settings, job.job_id)
+    jobs.delete(settings, job.job_id)
+    assert jobs.list_jobs(settings) == []

@@ -1,0 +1,159 @@
+"""The job directory on disk: status (written atomically), spec, metrics, log. No processes here."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import psutil
+
+# queued -> running -> one of the final states; a job is never left "running" once its process is gone.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+
+SPEC, STATUS, METRICS, LOG, CANCEL_FILE, LOCK = (
+    "spec.json", "status.json", "metrics.jsonl", "log.txt", "cancel", ".status.lock")
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """The state of one job as stored in its status.json."""
+
+    job_id: str
+    kind: str  # "finetune", "eval", ... picks the handler
+    handler: str  # "module:function" run by the worker
+    state: str = QUEUED
+    name: str = ""  # what the user called it
+    submitted_ns: int = 0  # time.time_ns() at submission: the queue order
+    started_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None  # the worker process
+    pid_started: float | None = None  # its create_time, so a recycled pid is not mistaken for it
+    step: int = 0
+    total: int = 0
+    message: str = ""
+    error: str = ""  # one line for the UI; the full traceback is in log.txt
+    result: dict = field(default_factory=dict)
+    updated_at: float = 0.0
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total) if self.total else 0.0
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the average pace so far; None before the first step."""
+        if self.state != RUNNING or not self.step or not self.total or self.elapsed_s is None:
+            return None
+        return self.elapsed_s / self.step * max(0, self.total - self.step)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "JobStatus":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON so readers see the old file or the new one, never half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def status_lock(job_dir: Path):
+    """Serialise read-modify-write of one job's status between runner, worker and app."""
+    with open(job_dir / LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_status(job_dir: Path) -> JobStatus:
+    return JobStatus.from_json(json.loads((job_dir / STATUS).read_text()))
+
+
+def write_status(job_dir: Path, st: JobStatus) -> None:
+    write_json_atomic(job_dir / STATUS, replace(st, updated_at=time.time()).to_json())
+
+
+def update_status(job_dir: Path, **changes) -> JobStatus:
+    """Apply `changes` to the stored status under the job's lock; returns the new status."""
+    with status_lock(job_dir):
+        st = replace(read_status(job_dir), **changes)
+        write_status(job_dir, st)
+        return st
+
+
+def read_spec(job_dir: Path) -> dict:
+    return json.loads((job_dir / SPEC).read_text())
+
+
+def read_metrics(job_dir: Path) -> list[dict]:
+    """Every metric record written so far; a half-written last line (job still writing) is skipped."""
+    path = job_dir / METRICS
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            rows.append(json.loads(line))
+    return rows
+
+
+def log_tail(job_dir: Path, n_lines: int = 40) -> str:
+    """The last `n_lines` of the job's log (reads at most the last 64 KB)."""
+    path = job_dir / LOG
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 65536))
+        data = f.read().decode("utf-8", errors="replace")
+    return "\n".join(data.splitlines()[-n_lines:])
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """True when `pid` runs and is the same process that was recorded (not a recycled pid)."""
+    if not pid:
+        return False
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(p.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
