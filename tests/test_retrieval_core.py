@@ -1,0 +1,190 @@
+"""Retrieval modes, metrics, question sets and projection on small known corpora (fake embedder)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from workbench.models.embedder import FakeEmbedder
+from workbench.retrieval import RetrievalSettings, load_defaults, retrieve, save_defaults
+from workbench.retrieval.corpus import clear_cache, corpus_for
+from workbench.retrieval.memory import MemoryCollection
+from workbench.retrieval.metrics import hit_at_k, ndcg_at_k, reciprocal_rank
+from workbench.retrieval.passages import highlight_html, highlight_spans, in_context
+from workbench.retrieval.projection import project
+from workbench.retrieval.questions import Question, parse_question_set, relevance_fn
+from workbench.retrieval.search import fuse, mmr_select
+
+DOCS = {
+    "fruit.txt": "apples are red and sweet\n\nbananas are yellow and long\n\ncherries are small red fruit",
+    "space.txt": "the moon orbits the earth\n\nmars is the red planet\n\njupiter is the largest planet",
+}
+
+
+@pytest.fixture
+def coll():
+    clear_cache()
+    return MemoryCollection("t", FakeEmbedder(dim=256), DOCS)
+
+
+def texts(hits):
+    return [h.chunk.text for h in hits]
+
+
+def test_dense_orders_by_cosine(coll):
+    hits = retrieve(coll, "bananas yellow long", RetrievalSettings(mode="dense", k=3))
+    assert hits[0].chunk.text == "bananas are yellow and long"
+    assert hits[0].metric == "cosine similarity" and [h.rank for h in hits] == [1, 2, 3]
+    assert hits[0].score == pytest.approx(float(coll.embedder.embed_batch(["bananas yellow long"])[0]
+                                                @ coll.embedder.embed_batch([hits[0].chunk.text])[0]), abs=1e-5)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_bm25_known_order_and_no_match(coll):
+    hits = retrieve(coll, "red planet", RetrievalSettings(mode="bm25", k=5))
+    # "mars is the red planet" has both terms; "jupiter ... planet" and the red fruits one each.
+    assert hits[0].chunk.text == "mars is the red planet"
+    assert set(texts(hits[1:])) == {"jupiter is the largest planet", "apples are red and sweet",
+                                    "cherries are small red fruit"}
+    assert hits[0].metric == "BM25" and hits[0].score > hits[1].score > 0
+    assert retrieve(coll, "zebra xylophone", RetrievalSettings(mode="bm25")) == []
+
+
+def test_bm25_index_built_once_per_content(coll):
+    c1 = corpus_for(coll)
+    idx = c1.bm25
+    retrieve(coll, "red", RetrievalSettings(mode="bm25"))
+    assert corpus_for(coll) is c1 and c1.bm25 is idx
+    coll.add_document("new.txt", "a red bicycle")
+    c2 = corpus_for(coll)
+    assert c2 is not c1
+    assert "a red bicycle" in texts(retrieve(coll, "bicycle", RetrievalSettings(mode="bm25")))
+
+
+def test_hybrid_rrf_weight_moves_between_rankings():
+    from workbench.types import Chunk, ScoredChunk
+
+    ch = {n: Chunk(n, "d", "d.txt", n, 0, 1, 0) for n in "abc"}
+    dense = [ScoredChunk(ch["a"], .9, "cosine similarity", 1), ScoredChunk(ch["b"], .8, "cosine similarity", 2)]
+    sparse = [ScoredChunk(ch["b"], 5.0, "BM25", 1), ScoredChunk(ch["c"], 4.0, "BM25", 2)]
+    even = fuse(dense, sparse, 3, 0.5)
+    # b: .5/62 + .5/61 beats a: .5/61 and c: .5/62
+    assert [h.chunk.chunk_id for h in even] == ["b", "a", "c"]
+    assert even[0].score == pytest.approx(0.5 / 62 + 0.5 / 61) and even[0].metric == "fused rank (RRF)"
+    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 1.0)][:2] == ["a", "b"]
+    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 0.0)][:2] == ["b", "c"]
+
+
+def test_hybrid_end_to_end_finds_both_kinds(coll):
+    hits = retrieve(coll, "red planet", RetrievalSettings(mode="hybrid", k=2))
+    assert hits[0].chunk.text == "mars is the red planet"
+    assert {"dense_rank", "bm25_rank"} <= set(hits[0].details)
+
+
+def test_mmr_diversifies_near_duplicates():
+    emb = FakeEmbedder(dim=256)
+    dup = "the warranty covers parts and labour for two years"
+    c = MemoryCollection("mmr", emb, {
+        "a.txt": f"{dup}\n\n{dup} in europe\n\n{dup} worldwide\n\nreturns are accepted within thirty days of warranty"
+    })
+    q = "warranty covers parts labour years returns"
+    sim = retrieve(c, q, RetrievalSettings(mode="dense", k=2))
+    assert all("covers parts and labour" in t for t in texts(sim))  # similarity alone: two near-duplicates
+    div = retrieve(c, q, RetrievalSettings(mode="mmr", k=2, mmr_lambda=0.3))
+    assert any("returns are accepted" in t for t in texts(div))
+    assert div[0].metric.startswith("cosine similarity")
+    full = retrieve(c, q, RetrievalSettings(mode="mmr", k=2, mmr_lambda=1.0))
+    assert texts(full) == texts(sim)  # lambda 1 is plain relevance
+
+
+def test_mmr_select_hand_example():
+    q = np.array([1.0, 0.0])
+    cand = np.array([[1.0, 0.0], [0.99, 0.141], [0.6, 0.8]], dtype=np.float32)
+    assert mmr_select(q, cand, 2, 1.0) == [0, 1]
+    # lambda 0.3: b scores .3*.99-.7*.99=-.396, c scores .3*.6-.7*.6=-.24, so c is picked
+    assert mmr_select(q, cand, 2, 0.3) == [0, 2]
+
+
+def test_threshold_and_doc_filter(coll):
+    space = [d.doc_id for d in coll.documents() if d.name == "space.txt"]
+    for mode in ("dense", "bm25", "hybrid", "mmr"):
+        hits = retrieve(coll, "red", RetrievalSettings(mode=mode, k=5, doc_ids=tuple(space)))
+        assert hits and all(h.chunk.doc_name == "space.txt" for h in hits), mode
+    all_hits = retrieve(coll, "red planet", RetrievalSettings(mode="dense", k=6))
+    cut = all_hits[2].score
+    kept = retrieve(coll, "red planet", RetrievalSettings(mode="dense", k=6, threshold=cut))
+    assert kept and all(h.score >= cut for h in kept) and len(kept) < len(all_hits)
+    assert retrieve(coll, "red planet", RetrievalSettings(mode="dense", threshold=1.01)) == []
+
+
+def test_settings_validation_and_defaults_roundtrip(settings):
+    assert load_defaults(settings) == RetrievalSettings(mode="hybrid", k=4, hybrid_weight=0.5, mmr_lambda=0.5)
+    with pytest.raises(ValueError):
+        RetrievalSettings(mode="fuzzy")
+    with pytest.raises(ValueError):
+        RetrievalSettings(k=0)
+    rs = RetrievalSettings(mode="mmr", k=6, threshold=0.2, mmr_lambda=0.7, doc_ids=("x",))
+    save_defaults(settings, rs, "kb")
+    assert load_defaults(settings, "kb") == rs.with_(doc_ids=())
+    assert load_defaults(settings, "other") == RetrievalSettings()
+    save_defaults(settings, RetrievalSettings(mode="bm25"))
+    assert load_defaults(settings, "other").mode == "bm25"
+
+
+def test_metrics_against_hand_values():
+    rels = [False, True, False, True]
+    assert hit_at_k(rels, 1) == 0.0 and hit_at_k(rels, 2) == 1.0
+    assert reciprocal_rank(rels) == 0.5 and reciprocal_rank(rels, 1) == 0.0
+    # DCG = 1/log2(3) + 1/log2(5); IDCG (2 relevant) = 1 + 1/log2(3)
+    expect = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k(rels, 4, 2) == pytest.approx(expect)
+    assert ndcg_at_k([True], 4, 3) == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5))
+    assert ndcg_at_k([False, False], 2, 0) == 0.0
+
+
+def test_highlight_and_context(coll):
+    text = "Mars is the Red planet; redness is not red-ish."
+    spans = highlight_spans(text, "what is red mars?")
+    assert [text[s:e] for s, e in spans] == ["Mars", "Red", "red"]
+    assert highlight_html("<b>red</b>", "red") == "&lt;b&gt;<mark>red</mark>&lt;/b&gt;"
+    chunk = coll.chunks()[1]
+    ctx = in_context(coll.get_document(chunk.doc_id), chunk, window=10)
+    assert ctx.passage == chunk.text and ctx.before.endswith("\n\n") and ctx.after.startswith("\n\n")
+
+
+def test_question_set_parsing_reports_bad_rows():
+    jsonl = b'{"question": "q1?", "answer": "a"}\nnot json\n{"answer": "x"}\n{"question": "q4", "source": "d.txt", ' \
+            b'"page": "two"}\n{"question": "q5"}\n{"question": "u", "unanswerable": true}\n'
+    qs = parse_question_set("s.jsonl", jsonl)
+    assert [q.question for q in qs.questions] == ["q1?"]
+    assert len(qs.errors) == 4 and "line 2" in qs.errors[0] and "page" in qs.errors[2]
+    csv = b"question,source_document,source_page\nWhat?,d.pdf,3\n,d.pdf,1\n"
+    qs = parse_question_set("s.csv", csv)
+    assert qs.questions[0] == Question("q2", "What?", None, "d.pdf", 3) and "row 3" in qs.errors[0]
+    assert parse_question_set("s.xlsx", b"").errors and parse_question_set("s.csv", b"\xff\xfe").errors
+
+
+def test_relevance_by_answer_then_source_fallback(coll):
+    chunks = coll.chunks()
+    fn, n, how = relevance_fn(Question("1", "?", "Red Planet", "space.txt"), chunks)
+    assert n == 1 and how.startswith("answer") and fn(next(c for c in chunks if "mars" in c.text))
+    fn, n, how = relevance_fn(Question("2", "?", "a crimson world", "space.txt"), chunks)
+    assert n == 3 and how.startswith("source document")
+    _, n, _ = relevance_fn(Question("3", "?", "nowhere"), chunks)
+    assert n == 0
+
+
+def test_projection_samples_and_keeps_retrieved():
+    emb = FakeEmbedder(dim=32)
+    from workbench.types import Chunk
+
+    chunks = [Chunk(f"c{i}", "d", "d.txt", f"w{i}", 0, 1, i) for i in range(5000)]
+    vecs = np.random.default_rng(0).normal(size=(5000, 32)).astype(np.float32)
+    p = project(chunks, vecs, emb.embed_batch(["w1"])[0], keep_ids={"c4999", "c7"}, max_points=1000)
+    assert p.xy.shape == (1000, 2) and p.sampled and "1,000 of 5,000" in p.notice
+    assert {"c4999", "c7"} <= {c.chunk_id for c in p.chunks} and p.query_xy.shape == (2,)
+    small = project(chunks[:50], vecs[:50])
+    assert not small.sampled and small.notice is None and small.method == "PCA"
+    # PCA's first axis carries at least as much variance as the second.
+    assert small.xy[:, 0].var() >= small.xy[:, 1].var()

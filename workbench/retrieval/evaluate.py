@@ -1,0 +1,102 @@
+"""Scoring retrieval on a question set: hit@k, MRR and nDCG per mode, and where each gold passage ranked."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench.retrieval.config import RetrievalSettings
+from workbench.retrieval.metrics import first_relevant_rank, hit_at_k, mean, ndcg_at_k, reciprocal_rank
+from workbench.retrieval.questions import Question, relevance_fn
+from workbench.retrieval.search import retrieve
+
+DEPTH = 20  # how deep each ranking is read, so the table can say "ranked 12th" rather than "missed"
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question under one mode: the gold's rank (None = not in the top DEPTH) and its metrics at k."""
+
+    qid: str
+    question: str
+    mode: str
+    gold_rank: int | None
+    hit: float
+    rr: float
+    ndcg: float
+    matched_by: str
+    n_gold: int
+    top_passage: str
+    top_source: str
+
+
+@dataclass(frozen=True)
+class ModeSummary:
+    mode: str
+    k: int
+    hit_at_k: float
+    mrr: float
+    ndcg: float
+    n_questions: int
+
+
+@dataclass(frozen=True)
+class RetrievalEval:
+    """A finished evaluation: per-mode summaries and per-question rows; `cancelled` when stopped early."""
+
+    summaries: tuple[ModeSummary, ...]
+    rows: tuple[QuestionResult, ...]
+    skipped: tuple[str, ...] = ()
+    cancelled: bool = False
+
+
+def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], base: RetrievalSettings,
+             k: int | None = None, progress: Callable[[float, str], None] | None = None,
+             cancel: Callable[[], bool] | None = None, chunks=None) -> RetrievalEval:
+    """Run every question through every mode (threshold off, depth DEPTH) and score the top k."""
+    k = k or base.k
+    all_chunks = list(chunks if chunks is not None else collection.chunks())
+    rows: list[QuestionResult] = []
+    skipped: list[str] = []
+    gold = {}
+    for q in questions:
+        fn, n, how = relevance_fn(q, all_chunks)
+        if n == 0:
+            skipped.append(f"{q.qid}: no chunk of this collection matches its gold ({how})")
+        else:
+            gold[q.qid] = (fn, n, how)
+    scored = [q for q in questions if q.qid in gold]
+    # Embed all questions in one batch: it is the expensive part and identical across modes.
+    qvecs = collection.embedder.embed_batch([q.question for q in scored]) if scored else np.zeros((0, 1))
+    total = max(1, len(scored) * len(modes))
+    cancelled = False
+    for mi, mode in enumerate(modes):
+        rs = base.with_(mode=mode, k=max(k, DEPTH), threshold=None)
+        for qi, q in enumerate(scored):
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            if progress:
+                progress((mi * len(scored) + qi) / total, f"{mode}: question {qi + 1} of {len(scored)}")
+            hits = retrieve(collection, q.question, rs, qvec=qvecs[qi])
+            fn, n, how = gold[q.qid]
+            rels = [fn(h.chunk) for h in hits]
+            top = hits[0] if hits else None
+            rows.append(QuestionResult(
+                q.qid, q.question, mode, first_relevant_rank(rels), hit_at_k(rels, k), reciprocal_rank(rels, k),
+                ndcg_at_k(rels, k, n), how, n, top.chunk.text[:200] if top else "",
+                (top.chunk.doc_name + (f" p.{top.chunk.page}" if top.chunk.page else "")) if top else ""))
+        if cancelled:
+            break
+    if progress:
+        progress(1.0, "done")
+    summaries = []
+    for mode in modes:
+        mine = [r for r in rows if r.mode == mode]
+        if mine:
+            summaries.append(ModeSummary(mode, k, mean([r.hit for r in mine]), mean([r.rr for r in mine]),
+                                         mean([r.ndcg for r in mine]), len(mine)))
+    return RetrievalEval(tuple(summaries), tuple(rows), tuple(skipped), cancelled)
+
+

@@ -1,0 +1,38 @@
+"""Ranking metrics over one ranked list of relevance marks (True = a gold passage at that rank)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def first_relevant_rank(rels: Sequence[bool]) -> int | None:
+    """1-based rank of the first relevant result, None when none is relevant."""
+    for i, r in enumerate(rels):
+        if r:
+            return i + 1
+    return None
+
+
+def hit_at_k(rels: Sequence[bool], k: int) -> float:
+    """1.0 when any of the first k results is relevant, else 0.0."""
+    return 1.0 if any(rels[:k]) else 0.0
+
+
+def reciprocal_rank(rels: Sequence[bool], k: int | None = None) -> float:
+    """1 / rank of the first relevant result within the first k (0.0 when there is none)."""
+    rank = first_relevant_rank(rels[:k] if k else rels)
+    return 1.0 / rank if rank else 0.0
+
+
+def ndcg_at_k(rels: Sequence[bool], k: int, n_relevant: int | None = None) -> float:
+    """Binary-relevance nDCG@k; the ideal list holds min(k, n_relevant) relevant results."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(rels[:k]) if r)
+    ideal_n = min(k, n_relevant if n_relevant is not None else sum(bool(r) for r in rels))
+    if ideal_n <= 0:
+        return 0.0
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(ideal_n))
+    return dcg / idcg
+
+
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0

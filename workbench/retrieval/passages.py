@@ -1,0 +1,81 @@
+"""How a retrieved passage is shown: query terms highlighted, and the text around it."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from workbench.retrieval.corpus import tokenize
+from workbench.types import Chunk, Document
+
+
+def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """(start, end) of every whole-word occurrence of a query term in `text`, in order."""
+    terms = sorted(set(tokenize(query)), key=len, reverse=True)
+    if not terms:
+        return []
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", re.IGNORECASE)
+    return [m.span() for m in pattern.finditer(text)]
+
+
+def highlight_html(text: str, query: str, mark: str = "mark") -> str:
+    """`text` HTML-escaped, with query terms wrapped in <mark> (safe to render as HTML)."""
+    out, pos = [], 0
+    for s, e in highlight_spans(text, query):
+        out += [html.escape(text[pos:s]), f"<{mark}>", html.escape(text[s:e]), f"</{mark}>"]
+        pos = e
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def highlight_markdown(text: str, query: str) -> str:
+    """`text` with query terms wrapped in Streamlit's :orange-background[...] markup, markdown escaped."""
+    def esc(s: str) -> str:
+        return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~:])", r"\\\1", s)
+
+    out, pos = [], 0
+    for s, e in highlight_spans(text, query):
+        out += [esc(text[pos:s]), ":orange-background[", esc(text[s:e]), "]"]
+        pos = e
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class PassageContext:
+    """A chunk in its document: the text just before, the chunk itself, and the text just after."""
+
+    before: str
+    passage: str
+    after: str
+    start: int
+    end: int
+    doc_length: int
+
+
+def in_context(doc: Document, chunk: Chunk, window: int = 600) -> PassageContext:
+    """`chunk` with up to `window` characters either side, cut at whitespace where possible."""
+    text = doc.text
+    start, end = max(0, chunk.start), min(len(text), chunk.end)
+    lo, hi = max(0, start - window), min(len(text), end + window)
+    # Start and stop on a word boundary so the context does not open mid-word.
+    if lo > 0:
+        ws = text.find(" ", lo, start)
+        lo = ws + 1 if ws != -1 else lo
+    if hi < len(text):
+        ws = text.rfind(" ", end, hi)
+        hi = ws if ws != -1 else hi
+    return PassageContext(text[lo:start], text[start:end], text[end:hi], start, end, len(text))
+
+
+def context_html(ctx: PassageContext, query: str) -> str:
+    """The context as HTML: surrounding text dimmed, the passage boxed, query terms marked."""
+    def para(s: str) -> str:
+        return s.replace("\n", "<br>")
+
+    before = ("&hellip;" if ctx.start - len(ctx.before) > 0 else "") + para(html.escape(ctx.before))
+    after = para(html.escape(ctx.after)) + ("&hellip;" if ctx.end + len(ctx.after) < ctx.doc_length else "")
+    middle = para(highlight_html(ctx.passage, query))
+    return (f'<div style="line-height:1.5"><span style="opacity:0.55">{before}</span>'
+            f'<span style="background:rgba(255,200,0,0.12);outline:1px solid rgba(255,170,0,0.6)">{middle}</span>'
+            f'<span style="opacity:0.55">{after}</span></div>')
