@@ -1,0 +1,256 @@
+"""Deterministic answer metrics, per-answer scores with diagnosis tags, and per-setup aggregates."""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from workbench.evaluation.evalset import EvalItem
+
+# Answers that count as "the model declined"; matched on the normalised answer text.
+ABSTENTION_PHRASES = (
+    "i don't know", "i do not know", "not in the context", "not mentioned", "not provided",
+    "no information", "cannot find", "can't find", "cannot answer", "can't answer", "not available",
+    "does not say", "doesn't say", "does not mention", "doesn't mention", "not specified", "unknown",
+    "no answer", "unable to answer", "not stated",
+)
+# A token-F1 at or above this counts as correct even without the reference as a substring:
+# it accepts "27 vacation days" for "27 days" and rejects an answer sharing one word of three.
+F1_CORRECT = 0.5
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation if c not in "%$.,"})
+_SEP = re.compile(r"(?<!\d)[.,]|[.,](?!\d)")  # sentence punctuation, but keep 8.4 and 1,400
+
+
+def normalise(text: str) -> str:
+    """Lower case, no articles, punctuation folded to spaces (decimal points kept), single spaces."""
+    text = str(text).lower().replace("\u2019", "'").translate(_PUNCT)
+    text = _SEP.sub(" ", text)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+_ABSTAIN_NORMALISED = tuple(normalise(p) for p in ABSTENTION_PHRASES)
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalise(prediction) == normalise(reference)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 over normalised words."""
+    pred, ref = normalise(prediction).split(), normalise(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains_reference(prediction: str, reference: str) -> bool:
+    """The normalised reference appears in the normalised prediction, on word boundaries."""
+    ref = normalise(reference)
+    if not ref:
+        return False
+    return f" {ref} " in f" {normalise(prediction)} "
+
+
+def parse_json_object(text: str):
+    """The JSON value in `text` (a ```json fence is tolerated), or None when it does not parse."""
+    body = text.strip()
+    fence = re.match(r"^```(?:json)?\s*(.*?)\s*```$", body, re.S)
+    if fence:
+        body = fence.group(1)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def answer_text(raw: str) -> str:
+    """What to score: the "answer" field of a JSON answer, otherwise the raw text."""
+    parsed = parse_json_object(raw)
+    if isinstance(parsed, dict) and "answer" in parsed:
+        return str(parsed["answer"])
+    return raw
+
+
+def is_abstention(raw: str) -> bool:
+    """The answer declines (the one definition used everywhere): "unknown", "I don't know", ..."""
+    text = f" {normalise(answer_text(raw))} "
+    if not text.strip():
+        return True
+    return any(f" {p} " in text for p in _ABSTAIN_NORMALISED)
+
+
+def format_ok(raw: str, spec: str) -> bool | None:
+    """Whether `raw` has the expected format; None when the item expects none."""
+    if not spec:
+        return None
+    if spec.startswith("regex:"):
+        return re.fullmatch(spec[len("regex:"):], raw.strip(), re.S) is not None
+    parsed = parse_json_object(raw)
+    if spec == "json":
+        return parsed is not None
+    import jsonschema
+
+    if parsed is None:
+        return False
+    try:
+        jsonschema.validate(parsed, json.loads(spec))
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+def hit_at_k(passages: Sequence[dict], source_document: str | None, source_page: int | None) -> bool | None:
+    """A retrieved passage comes from the gold document (and page, when both are known); None if unknown."""
+    if not source_document:
+        return None
+    for p in passages:
+        if p.get("doc_name") != source_document:
+            continue
+        if source_page is None or p.get("page") is None or p.get("page") == source_page:
+            return True
+    return False
+
+
+# Diagnosis tags, shown beside each answer in the report.
+TAG_NOT_RETRIEVED = "gold passage not retrieved"
+TAG_NOT_USED = "retrieved but not used"
+TAG_FROM_MEMORY = "answered from memory"
+TAG_WRONG_FORMAT = "wrong format"
+TAG_SHOULD_ABSTAIN = "answered an unanswerable question"
+TAG_FALSE_ABSTAIN = "abstained although answerable"
+TAGS = (TAG_NOT_RETRIEVED, TAG_NOT_USED, TAG_FROM_MEMORY, TAG_WRONG_FORMAT, TAG_SHOULD_ABSTAIN, TAG_FALSE_ABSTAIN)
+
+
+@dataclass(frozen=True)
+class AnswerScore:
+    """The deterministic scores of one setup's answer to one question."""
+
+    id: str
+    setup: str
+    exact: bool
+    f1: float
+    contains: bool
+    correct: bool  # answerable: contains or F1 >= F1_CORRECT; unanswerable: abstained
+    abstained: bool
+    format_ok: bool | None
+    hit: bool | None  # only for setups that retrieved, and items with a known source
+    tags: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "tags": list(self.tags)}
+
+
+def score_answer(item: EvalItem, setup: str, raw: str, passages: Sequence[dict] | None) -> AnswerScore:
+    """Score one answer; `passages` is what the answer saw (None for setups without retrieval)."""
+    text = answer_text(raw)
+    abstained = is_abstention(raw)
+    em = exact_match(text, item.reference)
+    f1 = token_f1(text, item.reference)
+    has = contains_reference(text, item.reference)
+    if item.unanswerable:
+        correct = abstained
+    else:
+        correct = not abstained and (em or has or f1 >= F1_CORRECT)
+    fmt = format_ok(raw, item.expected_format)
+    hit = hit_at_k(passages, item.source_document, item.source_page) if passages is not None else None
+    tags: list[str] = []
+    if item.unanswerable:
+        if not abstained:
+            tags.append(TAG_SHOULD_ABSTAIN)
+    else:
+        if hit is False:
+            tags.append(TAG_NOT_RETRIEVED)
+        if hit and not correct:
+            tags.append(TAG_NOT_USED)
+        # No gold passage in front of the model, yet it answered: the answer came from its weights.
+        if not hit and not abstained:
+            tags.append(TAG_FROM_MEMORY)
+        if abstained:
+            tags.append(TAG_FALSE_ABSTAIN)
+    if fmt is False:
+        tags.append(TAG_WRONG_FORMAT)
+    return AnswerScore(item.id, setup, em, f1, has, correct, abstained, fmt, hit, tuple(tags))
+
+
+def _mean(values: list) -> float | None:
+    values = [float(v) for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+@dataclass(frozen=True)
+class SetupSummary:
+    """One setup's aggregate over a run; rates are fractions in [0, 1], None when not measurable."""
+
+    setup: str
+    n: int
+    correct: float | None  # over all questions (abstaining counts as correct on unanswerable ones)
+    fact_correct: float | None  # over answerable questions only
+    exact: float | None
+    f1: float | None
+    contains: float | None
+    format_ok: float | None  # over questions with an expected format
+    hit_at_k: float | None  # over answerable questions with a known source, retrieving setups only
+    abstention: float | None  # correct abstentions over unanswerable questions
+    false_abstention: float | None  # abstentions over answerable questions
+    latency_s: float | None  # mean seconds per answer
+    latency_p50_s: float | None
+    prompt_tokens: float | None  # mean per answer
+    completion_tokens: float | None
+    errors: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# (key, label) of the rates shown as charts, in display order.
+RATE_METRICS = (
+    ("correct", "Correct (all questions)"),
+    ("fact_correct", "Correct on answerable questions"),
+    ("exact", "Normalised exact match"),
+    ("f1", "Token F1"),
+    ("contains", "Contains the reference"),
+    ("format_ok", "Format adherence"),
+    ("hit_at_k", "Retrieval hit@k"),
+    ("abstention", "Abstains on unanswerable"),
+)
+COST_METRICS = (
+    ("latency_s", "Mean latency (s)"),
+    ("prompt_tokens", "Prompt tokens per answer"),
+    ("completion_tokens", "Completion tokens per answer"),
+)
+
+
+def summarise(setup: str, items: dict[str, EvalItem], scores: list[AnswerScore], results: list[dict]) -> SetupSummary:
+    """Aggregate one setup's scores and raw results (for latency and tokens)."""
+    answerable = [s for s in scores if not items[s.id].unanswerable]
+    unanswerable = [s for s in scores if items[s.id].unanswerable]
+    ok = [r for r in results if not r.get("error")]
+    lat = [r["latency_s"] for r in ok if r.get("latency_s") is not None]
+    return SetupSummary(
+        setup=setup,
+        n=len(scores),
+        correct=_mean([s.correct for s in scores]),
+        fact_correct=_mean([s.correct for s in answerable]),
+        exact=_mean([s.exact for s in answerable]),
+        f1=_mean([s.f1 for s in answerable]),
+        contains=_mean([s.contains for s in answerable]),
+        format_ok=_mean([s.format_ok for s in scores]),
+        hit_at_k=_mean([s.hit for s in answerable]),
+        abstention=_mean([s.abstained for s in unanswerable]),
+        false_abstention=_mean([s.abstained for s in answerable]),
+        latency_s=_mean(lat),
+        latency_p50_s=statistics.median(lat) if lat else None,
+        prompt_tokens=_mean([r.get("prompt_tokens") for r in ok]),
+        completion_tokens=_mean([r.get("completion_tokens") for r in ok]),
+        errors=len(results) - len(ok),
+    )

@@ -1,0 +1,308 @@
+"""Evaluation runs: spec, the run folder on disk, and the background execution (job kind "eval").
+
+A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
+    spec.json        the RunSpec
+    items.jsonl      the questions as evaluated (a snapshot: later edits of the set change nothing)
+    retrieved.jsonl  per question, the passages RAG and hybrid saw (retrieval happens once, up front)
+    results.jsonl    one line per (question, setup): answer text, latency, tokens, error
+    job.json         the background job that runs it (its status is the run's live status)
+    summary.json     written when the run ends (finished or cancelled): counts and timings
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from workbench.evaluation.answering import answer_all
+from workbench.evaluation.evalset import EvalItem
+from workbench.jobs.store import write_json_atomic
+from workbench.settings import Settings
+
+SETUPS = ("base", "rag", "finetuned", "hybrid")
+SETUP_LABELS = {"base": "Base", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid"}
+RETRIEVING = ("rag", "hybrid")
+ADAPTED = ("finetuned", "hybrid")
+
+
+class RunError(ValueError):
+    """A run that cannot start or be found; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run needs; identical generation settings apply to every setup."""
+
+    set_name: str
+    setups: tuple[str, ...] = SETUPS
+    collection: str | None = None  # needed by rag / hybrid
+    retrieval: dict | None = None  # RetrievalSettings.to_json(); None = the collection's defaults
+    adapter: str | None = None  # registered adapter name, needed by finetuned / hybrid
+    adapter_path: str | None = None  # resolved folder (filled at submission, or given directly)
+    max_new_tokens: int = 64  # JSON answers of the sample fit in ~40 tokens
+    temperature: float = 0.0  # greedy: the same run twice gives the same answers
+    top_p: float = 1.0
+    seed: int = 0
+    system_prompt: str | None = None  # None: workbench.prompts.DEFAULT_SYSTEM_PROMPT
+    question_ids: tuple[str, ...] = ()  # a subset of the set; empty = all
+    reference_overrides: dict = field(default_factory=dict)  # id -> reference (freshness re-runs)
+    label: str = ""  # what the user called the run
+    parent_run: str | None = None  # the run this one re-checks (freshness "before")
+    freshness: dict | None = None  # the fact change this run checks, when it is a freshness run
+
+    def __post_init__(self):
+        unknown = set(self.setups) - set(SETUPS)
+        object.__setattr__(self, "setups", tuple(s for s in SETUPS if s in self.setups))
+        object.__setattr__(self, "question_ids", tuple(self.question_ids))
+        if not self.setups or unknown:
+            raise RunError("pick at least one setup among base, rag, finetuned, hybrid")
+        if any(s in RETRIEVING for s in self.setups) and not self.collection:
+            raise RunError("RAG and hybrid need a collection to retrieve from")
+        if any(s in ADAPTED for s in self.setups) and not (self.adapter or self.adapter_path):
+            raise RunError("fine-tuned and hybrid need an adapter")
+        if not 1 <= int(self.max_new_tokens) <= 2048:
+            raise RunError("max new tokens must be between 1 and 2048")
+        if not 0.0 <= float(self.temperature) <= 2.0:
+            raise RunError("temperature must be between 0 and 2")
+        if not 0.0 < float(self.top_p) <= 1.0:
+            raise RunError("top-p must be in (0, 1]")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "setups": list(self.setups), "question_ids": list(self.question_ids)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RunSpec":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+class RunContext(Protocol):
+    """What a run reports to (workbench.jobs.JobContext satisfies it)."""
+
+    def log(self, msg: str) -> None: ...
+
+    def progress(self, step: int, total: int, message: str = "") -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+
+class PlainContext:
+    """A RunContext for runs in the calling process (scripts, tests): prints, never cancelled unless told."""
+
+    def __init__(self, cancel_after: int | None = None, quiet: bool = True):
+        self.cancel_after, self.quiet, self.steps = cancel_after, quiet, 0
+        self.lines: list[str] = []
+
+    def log(self, msg: str) -> None:
+        self.lines.append(msg)
+        if not self.quiet:
+            print(msg, flush=True)
+
+    def progress(self, step: int, total: int, message: str = "") -> None:
+        self.steps = step
+
+    def cancelled(self) -> bool:
+        return self.cancel_after is not None and self.steps >= self.cancel_after
+
+
+# --- the run folder ------------------------------------------------------------------------------
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    d = settings.evals_dir / run_id
+    if not run_id or "/" in run_id or run_id.startswith(".") or not (d / "spec.json").is_file():
+        raise RunError(f"No evaluation run named {run_id!r}")
+    return d
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed worker
+    return out
+
+
+def _append_jsonl(path: Path, rec: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+        f.flush()
+
+
+def create_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
+    """Write a new run folder (spec and question snapshot); returns its id. Nothing runs yet."""
+    chosen = [i for i in items if not spec.question_ids or i.id in spec.question_ids]
+    if not chosen:
+        raise RunError("the run has no questions (check the selected question ids)")
+    chosen = [replace(i, reference=spec.reference_overrides.get(i.id, i.reference)) for i in chosen]
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    d = settings.evals_dir / run_id
+    d.mkdir(parents=True)
+    (d / "items.jsonl").write_text("".join(json.dumps(i.to_json()) + "\n" for i in chosen))
+    write_json_atomic(d / "meta.json", {"created_at": time.time()})
+    write_json_atomic(d / "spec.json", spec.to_json())  # last: a folder with spec.json is complete
+    return run_id
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored on disk (complete or partial)."""
+
+    run_id: str
+    spec: RunSpec
+    items: tuple[EvalItem, ...]
+    retrieved: dict  # id -> list of passage dicts
+    results: tuple[dict, ...]
+    summary: dict | None  # None while the run has not ended
+    job_id: str | None
+    created_at: float
+    retrieval_times: tuple[float, ...] = ()  # seconds per question's retrieval
+
+    @property
+    def title(self) -> str:
+        return f"{self.spec.label or self.spec.set_name} ({self.run_id})"
+
+
+def load_run(settings: Settings, run_id: str) -> RunRecord:
+    d = run_dir(settings, run_id)
+    spec = RunSpec.from_json(json.loads((d / "spec.json").read_text()))
+    items = tuple(EvalItem.from_json(r) for r in _read_jsonl(d / "items.jsonl"))
+    ret_rows = _read_jsonl(d / "retrieved.jsonl")
+    retrieved = {r["id"]: r["passages"] for r in ret_rows}
+    summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else None
+    job = json.loads((d / "job.json").read_text()) if (d / "job.json").is_file() else {}
+    meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
+    return RunRecord(run_id, spec, items, retrieved, tuple(_read_jsonl(d / "results.jsonl")), summary,
+                     job.get("job_id"), float(meta.get("created_at", d.stat().st_mtime)),
+                     tuple(r.get("retrieval_s") for r in ret_rows))
+
+
+def list_runs(settings: Settings) -> list[str]:
+    """Run ids, newest first."""
+    if not settings.evals_dir.is_dir():
+        return []
+    ids = [d.name for d in settings.evals_dir.iterdir() if (d / "spec.json").is_file() and not d.name.startswith(".")]
+    return sorted(ids, reverse=True)
+
+
+def delete_run(settings: Settings, run_id: str) -> None:
+    import shutil
+
+    shutil.rmtree(run_dir(settings, run_id))
+
+
+# --- execution -----------------------------------------------------------------------------------
+
+def _passage_dict(sc) -> dict:
+    c = sc.chunk
+    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "doc_name": c.doc_name, "page": c.page,
+            "text": c.text, "score": float(sc.score), "rank": int(sc.rank), "metric": sc.metric}
+
+
+def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: RunContext,
+                 done: dict, on_result: Callable[[str, list[dict], float], None]) -> None:
+    """Retrieve passages for every question not in `done`, once, before any generation."""
+    from workbench.knowledge import KnowledgeBase
+    from workbench.retrieval.config import RetrievalSettings, load_defaults
+    from workbench.retrieval.search import retrieve
+
+    todo = [i for i in items if i.id not in done]
+    if not todo:
+        return
+    collection = KnowledgeBase(settings).get(spec.collection)
+    rs = RetrievalSettings.from_json(spec.retrieval) if spec.retrieval else load_defaults(settings, spec.collection)
+    ctx.log(f"retrieving from {spec.collection!r} with {rs.to_json()}")
+    for n, item in enumerate(todo, 1):
+        if ctx.cancelled():
+            return
+        t0 = time.perf_counter()
+        hits = retrieve(collection, item.question, rs)
+        on_result(item.id, [_passage_dict(h) for h in hits], time.perf_counter() - t0)
+        ctx.progress(n, len(todo), f"retrieving passages {n}/{len(todo)}")
+
+
+def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None) -> dict:
+    """Run (or resume) a run: retrieval first, then every (question, setup) not yet answered."""
+    d = run_dir(settings, run_id)
+    rec = load_run(settings, run_id)
+    spec, items = rec.spec, list(rec.items)
+    t_start = time.perf_counter()
+    retrieved = dict(rec.retrieved)
+    if any(s in RETRIEVING for s in spec.setups):
+        def keep(qid: str, passages: list[dict], seconds: float) -> None:
+            retrieved[qid] = passages
+            _append_jsonl(d / "retrieved.jsonl", {"id": qid, "passages": passages, "retrieval_s": seconds})
+
+        retrieve_all(settings, spec, items, ctx, retrieved, keep)
+    done = {(r["id"], r["setup"]) for r in rec.results}
+    todo = [(i, s) for i in items for s in spec.setups if (i.id, s) not in done]
+    total = len(items) * len(spec.setups)
+    if generator is None and todo:
+        from workbench.models.generator import load_generator
+
+        ctx.log("loading the generator")
+        generator = load_generator(settings)
+
+    def keep_answer(rec_: dict) -> None:
+        _append_jsonl(d / "results.jsonl", rec_)
+
+    n_done = answer_all(generator, spec, todo, retrieved, ctx, keep_answer, start=len(done), total=total)
+    cancelled = ctx.cancelled()
+    summary = {"finished_at": time.time(), "cancelled": cancelled, "answers": len(done) + n_done,
+               "expected_answers": total, "wall_s": time.perf_counter() - t_start}
+    write_json_atomic(d / "summary.json", summary)
+    ctx.log(f"run {'cancelled' if cancelled else 'finished'}: {summary['answers']}/{total} answers")
+    return summary
+
+
+def run_job(ctx) -> dict:
+    """Job handler for kind "eval": spec {"run_id": ...}; the run's records live in its run folder."""
+    return execute(ctx.settings, ctx.spec["run_id"], ctx)
+
+
+def submit_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
+    """Create a run and queue it as a background job; returns the run id."""
+    from workbench import jobs
+
+    if any(s in ADAPTED for s in spec.setups) and not spec.adapter_path:
+        spec = replace(spec, adapter_path=resolve_adapter(settings, spec.adapter))
+    run_id = create_run(settings, spec, items)
+    st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}")
+    write_json_atomic(settings.evals_dir / run_id / "job.json", {"job_id": st.job_id})
+    return run_id
+
+
+def resolve_adapter(settings: Settings, name: str | None) -> str:
+    """The folder of a registered adapter, with a clear message when it is missing."""
+    from workbench.finetune.adapters import AdapterRegistry
+
+    try:
+        return str(AdapterRegistry(settings).get(name).path)
+    except Exception as e:
+        raise RunError(f"adapter {name!r} is not available: {e}") from None
+
+
+def run_status(settings: Settings, rec: RunRecord):
+    """The run's background job status, or None for runs executed in-process."""
+    from workbench import jobs
+
+    if not rec.job_id:
+        return None
+    try:
+        return jobs.get(settings, rec.job_id)
+    except jobs.JobError:
+        return None
+
+
+def cancel_run(settings: Settings, run_id: str) -> None:
+    from workbench import jobs
+
+    rec = load_run(settings, run_id)
+    if rec.job_id:
+        jobs.cancel(settings, rec.job_id)
