@@ -123,3 +123,10 @@ def corpus_for(collection) -> Corpus:
 def clear_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+def forget(collection_name: str) -> None:
+    """Drop every cached corpus of `collection_name` (after it was deleted)."""
+    with _CACHE_LOCK:
+        for key in [k for k in _CACHE if k.split("|")[0] == collection_name]:
+            del _CACHE[key]

@@ -29,6 +29,7 @@ class QuestionResult:
     n_gold: int
     top_passage: str
     top_source: str
+    rels: tuple[bool, ...] = ()  # relevance of each of the top DEPTH results, for metrics at other k
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class RetrievalEval:
     rows: tuple[QuestionResult, ...]
     skipped: tuple[str, ...] = ()
     cancelled: bool = False
+
+
+def summarize(rows: Sequence[QuestionResult], mode: str, k: int) -> ModeSummary | None:
+    """Mean hit@k, MRR@k and nDCG@k of one mode's rows, recomputed at `k` from the stored rankings."""
+    mine = [r for r in rows if r.mode == mode]
+    if not mine:
+        return None
+    return ModeSummary(mode, k, mean([hit_at_k(r.rels, k) for r in mine]),
+                       mean([reciprocal_rank(r.rels, k) for r in mine]),
+                       mean([ndcg_at_k(r.rels, k, r.n_gold) for r in mine]), len(mine))
 
 
 def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], base: RetrievalSettings,
@@ -86,17 +97,13 @@ def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], ba
             rows.append(QuestionResult(
                 q.qid, q.question, mode, first_relevant_rank(rels), hit_at_k(rels, k), reciprocal_rank(rels, k),
                 ndcg_at_k(rels, k, n), how, n, top.chunk.text[:200] if top else "",
-                (top.chunk.doc_name + (f" p.{top.chunk.page}" if top.chunk.page else "")) if top else ""))
+                (top.chunk.doc_name + (f" p.{top.chunk.page}" if top.chunk.page else "")) if top else "",
+                tuple(rels)))
         if cancelled:
             break
     if progress:
         progress(1.0, "done")
-    summaries = []
-    for mode in modes:
-        mine = [r for r in rows if r.mode == mode]
-        if mine:
-            summaries.append(ModeSummary(mode, k, mean([r.hit for r in mine]), mean([r.rr for r in mine]),
-                                         mean([r.ndcg for r in mine]), len(mine)))
+    summaries = [s for s in (summarize(rows, m, k) for m in modes) if s is not None]
     return RetrievalEval(tuple(summaries), tuple(rows), tuple(skipped), cancelled)
 
 

@@ -1,0 +1,162 @@
+"""The chunk-setting sweep: chunk, index in a scratch Chroma collection and score every configuration."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from workbench.retrieval.config import RetrievalSettings
+from workbench.retrieval.corpus import forget
+from workbench.retrieval.evaluate import evaluate, summarize
+from workbench.retrieval.questions import Question
+from workbench.retrieval.scratch import ScratchCollection
+from workbench.types import Document
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """strategies x sizes x overlaps x ks; overlaps are fractions of the size when <= 0.5, else absolute."""
+
+    strategies: tuple[str, ...] = ("recursive",)
+    sizes: tuple[int, ...] = (400, 800)
+    overlaps: tuple[float, ...] = (0, 100)
+    ks: tuple[int, ...] = (4,)
+    unit: str = "chars"
+
+    def configs(self, base) -> tuple[list, list[str]]:
+        """Valid CollectionConfigs for the grid, and one message per combination that is not valid."""
+        from workbench.knowledge.config import CollectionConfig, ConfigError
+
+        out, skipped, seen = [], [], set()
+        for strat, size, ov in itertools.product(self.strategies, self.sizes, self.overlaps):
+            overlap = int(round(ov * size)) if 0 < ov <= 0.5 else int(ov)
+            try:
+                cfg = CollectionConfig(embedding_model=base.embedding_model if base else CollectionConfig().embedding_model,
+                                       strategy=strat, chunk_size=int(size), chunk_overlap=overlap, unit=self.unit)
+            except ConfigError as e:
+                skipped.append(f"{strat} {size}/{overlap}: {e}")
+                continue
+            if cfg.chunking_key() not in seen:
+                seen.add(cfg.chunking_key())
+                out.append(cfg)
+        return out, skipped
+
+    @property
+    def size(self) -> int:
+        return len(self.strategies) * len(self.sizes) * len(self.overlaps) * len(self.ks)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    strategy: str
+    chunk_size: int
+    chunk_overlap: int
+    unit: str
+    k: int
+    n_chunks: int
+    hit_at_k: float
+    mrr: float
+    ndcg: float
+    seconds: float  # chunk + embed + index + evaluate for this chunking (shared by its k values)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    rows: tuple[SweepRow, ...]
+    mode: str
+    skipped: tuple[str, ...] = ()
+    cancelled: bool = False
+    texts_embedded: int = 0  # chunk texts that went through the model
+    texts_reused: int = 0  # chunk texts served from the cache (identical text seen before)
+    scratch_created: int = 0
+    scratch_dropped: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    def best(self, metric: str = "mrr") -> SweepRow | None:
+        """The top row by `metric`, ties broken by hit@k then fewer chunks (a smaller index)."""
+        if not self.rows:
+            return None
+        return max(self.rows, key=lambda r: (getattr(r, metric), r.hit_at_k, -r.n_chunks, -r.k))
+
+
+class EmbeddingMemo:
+    """Embeds each distinct text once per (model, text): configurations share most of their chunks."""
+
+    def __init__(self, embedder, store: dict | None = None):
+        self.embedder = embedder
+        self.store = {} if store is None else store
+        self.embedded = 0
+        self.reused = 0
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha1(f"{self.embedder.name}\x00{t}".encode()).hexdigest() for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.store))
+        if missing:
+            todo = {k: t for k, t in zip(keys, texts) if k in set(missing)}
+            vecs = self.embedder.embed_batch([todo[k] for k in missing])
+            self.store.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
+        self.embedded += len(missing)
+        self.reused += len(keys) - len(missing)
+        if not keys:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([self.store[k] for k in keys])
+
+
+def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid: SweepGrid, embedder,
+              base_config=None, rs: RetrievalSettings = RetrievalSettings(), progress: Progress | None = None,
+              cancel: Callable[[], bool] | None = None, memo: EmbeddingMemo | None = None) -> SweepResult:
+    """Score every grid configuration on `questions`; scratch collections are dropped even on error or cancel."""
+    from workbench.knowledge.chunking import chunk_document
+
+    configs, skipped = grid.configs(base_config)
+    memo = memo or EmbeddingMemo(embedder)
+    ks = sorted(set(grid.ks))
+    rows: list[SweepRow] = []
+    created = dropped = 0
+    cancelled = False
+    for ci, cfg in enumerate(configs):
+        if cancel is not None and cancel():
+            cancelled = True
+            break
+        label = f"{cfg.strategy} {cfg.chunk_size}/{cfg.chunk_overlap} {cfg.unit}"
+        if progress:
+            progress(ci / max(1, len(configs)), f"configuration {ci + 1} of {len(configs)}: {label}")
+        t0 = time.perf_counter()
+        chunks = [c for d in documents for c in chunk_document(d, cfg, embedder, embed=memo)]
+        vecs = memo([c.text for c in chunks])
+        scratch = ScratchCollection(embedder, cfg, list(documents), label=f"sweep{ci}")
+        created += 1
+        try:
+            scratch.add(chunks, vecs)
+            # One evaluation at the largest k; the smaller ks are scored from the same rankings.
+            ev = evaluate(scratch, questions, [rs.mode], rs.with_(doc_ids=(), threshold=None), k=max(ks),
+                          cancel=cancel, chunks=chunks)
+            cancelled = ev.cancelled
+            if not cancelled:
+                for k in ks:
+                    s = summarize(ev.rows, rs.mode, k)
+                    rows.append(SweepRow(cfg.strategy, cfg.chunk_size, cfg.chunk_overlap, cfg.unit, k, len(chunks),
+                                         s.hit_at_k if s else 0.0, s.mrr if s else 0.0, s.ndcg if s else 0.0,
+                                         time.perf_counter() - t0))
+        finally:
+            scratch.drop()
+            forget(scratch.name)
+            dropped += 1
+        if cancelled:
+            break
+    if progress:
+        progress(1.0, "cancelled" if cancelled else "done")
+    return SweepResult(tuple(rows), rs.mode, tuple(skipped), cancelled, memo.embedded, memo.reused,
+                       created, dropped)
+
+
+def apply_config(base_config, row: SweepRow):
+    """The collection config with the winning row's chunking (embedding model kept)."""
+    return replace(base_config, strategy=row.strategy, chunk_size=row.chunk_size, chunk_overlap=row.chunk_overlap,
+                   unit=row.unit)
