@@ -100,6 +100,36 @@ class Measured:
     index_chunks: int | None = None
 
 
+def measure(settings, spec) -> Measured:
+    """Training time and adapter size from the adapter registry, index size from the collection."""
+    training_s = adapter_bytes = index_bytes = index_chunks = None
+    if spec.adapter:
+        try:
+            from workbench.finetune.adapters import AdapterRegistry
+
+            info = AdapterRegistry(settings).get(spec.adapter)
+            training_s, adapter_bytes = info.train_seconds, int(info.size_mb * 1024 * 1024)
+        except Exception:  # a deleted adapter leaves those figures unknown, not the report broken
+            pass
+    if spec.adapter_path and adapter_bytes is None:
+        from pathlib import Path
+
+        p = Path(spec.adapter_path)
+        adapter_bytes = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else None
+    if spec.collection:
+        try:
+            from workbench.knowledge import KnowledgeBase
+
+            col = KnowledgeBase(settings).get(spec.collection)
+            chunks, vecs = col.embeddings()
+            # What the index holds: the vectors plus the chunk texts (Chroma's own overhead excluded).
+            index_chunks = len(chunks)
+            index_bytes = int(vecs.nbytes + sum(len(c.text.encode()) for c in chunks))
+        except Exception:
+            pass
+    return Measured(training_s, adapter_bytes, index_bytes, index_chunks)
+
+
 @dataclass(frozen=True)
 class SetupCost:
     setup: str

@@ -206,16 +206,17 @@ def _passage_dict(sc) -> dict:
 
 
 def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: RunContext,
-                 done: dict, on_result: Callable[[str, list[dict], float], None]) -> None:
+                 done: dict, on_result: Callable[[str, list[dict], float], None], collection=None) -> None:
     """Retrieve passages for every question not in `done`, once, before any generation."""
-    from workbench.knowledge import KnowledgeBase
-    from workbench.retrieval.config import RetrievalSettings, load_defaults
-    from workbench.retrieval.search import retrieve
+    from workbench.retrieval import RetrievalSettings, load_defaults, retrieve
 
     todo = [i for i in items if i.id not in done]
     if not todo:
         return
-    collection = KnowledgeBase(settings).get(spec.collection)
+    if collection is None:
+        from workbench.knowledge import KnowledgeBase
+
+        collection = KnowledgeBase(settings).get(spec.collection)
     rs = RetrievalSettings.from_json(spec.retrieval) if spec.retrieval else load_defaults(settings, spec.collection)
     ctx.log(f"retrieving from {spec.collection!r} with {rs.to_json()}")
     for n, item in enumerate(todo, 1):
@@ -227,7 +228,7 @@ def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: 
         ctx.progress(n, len(todo), f"retrieving passages {n}/{len(todo)}")
 
 
-def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None) -> dict:
+def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, collection=None) -> dict:
     """Run (or resume) a run: retrieval first, then every (question, setup) not yet answered."""
     d = run_dir(settings, run_id)
     rec = load_run(settings, run_id)
@@ -239,7 +240,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None) ->
             retrieved[qid] = passages
             _append_jsonl(d / "retrieved.jsonl", {"id": qid, "passages": passages, "retrieval_s": seconds})
 
-        retrieve_all(settings, spec, items, ctx, retrieved, keep)
+        retrieve_all(settings, spec, items, ctx, retrieved, keep, collection)
     done = {(r["id"], r["setup"]) for r in rec.results}
     todo = [(i, s) for i in items for s in spec.setups if (i.id, s) not in done]
     total = len(items) * len(spec.setups)

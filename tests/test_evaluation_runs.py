@@ -1,0 +1,196 @@
+"""Runs: retrieval once then generation, records on disk, cancel and resume, scoring, exports."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+
+from workbench.evaluation import runs
+from workbench.evaluation.decision import Measured, Prices, costs, recommend
+from workbench.evaluation.evalset import EvalItem
+from workbench.evaluation.freshness import FactChange, before_after, says
+from workbench.evaluation.report import build_report, compare_rows, to_html, to_json_text, to_markdown
+from workbench.evaluation.sample import sample_items
+from workbench.evaluation.scoring import score_run
+from workbench.models.embedder import FakeEmbedder
+from workbench.models.generator import GenerationResult
+from workbench.retrieval.memory import MemoryCollection
+from workbench.sample import kb_files
+from workbench.types import GenerationStats
+
+
+class FakeGenerator:
+    """Answers with the first dollar amount / number of its context (or abstains without context)."""
+
+    def __init__(self, before_first=None):
+        self.lock = threading.RLock()
+        self.calls: list[list[dict]] = []
+        self.before_first = before_first
+
+    def generate(self, messages, cfg):
+        if not self.calls and self.before_first:
+            self.before_first()
+        self.calls.append(messages)
+        user = messages[-1]["content"]
+        m = re.search(r"Context:\n(.*)\n\nQuestion", user, re.S)
+        if m:
+            num = re.search(r"\$?\d[\d,.]*", m.group(1))
+            text = json.dumps({"answer": num.group(0) if num else "unknown", "confidence": "high", "source": "x"})
+        else:
+            text = "I don't know."
+        return GenerationResult(text, GenerationStats(0.01, 0.005, len(user) // 4, 7), user)
+
+
+def text_collection(embedder):
+    """The sample's text documents in an in-memory collection (paragraph chunks)."""
+    docs = {p.name: p.read_text() for p in kb_files() if p.suffix in (".md", ".txt")}
+    return MemoryCollection("kb", embedder, docs)
+
+
+def make_run(settings, items, **spec_kw):
+    spec = runs.RunSpec(set_name="t", **{"setups": ("base", "rag"), "collection": "kb", **spec_kw})
+    return runs.create_run(settings, spec, items)
+
+
+def test_spec_validation_and_round_trip():
+    with pytest.raises(runs.RunError, match="collection"):
+        runs.RunSpec(set_name="s", setups=("rag",))
+    with pytest.raises(runs.RunError, match="adapter"):
+        runs.RunSpec(set_name="s", setups=("hybrid",), collection="c")
+    with pytest.raises(runs.RunError, match="setup"):
+        runs.RunSpec(set_name="s", setups=("oracle",))
+    with pytest.raises(runs.RunError, match="tokens"):
+        runs.RunSpec(set_name="s", setups=("base",), max_new_tokens=0)
+    spec = runs.RunSpec(set_name="s", setups=("hybrid", "base"), collection="c", adapter="a", question_ids=["q1"])
+    assert spec.setups == ("base", "hybrid")
+    assert runs.RunSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+def test_run_retrieves_once_before_generating_and_scores(settings):
+    items = sample_items()[:6]
+    run_id = make_run(settings, items)
+    d = settings.evals_dir / run_id
+    seen = {}
+    gen = FakeGenerator(before_first=lambda: seen.setdefault("retrieved", len((d / "retrieved.jsonl").read_text().splitlines())))
+    summary = runs.execute(settings, run_id, runs.PlainContext(), generator=gen,
+                           collection=text_collection(FakeEmbedder()))
+    assert seen["retrieved"] == 6  # every question's passages were stored before the first answer
+    assert summary["answers"] == 12 and not summary["cancelled"]
+    rec = runs.load_run(settings, run_id)
+    assert len(rec.results) == 12 and set(rec.retrieved) == {i.id for i in items}
+    # Base prompts carry no context; RAG prompts carry exactly the stored passages.
+    for msgs, res in zip(gen.calls, rec.results):
+        user = msgs[-1]["content"]
+        if res["setup"] == "base":
+            assert "Context:" not in user
+        else:
+            assert all(p["text"].strip() in user for p in rec.retrieved[res["id"]])
+    rs = score_run(rec)
+    assert set(rs.summaries) == {"base", "rag"}
+    assert rs.summaries["base"].format_ok == 0.0 and rs.summaries["rag"].format_ok == 1.0
+    assert rs.summaries["rag"].hit_at_k is not None and rs.summaries["base"].hit_at_k is None
+    assert rs.summaries["base"].fact_correct == 0.0
+
+
+def test_cancel_then_resume_after_reload(settings):
+    items = sample_items()[:5]
+    run_id = make_run(settings, items, setups=("base",), collection=None)
+    summary = runs.execute(settings, run_id, runs.PlainContext(cancel_after=2), generator=FakeGenerator())
+    assert summary["cancelled"] and summary["answers"] == 2
+    rec = runs.load_run(settings, run_id)  # what a reloaded page sees
+    assert len(rec.results) == 2 and rec.summary["cancelled"]
+    gen = FakeGenerator()
+    summary = runs.execute(settings, run_id, runs.PlainContext(), generator=gen)
+    assert summary["answers"] == 5 and len(gen.calls) == 3  # only the missing answers were generated
+    assert runs.list_runs(settings) == [run_id]
+
+
+def test_a_failing_answer_is_recorded_and_the_run_goes_on(settings):
+    class Flaky(FakeGenerator):
+        def generate(self, messages, cfg):
+            if len(self.calls) == 1:
+                self.calls.append(messages)
+                raise RuntimeError("out of memory")
+            return super().generate(messages, cfg)
+
+    run_id = make_run(settings, sample_items()[:3], setups=("base",), collection=None)
+    runs.execute(settings, run_id, runs.PlainContext(), generator=Flaky())
+    rs = score_run(runs.load_run(settings, run_id))
+    assert rs.summaries["base"].errors == 1 and rs.summaries["base"].n == 2
+    assert "[error] RuntimeError: out of memory" in [r["base"] for r in rs.rows()]
+
+
+def test_exports_and_compare(settings):
+    items = sample_items()[:4]
+    ids = []
+    for _ in range(2):
+        ids.append(make_run(settings, items))
+        runs.execute(settings, ids[-1], runs.PlainContext(), generator=FakeGenerator(),
+                     collection=text_collection(FakeEmbedder()))
+    a, b = (score_run(runs.load_run(settings, i)) for i in ids)
+    report = build_report(a, Prices(), Measured(training_s=300.0))
+    page = to_html(report)
+    assert page.count("<script") >= 2 and "Plotly.newPlot" in page and "<script src" not in page
+    assert "Evaluation report" in page and items[0].question in page
+    md = to_markdown(report)
+    assert "| Base |" in md and "## Recommendation" in md
+    data = json.loads(to_json_text(report))
+    assert data["run_id"] == ids[0] and len(data["questions"]) == 4
+    assert data["recommendation"]["verdict"] in ("rag", "finetune", "hybrid", "prompt")
+    rows = compare_rows(a, b)
+    assert rows and all(r["change (points)"] == 0 for r in rows if r["change (points)"] is not None)
+
+
+def _summ(**kw):
+    from workbench.evaluation.metrics import SetupSummary
+
+    base = dict(n=10, correct=None, fact_correct=None, exact=None, f1=None, contains=None, format_ok=None,
+                hit_at_k=None, abstention=None, false_abstention=None, latency_s=1.0, latency_p50_s=1.0,
+                prompt_tokens=100.0, completion_tokens=20.0)
+    return SetupSummary(**{**base, **kw})
+
+
+def test_recommendation_from_gaps():
+    def verdict(base, rag, ft):
+        return recommend({"base": _summ(setup="base", **base), "rag": _summ(setup="rag", **rag),
+                          "finetuned": _summ(setup="finetuned", **ft)}).verdict
+
+    assert verdict({"fact_correct": 0.1, "format_ok": 0.9}, {"fact_correct": 0.7}, {"format_ok": 0.9}) == "rag"
+    assert verdict({"fact_correct": 0.9, "format_ok": 0.1}, {"fact_correct": 0.9}, {"format_ok": 0.95}) == "finetune"
+    assert verdict({"fact_correct": 0.1, "format_ok": 0.1}, {"fact_correct": 0.6}, {"format_ok": 0.9}) == "hybrid"
+    assert verdict({"fact_correct": 0.9, "format_ok": 0.95}, {"fact_correct": 0.9}, {"format_ok": 0.95}) == "prompt"
+    # A large gap that the targeted setup does not close is not a reason to pay for that setup.
+    assert verdict({"fact_correct": 0.1, "format_ok": 0.9}, {"fact_correct": 0.12}, {"format_ok": 0.9}) == "prompt"
+
+
+def test_costs_hand_computed():
+    s = {"base": _summ(setup="base", prompt_tokens=100.0, completion_tokens=20.0, latency_s=2.0),
+         "rag": _summ(setup="rag", prompt_tokens=600.0, completion_tokens=20.0, latency_s=3.6)}
+    p = Prices(gpu_per_hour=3.6, per_million_input_tokens=1.0, per_million_output_tokens=2.0,
+               vector_db_per_month=10.0, queries_per_day=1000)
+    base, rag = costs(s, p, Measured())
+    assert rag.context_tokens_added == 500.0 and base.context_tokens_added is None
+    assert base.per_1k_tokens_usd == pytest.approx(1000 * (100 * 1 + 20 * 2) / 1e6)  # 0.14
+    assert rag.per_1k_compute_usd == pytest.approx(1000 * 3.6 / 3600 * 3.6)  # 3.6
+    assert rag.year_usd == pytest.approx(365 * 1000 * (600 + 40) / 1e6 + 120)
+
+
+def test_freshness_says_and_before_after(settings):
+    change = FactChange("kb/keelhouse_pricing.md", "$49 per month", "$59 per month", ("q02",),
+                        "$49 per month", "$59 per month")
+    assert says('{"answer": "$59 per month"}', change) == "new"
+    assert says("It costs 49 dollars.", change) == "old"
+    assert says("No idea", change) == "neither"
+    items = [EvalItem("q02", "Harbor price?", "$49 per month")]
+    before = make_run(settings, items, setups=("base", "rag"))
+    after = make_run(settings, items, setups=("base", "rag"))
+    d = settings.evals_dir
+    for rid, rag_text in ((before, "$49 per month"), (after, "$59 per month")):
+        (d / rid / "results.jsonl").write_text(
+            json.dumps({"id": "q02", "setup": "base", "text": "$49 per month"}) + "\n"
+            + json.dumps({"id": "q02", "setup": "rag", "text": rag_text}) + "\n")
+    rows = before_after(runs.load_run(settings, before), runs.load_run(settings, after), change)
+    assert [(r["setup"], r["before says"], r["after says"], r["follows the new fact"]) for r in rows] == [
+        ("base", "old", "old", False), ("rag", "old", "new", True)]

@@ -1,0 +1,231 @@
+"""The report of a run: plotly figures, comparison of two runs, and exports (HTML, Markdown, JSON)."""
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from workbench.evaluation.decision import Measured, Prices, Recommendation, assumptions, costs, recommend
+from workbench.evaluation.metrics import COST_METRICS, RATE_METRICS, TAGS
+from workbench.evaluation.runs import SETUP_LABELS
+from workbench.evaluation.scoring import RunScores
+
+COLORS = {"base": "#7f7f7f", "rag": "#1f77b4", "finetuned": "#ff7f0e", "hybrid": "#2ca02c"}
+
+
+def _label(setup: str) -> str:
+    return SETUP_LABELS.get(setup, setup)
+
+
+def rates_figure(rs: RunScores) -> go.Figure:
+    """Grouped bars: every rate metric (x) for every setup (colour), in percent."""
+    fig = go.Figure()
+    keys = [(k, lab) for k, lab in RATE_METRICS if any(getattr(s, k) is not None for s in rs.summaries.values())]
+    for setup, s in rs.summaries.items():
+        ys = [None if getattr(s, k) is None else 100 * getattr(s, k) for k, _ in keys]
+        fig.add_bar(name=_label(setup), x=[lab for _, lab in keys], y=ys, marker_color=COLORS.get(setup),
+                    text=[None if y is None else f"{y:.0f}" for y in ys], textposition="outside")
+    fig.update_layout(barmode="group", yaxis=dict(title="%", range=[0, 110]), height=420,
+                      title="Quality per setup (higher is better)", legend_title="Setup",
+                      margin=dict(t=60, b=40))
+    return fig
+
+
+def cost_figures(rs: RunScores) -> list[go.Figure]:
+    """One small bar chart per cost metric (latency, prompt and completion tokens)."""
+    figs = []
+    for key, label in COST_METRICS:
+        setups = [s for s, v in rs.summaries.items() if getattr(v, key) is not None]
+        if not setups:
+            continue
+        ys = [getattr(rs.summaries[s], key) for s in setups]
+        fig = go.Figure(go.Bar(x=[_label(s) for s in setups], y=ys, marker_color=[COLORS.get(s) for s in setups],
+                               text=[f"{y:.2f}" if key == "latency_s" else f"{y:.0f}" for y in ys],
+                               textposition="outside"))
+        fig.update_layout(title=label, height=300, margin=dict(t=50, b=30), yaxis=dict(rangemode="tozero"))
+        figs.append(fig)
+    return figs
+
+
+def tags_figure(rs: RunScores) -> go.Figure:
+    """Stacked bars: how many answers of each setup carry each diagnosis tag."""
+    fig = go.Figure()
+    for tag in TAGS:
+        ys = [sum(tag in sc.tags for (q, s), sc in rs.scores.items() if s == setup) for setup in rs.summaries]
+        if any(ys):
+            fig.add_bar(name=tag, x=[_label(s) for s in rs.summaries], y=ys)
+    fig.update_layout(barmode="stack", title="Diagnosis tags per setup (answers)", height=360,
+                      yaxis=dict(title="answers"), margin=dict(t=60, b=30))
+    return fig
+
+
+def compare_figure(a: RunScores, b: RunScores, metric: str = "correct") -> go.Figure:
+    """One metric of two runs side by side per setup."""
+    label = dict(RATE_METRICS).get(metric, metric)
+    fig = go.Figure()
+    for name, rs in (("A: " + a.record.run_id, a), ("B: " + b.record.run_id, b)):
+        setups = list(rs.summaries)
+        ys = [None if getattr(rs.summaries[s], metric) is None else 100 * getattr(rs.summaries[s], metric)
+              for s in setups]
+        fig.add_bar(name=name, x=[_label(s) for s in setups], y=ys)
+    fig.update_layout(barmode="group", title=f"{label}: run A vs run B", yaxis=dict(title="%", range=[0, 105]),
+                      height=380)
+    return fig
+
+
+def compare_rows(a: RunScores, b: RunScores) -> list[dict]:
+    """Per setup and metric: value in A, in B, and the change (B - A), in percentage points."""
+    rows = []
+    for setup in [s for s in a.summaries if s in b.summaries]:
+        for key, label in RATE_METRICS:
+            va, vb = getattr(a.summaries[setup], key), getattr(b.summaries[setup], key)
+            if va is None and vb is None:
+                continue
+            rows.append({"setup": _label(setup), "metric": label,
+                         "A": None if va is None else round(100 * va, 1),
+                         "B": None if vb is None else round(100 * vb, 1),
+                         "change (points)": None if va is None or vb is None else round(100 * (vb - va), 1)})
+    return rows
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything exported about one run."""
+
+    scores: RunScores
+    recommendation: Recommendation
+    prices: Prices
+    measured: Measured
+
+    def to_json(self) -> dict:
+        rec = self.scores.record
+        return {
+            "run_id": rec.run_id, "spec": rec.spec.to_json(), "summary": rec.summary,
+            "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "setups": {s: v.to_json() for s, v in self.scores.summaries.items()},
+            "recommendation": self.recommendation.to_json(),
+            "cost": {"prices": self.prices.__dict__, "measured": self.measured.__dict__,
+                     "per_setup": [c.to_json() for c in costs(self.scores.summaries, self.prices, self.measured)],
+                     "assumptions": assumptions(self.prices, self.measured)},
+            "questions": [{**i.to_json(), "passages": rec.retrieved.get(i.id, []),
+                           "answers": {s: {**(self.scores.answer(i.id, s) or {}),
+                                           "score": (sc.to_json() if (sc := self.scores.scores.get((i.id, s))) else None)}
+                                       for s in self.scores.setups}}
+                          for i in rec.items],
+        }
+
+
+def build_report(rs: RunScores, prices: Prices | None = None, measured: Measured | None = None) -> Report:
+    return Report(rs, recommend(rs.summaries), prices or Prices(), measured or Measured())
+
+
+def _fmt(v, pct: bool = True) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.0f}%" if pct else f"{v:.2f}"
+
+
+def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
+    """The headline table: one row per setup (header, rows) as display strings."""
+    head = ["Setup", "Correct", "Facts", "F1", "Format", "hit@k", "Abstains", "Latency s", "Prompt tok", "Compl tok"]
+    rows = []
+    for s, v in rs.summaries.items():
+        rows.append([_label(s), _fmt(v.correct), _fmt(v.fact_correct), _fmt(v.f1), _fmt(v.format_ok),
+                     _fmt(v.hit_at_k), _fmt(v.abstention), _fmt(v.latency_s, False),
+                     "n/a" if v.prompt_tokens is None else f"{v.prompt_tokens:.0f}",
+                     "n/a" if v.completion_tokens is None else f"{v.completion_tokens:.0f}"])
+    return head, rows
+
+
+def to_markdown(report: Report) -> str:
+    rs, rec = report.scores, report.scores.record
+    head, rows = summary_table(rs)
+    out = [f"# Evaluation report: {rec.title}", "",
+           f"Set `{rec.spec.set_name}`, {len(rec.items)} questions, setups: "
+           f"{', '.join(_label(s) for s in rec.spec.setups)}; collection `{rec.spec.collection}`, "
+           f"adapter `{rec.spec.adapter or rec.spec.adapter_path}`; max new tokens {rec.spec.max_new_tokens}, "
+           f"temperature {rec.spec.temperature}.", "",
+           f"## Recommendation: {report.recommendation.title}", ""]
+    out += [f"- {e}" for e in report.recommendation.evidence]
+    out += ["", "## Metrics per setup", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["", "## Cost", "", "| Setup | Context tokens added | Per 1,000 queries (tokens) | "
+            "Per 1,000 queries (GPU time) | Per year |", "|---|---|---|---|---|"]
+    for c in costs(rs.summaries, report.prices, report.measured):
+        added = "n/a" if c.context_tokens_added is None else f"{c.context_tokens_added:.0f}"
+        out.append(f"| {_label(c.setup)} | {added} | ${c.per_1k_tokens_usd:.3f} | ${c.per_1k_compute_usd:.3f} | "
+                   f"${c.year_usd:,.2f} |")
+    out += [""] + [f"- {a}" for a in assumptions(report.prices, report.measured)]
+    out += ["", "## Answers", ""]
+    for row in rs.rows():
+        out.append(f"### {row['id']}: {row['question']}")
+        out.append(f"Reference: {row['reference']}" + (" (unanswerable)" if row["unanswerable"] else ""))
+        for s in rs.setups:
+            mark = "correct" if row[f"{s}_correct"] else "wrong"
+            tags = ", ".join(row[f"{s}_tags"])
+            out.append(f"- **{_label(s)}** ({mark}{'; ' + tags if tags else ''}): {row[s].strip()}")
+        if row["passages"]:
+            out.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {p['doc_name']}" +
+                                                   (f" p.{p['page']}" if p.get("page") else "")
+                                                   for p in row["passages"]))
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
+th{background:#f3f3f3}.ok{color:#2ca02c}.bad{color:#d62728}.tag{background:#fde2e1;border-radius:4px;padding:0 4px;
+margin-right:4px;font-size:12px}details{font-size:13px}.verdict{background:#eef6ee;border-left:4px solid #2ca02c;padding:.5em 1em}"""
+
+
+def to_html(report: Report) -> str:
+    """A self-contained page: plotly's JS inlined once, so it opens offline."""
+    rs, rec = report.scores, report.scores.record
+    figs = [rates_figure(rs), *cost_figures(rs), tags_figure(rs)]
+    fig_html = [f.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
+                for i, f in enumerate(figs)]
+    head, rows = summary_table(rs)
+    e = html.escape
+    table = "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>"
+    cost_rows = "".join(
+        f"<tr><td>{e(_label(c.setup))}</td><td>{'n/a' if c.context_tokens_added is None else f'{c.context_tokens_added:.0f}'}</td>"
+        f"<td>${c.per_1k_tokens_usd:.3f}</td><td>${c.per_1k_compute_usd:.3f}</td><td>${c.year_usd:,.2f}</td></tr>"
+        for c in costs(rs.summaries, report.prices, report.measured))
+    q_rows = []
+    for row in rs.rows():
+        cells = []
+        for s in rs.setups:
+            ok = row[f"{s}_correct"]
+            tags = "".join(f"<span class='tag'>{e(t)}</span>" for t in row[f"{s}_tags"])
+            cls = "ok" if ok else "bad"
+            cells.append(f"<td><span class='{cls}'>{'&#10003;' if ok else '&#10007;'}</span> {e(row[s])}<br>{tags}</td>")
+        passages = "".join(f"<p>[{p['rank']}] <b>{e(p['doc_name'])}</b>{' p.' + str(p['page']) if p.get('page') else ''}"
+                           f" ({e(p['metric'])} {p['score']:.3f}): {e(p['text'])}</p>" for p in row["passages"])
+        ret = f"<details><summary>{len(row['passages'])} passages</summary>{passages}</details>" if passages else ""
+        q_rows.append(f"<tr><td>{e(row['id'])}</td><td>{e(row['question'])}</td><td>{e(row['reference'])}"
+                      f"{' (unanswerable)' if row['unanswerable'] else ''}</td>{''.join(cells)}<td>{ret}</td></tr>")
+    body = [
+        f"<h1>Evaluation report</h1><p>{e(rec.title)}: set <code>{e(rec.spec.set_name)}</code>, "
+        f"{len(rec.items)} questions; collection <code>{e(str(rec.spec.collection))}</code>, adapter "
+        f"<code>{e(str(rec.spec.adapter or rec.spec.adapter_path))}</code>; max new tokens "
+        f"{rec.spec.max_new_tokens}, temperature {rec.spec.temperature}.</p>",
+        f"<div class='verdict'><h2>{e(report.recommendation.title)}</h2><ul>"
+        + "".join(f"<li>{e(x)}</li>" for x in report.recommendation.evidence) + "</ul></div>",
+        "<h2>Metrics per setup</h2>", table, fig_html[0], *fig_html[1:],
+        "<h2>Cost</h2><table><tr><th>Setup</th><th>Context tokens added</th><th>Per 1,000 queries (tokens)</th>"
+        f"<th>Per 1,000 queries (GPU time)</th><th>Per year</th></tr>{cost_rows}</table><ul>"
+        + "".join(f"<li>{e(a)}</li>" for a in assumptions(report.prices, report.measured)) + "</ul>",
+        "<h2>Answers</h2><table><tr><th>id</th><th>Question</th><th>Reference</th>"
+        + "".join(f"<th>{e(_label(s))}</th>" for s in rs.setups) + "<th>Retrieved</th></tr>"
+        + "".join(q_rows) + "</table>",
+    ]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Evaluation {e(rec.run_id)}</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
+
+
+def to_json_text(report: Report) -> str:
+    return json.dumps(report.to_json(), indent=1)
