@@ -1,0 +1,154 @@
+"""The knowledge base catalog: collection names, configs, what each index was built with, documents."""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.knowledge.config import CollectionConfig
+from workbench.knowledge.store import knowledge_dir, read_json, write_json_atomic
+from workbench.settings import Settings
+from workbench.types import Document
+
+
+class KnowledgeError(Exception):
+    """A knowledge-base operation that cannot be done; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class FileError:
+    """One uploaded file that was not ingested, and why."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document in a collection, as listed in the catalog."""
+
+    doc_id: str
+    name: str
+    kind: str
+    n_pages: int | None
+    n_chars: int
+    n_chunks: int
+    content_hash: str
+    added_at: float
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection as listed: its settings, sizes, and whether its index lags behind its settings."""
+
+    name: str
+    config: CollectionConfig
+    n_documents: int
+    n_chunks: int
+    stale: bool
+    indexed_config: CollectionConfig | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one upload did, file by file."""
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    failed: tuple[FileError, ...] = ()
+    skipped: tuple[str, ...] = ()  # not reached because the upload was cancelled
+    n_chunks: int = 0  # chunks written to the index
+    n_embedded: int = 0  # texts actually embedded (embedding-cache misses)
+    seconds: float = 0.0
+    cancelled: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+
+_NAME = re.compile(r"^[\w][\w .\-()]{0,62}[\w)]$|^\w$")
+
+
+def check_collection_name(name: str) -> str:
+    """The stripped name, or KnowledgeError saying what a name may contain."""
+    name = (name or "").strip()
+    if not name:
+        raise KnowledgeError("A collection needs a name.")
+    if not _NAME.match(name) or ".." in name:
+        raise KnowledgeError(
+            f"'{name}' is not a valid collection name: use 1-64 letters, digits, spaces, '.', '-', '_' "
+            "or brackets, starting with a letter or digit.")
+    return name
+
+
+def new_chroma_key() -> str:
+    """A Chroma-safe collection name (3+ chars, alphanumeric ends) unrelated to the user-facing name."""
+    return f"wb{uuid.uuid4().hex[:20]}"
+
+
+class Catalog:
+    """catalog.json under storage/knowledge, rewritten atomically on every change (callers hold the lock)."""
+
+    def __init__(self, settings: Settings):
+        self.root = knowledge_dir(settings)
+        self.path = self.root / "catalog.json"
+
+    def load(self) -> dict:
+        data = read_json(self.path, None) or {}
+        data.setdefault("collections", {})
+        return data
+
+    def save(self, data: dict) -> None:
+        write_json_atomic(self.path, data)
+
+    def entry(self, name: str) -> dict:
+        entry = self.load()["collections"].get(name)
+        if entry is None:
+            raise KnowledgeError(f"There is no collection named '{name}'.")
+        return entry
+
+    def update(self, name: str, fn) -> dict:
+        """Apply fn(entry) to one collection's entry and save; returns the new entry."""
+        data = self.load()
+        entry = data["collections"].get(name)
+        if entry is None:
+            raise KnowledgeError(f"There is no collection named '{name}'.")
+        fn(entry)
+        self.save(data)
+        return entry
+
+    def docs_dir(self, key: str) -> Path:
+        return self.root / "docs" / key
+
+    def save_document(self, key: str, doc: Document) -> None:
+        write_json_atomic(self.docs_dir(key) / f"{doc.doc_id}.json", {
+            "doc_id": doc.doc_id, "name": doc.name, "kind": doc.kind, "text": doc.text,
+            "page_starts": list(doc.page_starts), "content_hash": doc.content_hash})
+
+    def load_document(self, key: str, doc_id: str) -> Document:
+        d = read_json(self.docs_dir(key) / f"{doc_id}.json", None)
+        if d is None:
+            raise KnowledgeError(f"Document {doc_id} is not in this collection.")
+        return Document(doc_id=d["doc_id"], name=d["name"], kind=d["kind"], text=d["text"],
+                        page_starts=tuple(d["page_starts"]), content_hash=d.get("content_hash", ""))
+
+
+def doc_record(doc: Document, n_chunks: int) -> dict:
+    return {"name": doc.name, "kind": doc.kind, "content_hash": doc.content_hash, "n_chars": len(doc.text),
+            "n_pages": len(doc.page_starts) if doc.kind == "pdf" else None, "n_chunks": n_chunks,
+            "added_at": time.time()}
+
+
+def doc_info(doc_id: str, rec: dict) -> DocumentInfo:
+    return DocumentInfo(doc_id=doc_id, name=rec["name"], kind=rec["kind"], n_pages=rec.get("n_pages"),
+                        n_chars=rec["n_chars"], n_chunks=rec["n_chunks"], content_hash=rec["content_hash"],
+                        added_at=rec.get("added_at", 0.0))

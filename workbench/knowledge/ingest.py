@@ -1,0 +1,248 @@
+"""The ingestion pipeline: parse and chunk on one thread while the main thread embeds and writes."""
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workbench.knowledge.catalog import FileError, IngestReport, doc_record, new_chroma_key
+from workbench.knowledge.chunking import chunk_document
+from workbench.knowledge.parsing import ParseError, check_name, content_hash, kind_of, parse
+from workbench.knowledge.store import chroma_client, write_lock
+
+if TYPE_CHECKING:
+    from workbench.knowledge.collections import Cancel, Collection, Progress
+
+# Texts per embedding call: large enough that sentence-transformers' length sorting keeps padding low.
+EMBED_BATCH = 256
+
+
+def _screen(name: str, data: bytes, max_bytes: int) -> None:
+    """Cheap checks before hashing: name, type, size."""
+    check_name(name)
+    kind_of(name)
+    if len(data) > max_bytes:
+        raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
+
+
+def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "Progress | None" = None,
+                 cancel: "Cancel | None" = None) -> IngestReport:
+    """Ingest an upload; the content hash decides per file whether there is any work."""
+    t0 = time.perf_counter()
+    settings = col.settings
+    max_bytes = int(settings.max_upload_mb * 1e6)
+    entry = col._entry()
+    cfg = col.indexed_config if entry["documents"] and col.indexed_config else col.config
+    embedder = col.embedder_for(cfg.embedding_model)
+    by_name = {r["name"]: i for i, r in entry["documents"].items()}
+    notes: list[str] = []
+    if col.stale:
+        notes.append("The collection's settings changed since its index was built: these files were chunked "
+                     "with the index's settings. Re-index to apply the new ones.")
+    failed: list[FileError] = []
+    if len(files) > settings.max_files_per_upload:
+        failed += [FileError(n, f"over the limit of {settings.max_files_per_upload} files per upload")
+                   for n, _ in files[settings.max_files_per_upload:]]
+        files = files[:settings.max_files_per_upload]
+    total_bytes = sum(len(d) for _, d in files) or 1
+    added, replaced, unchanged, skipped = [], [], [], []
+    n_embedded = [0]
+    embed = col.embed_fn(embedder, counter=lambda n: n_embedded.__setitem__(0, n_embedded[0] + n))
+    stop = threading.Event()
+    q: queue.Queue = queue.Queue(maxsize=8)
+    is_cancelled = (lambda: bool(cancel and cancel()) or stop.is_set())
+
+    def produce():
+        seen: set[str] = set()
+        for name, data in files:
+            if is_cancelled():
+                break
+            try:
+                _screen(name, data, max_bytes)
+                if name in seen:
+                    raise ParseError(name, "appears twice in this upload; only the first copy was used")
+                seen.add(name)
+                doc_id = content_hash(data)[:16]
+                if by_name.get(name) == doc_id:
+                    q.put(("unchanged", name, len(data)))
+                    continue
+                if doc_id in entry["documents"]:
+                    other = entry["documents"][doc_id]["name"]
+                    q.put(("duplicate", (name, other), len(data)))
+                    continue
+                doc = parse(name, data, max_bytes)
+                chunks = chunk_document(doc, cfg, embedder, embed)
+                q.put(("doc", (doc, chunks, by_name.get(name)), len(data)))
+            except ParseError as e:
+                q.put(("fail", FileError(e.name, e.reason), len(data)))
+            except Exception as e:  # a parser bug on one file must not lose the rest of the upload
+                q.put(("fail", FileError(name, f"could not be processed ({type(e).__name__}: {e})"), len(data)))
+        q.put(None)
+
+    done_bytes = [0]
+
+    def report(msg: str, extra: float = 0.0) -> None:
+        if progress:
+            progress(min(1.0, (done_bytes[0] + extra) / total_bytes), msg)
+
+    pending: list[tuple] = []
+
+    def flush() -> bool:
+        """Embed and commit the pending documents; False if cancelled (nothing of them is written)."""
+        if not pending:
+            return True
+        chunks = [c for _, (_, cs, _), _ in pending for c in cs]
+        texts = [c.text for c in chunks]
+        pend_bytes = sum(b for _, _, b in pending)
+        vecs = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for i in range(0, len(texts), EMBED_BATCH):
+            if is_cancelled():
+                return False
+            report(f"Embedding chunks {i + 1}-{min(len(texts), i + EMBED_BATCH)} of {len(texts)}",
+                   pend_bytes * i / max(1, len(texts)))
+            vecs[i:i + EMBED_BATCH] = embed(texts[i:i + EMBED_BATCH])
+        with write_lock(settings):
+            pos = 0
+            records = {}
+            for _, (doc, cs, old_id), _ in pending:
+                if old_id and old_id != doc.doc_id:
+                    col._delete_doc_chunks(old_id)
+                col._delete_doc_chunks(doc.doc_id)
+                col._write_chunks(cs, vecs[pos:pos + len(cs)])
+                pos += len(cs)
+                col.kb.catalog.save_document(entry["key"], doc)
+                records[doc.doc_id] = (doc_record(doc, len(cs)), old_id)
+
+            def upd(e):
+                for doc_id, (rec, old_id) in records.items():
+                    if old_id and old_id != doc_id:
+                        e["documents"].pop(old_id, None)
+                    e["documents"][doc_id] = rec
+                if not e.get("indexed_config") or len(e["documents"]) == len(records):
+                    e["indexed_config"] = cfg.to_dict()
+            col.kb.catalog.update(col.name, upd)
+            for _, (doc, _, old_id), _ in pending:
+                if old_id and old_id != doc.doc_id:
+                    (col.kb.catalog.docs_dir(entry["key"]) / f"{old_id}.json").unlink(missing_ok=True)
+                (replaced if old_id else added).append(doc.name)
+        done_bytes[0] += pend_bytes
+        pending.clear()
+        return True
+
+    producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+    producer.start()
+    n_chunks, cancelled, finished = 0, False, False
+    while not finished:
+        item = q.get()
+        if item is None:
+            finished = True
+        else:
+            kind, payload, nbytes = item
+            if kind == "doc":
+                pending.append(item)
+                report(f"Parsed {payload[0].name}: {len(payload[1])} chunks")
+            else:
+                done_bytes[0] += nbytes
+                if kind == "unchanged":
+                    unchanged.append(payload)
+                elif kind == "duplicate":
+                    unchanged.append(payload[0])
+                    notes.append(f"{payload[0]}: same content as '{payload[1]}', already in the collection")
+                else:
+                    failed.append(payload)
+                report(f"Checked {payload if kind == 'unchanged' else getattr(payload, 'name', payload[0])}")
+        if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
+            count = sum(len(p[1][1]) for p in pending)
+            if not flush():
+                cancelled = True
+                break
+            n_chunks += count
+        if not finished and cancel and cancel():
+            cancelled = True
+            break
+    if cancelled:
+        stop.set()
+        while producer.is_alive():  # drain so the producer can finish its current file and exit
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        handled = set(added) | set(replaced) | set(unchanged) | {f.name for f in failed}
+        skipped = [n for n, _ in files if n not in handled]
+    producer.join()
+    if progress and not cancelled:
+        progress(1.0, "done")
+    return IngestReport(added=tuple(added), replaced=tuple(replaced), unchanged=tuple(unchanged),
+                        failed=tuple(failed), skipped=tuple(skipped), n_chunks=n_chunks,
+                        n_embedded=n_embedded[0], seconds=time.perf_counter() - t0, cancelled=cancelled,
+                        notes=tuple(notes))
+
+
+def reindex_collection(col: "Collection", progress: "Progress | None" = None,
+                       cancel: "Cancel | None" = None) -> IngestReport:
+    """Re-chunk all stored documents with the current settings into a new Chroma collection, then swap."""
+    t0 = time.perf_counter()
+    settings = col.settings
+    with write_lock(settings):
+        entry = col._entry()
+        cfg = col.config
+        embedder = col.embedder_for(cfg.embedding_model)
+        n_embedded = [0]
+        embed = col.embed_fn(embedder, counter=lambda n: n_embedded.__setitem__(0, n_embedded[0] + n))
+        old_key, new_key = entry["key"], new_chroma_key()
+        docs = list(entry["documents"].items())
+        counts: dict[str, int] = {}
+        n_chunks = 0
+        try:
+            for j, (doc_id, rec) in enumerate(docs):
+                if cancel and cancel():
+                    raise InterruptedError
+                if progress:
+                    progress(j / max(1, len(docs)), f"Re-chunking {rec['name']}")
+                doc = col.kb.catalog.load_document(old_key, doc_id)
+                chunks = chunk_document(doc, cfg, embedder, embed)
+                vecs = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+                for i in range(0, len(chunks), EMBED_BATCH):
+                    if cancel and cancel():
+                        raise InterruptedError
+                    vecs[i:i + EMBED_BATCH] = embed([c.text for c in chunks[i:i + EMBED_BATCH]])
+                col._write_chunks(chunks, vecs, key=new_key)
+                counts[doc_id] = len(chunks)
+                n_chunks += len(chunks)
+        except InterruptedError:
+            _drop_chroma(settings, new_key)
+            return IngestReport(unchanged=tuple(r["name"] for _, r in docs), cancelled=True,
+                                n_embedded=n_embedded[0], seconds=time.perf_counter() - t0)
+        except Exception:
+            _drop_chroma(settings, new_key)
+            raise
+        if not docs:
+            col._chroma(new_key)
+        old_dir, new_dir = col.kb.catalog.docs_dir(old_key), col.kb.catalog.docs_dir(new_key)
+        if old_dir.exists():
+            shutil.copytree(old_dir, new_dir)
+
+        def upd(e):
+            e["key"] = new_key
+            e["indexed_config"] = cfg.to_dict()
+            for doc_id, n in counts.items():
+                if doc_id in e["documents"]:
+                    e["documents"][doc_id]["n_chunks"] = n
+        col.kb.catalog.update(col.name, upd)
+        _drop_chroma(settings, old_key)
+        shutil.rmtree(old_dir, ignore_errors=True)
+    if progress:
+        progress(1.0, "done")
+    return IngestReport(replaced=tuple(r["name"] for _, r in docs), n_chunks=n_chunks, n_embedded=n_embedded[0],
+                        seconds=time.perf_counter() - t0)
+
+
+def _drop_chroma(settings, key: str) -> None:
+    try:
+        chroma_client(settings).delete_collection(key)
+    except Exception:  # never created, or already gone
+        pass

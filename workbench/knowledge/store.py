@@ -1,0 +1,172 @@
+"""Where a knowledge base lives: the Chroma client, a write lock, the JSON catalog and the embedding cache."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from workbench.settings import Settings
+
+_clients: dict[str, object] = {}
+_clients_lock = threading.Lock()
+
+
+def knowledge_dir(settings: Settings) -> Path:
+    """Catalog, parsed document texts and the lock file (the Chroma data sits in settings.chroma_dir)."""
+    return settings.storage / "knowledge"
+
+
+def chroma_client(settings: Settings):
+    """One Chroma client per process and target: PersistentClient under storage/, or HttpClient for a URL."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    key = settings.chroma_url or str(settings.chroma_dir)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            cs = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+            if settings.chroma_url:
+                u = urlparse(settings.chroma_url)
+                client = chromadb.HttpClient(host=u.hostname or "localhost", port=u.port or 8000,
+                                             ssl=u.scheme == "https", settings=cs)
+            else:
+                settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=cs)
+            _clients[key] = client
+        return client
+
+
+def forget_clients() -> None:
+    """Drop cached clients (tests that stop a server, or a storage folder deleted underneath)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+_thread_locks: dict[str, threading.RLock] = {}
+_held = threading.local()  # paths whose file lock this thread already holds (re-entrant use)
+
+
+@contextlib.contextmanager
+def write_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive lock over the knowledge base's writes, across threads and processes (the app + a worker)."""
+    d = knowledge_dir(settings)
+    d.mkdir(parents=True, exist_ok=True)
+    path = str(d / ".write.lock")
+    held = _held.__dict__.setdefault("paths", set())
+    if path in held:
+        yield
+        return
+    with _clients_lock:
+        tlock = _thread_locks.setdefault(path, threading.RLock())
+    with tlock, open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON so readers see the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return default
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model, text) in SQLite: re-chunking only embeds texts never seen before."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        with self._conn() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, dim INTEGER, vec BLOB)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def key(model: str, text: str) -> bytes:
+        return hashlib.sha256(f"{model}\x00{text}".encode()).digest()
+
+    def get_many(self, model: str, texts: list[str]) -> dict[int, np.ndarray]:
+        """{position in texts: vector} for the texts already cached."""
+        keys = [self.key(model, t) for t in texts]
+        found: dict[bytes, np.ndarray] = {}
+        conn = self._conn()
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = conn.execute(f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(part))})", part)
+            for k, blob in rows:
+                found[k] = np.frombuffer(blob, dtype=np.float32)
+        return {i: found[k] for i, k in enumerate(keys) if k in found}
+
+    def put_many(self, model: str, texts: list[str], vecs: np.ndarray) -> None:
+        rows = [(self.key(model, t), int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
+                for t, v in zip(texts, vecs)]
+        conn = self._conn()
+        with conn:
+            conn.executemany("INSERT OR REPLACE INTO emb (key, dim, vec) VALUES (?, ?, ?)", rows)
+
+    def size(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM emb").fetchone()[0]
+
+
+def cached_embed(cache: EmbeddingCache, embedder, counter: Callable[[int], None] | None = None):
+    """An embed function that answers from the cache and embeds (then stores) only the misses."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        hits = cache.get_many(embedder.name, texts)
+        out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for i, v in hits.items():
+            out[i] = v
+        miss = [i for i in range(len(texts)) if i not in hits]
+        if miss:
+            # Duplicate texts in one batch are embedded once.
+            uniq = list(dict.fromkeys(texts[i] for i in miss))
+            vecs = embedder.embed_batch(uniq)
+            cache.put_many(embedder.name, uniq, vecs)
+            by_text = dict(zip(uniq, vecs))
+            for i in miss:
+                out[i] = by_text[texts[i]]
+            if counter:
+                counter(len(uniq))
+        return out
+
+    return embed
