@@ -1,0 +1,36 @@
+"""Fine-tuning: datasets (datasets.py), the job spec (spec.py), the LoRA loop (train.py), the adapter
+registry (adapters.py), the sample dataset loader (sample.py) and a synthetic QA builder (synthetic.py).
+
+A fine-tune runs as a background job of kind "finetune" (workbench.jobs); `launch` validates and queues one.
+"""
+from __future__ import annotations
+
+from workbench.finetune.spec import PRESETS, SpecError, TrainSpec, preset
+from workbench.settings import Settings
+
+
+def launch(settings: Settings, spec: TrainSpec):
+    """Check the spec against what exists (dataset, adapter name), then queue it; returns the JobStatus."""
+    from workbench import jobs
+    from workbench.finetune.adapters import AdapterRegistry, check_name
+    from workbench.finetune.datasets import DatasetError, get_dataset
+
+    problems = []
+    try:
+        info = get_dataset(settings, spec.dataset)
+        if info.n_examples < 2:
+            problems.append(f"dataset '{spec.dataset}' has {info.n_examples} example(s); at least 2 are needed")
+    except DatasetError as e:
+        problems.append(str(e))
+    try:
+        check_name(spec.adapter_name)
+        if AdapterRegistry(settings).exists(spec.adapter_name):
+            problems.append(f"an adapter named '{spec.adapter_name}' exists already")
+    except ValueError as e:
+        problems.append(str(e))
+    if problems:
+        raise SpecError("Cannot start: " + "; ".join(problems))
+    return jobs.submit(settings, "finetune", spec.to_json(), name=spec.adapter_name)
+
+
+__all__ = ["PRESETS", "SpecError", "TrainSpec", "launch", "preset"]

@@ -1,0 +1,155 @@
+"""The adapter registry: every finished fine-tune, in standard PEFT format, with its record.
+
+Layout: `settings.adapters_dir / NAME /` holds PEFT's adapter_config.json and adapter_model.safetensors
+plus `workbench.json` (base model, dataset hash, spec, final losses, training time).
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.settings import BUNDLED_GENERATOR, Settings
+
+META = "workbench.json"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Where the bundled base model lives on the hub: exported adapters name it, so servers can fetch it.
+HUB_IDS = {BUNDLED_GENERATOR: "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+class AdapterError(ValueError):
+    """A registry request that cannot be honoured; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: Path
+    base_model: str
+    dataset: str = ""
+    dataset_hash: str = ""
+    final_loss: float | None = None
+    final_val_loss: float | None = None
+    train_seconds: float | None = None
+    size_mb: float = 0.0
+    created_at: float = 0.0
+    job_id: str = ""
+    spec: dict = field(default_factory=dict)
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        raise AdapterError("Adapter names use letters, digits, '.', '_' or '-' (1-64 characters, "
+                           "starting with a letter or digit).")
+    return name
+
+
+class AdapterRegistry:
+    """List, register, rename, delete and export adapters under settings.adapters_dir."""
+
+    def __init__(self, settings: Settings):
+        self.root = settings.adapters_dir
+
+    def _folder(self, name: str) -> Path:
+        folder = self.root / name
+        if not name or "/" in name or name.startswith(".") or not (folder / "adapter_config.json").is_file():
+            raise AdapterError(f"No adapter named '{name}'.")
+        return folder
+
+    def _info(self, folder: Path) -> AdapterInfo:
+        meta = {}
+        if (folder / META).is_file():
+            meta = json.loads((folder / META).read_text())
+        cfg = json.loads((folder / "adapter_config.json").read_text())
+        return AdapterInfo(
+            name=folder.name, path=folder, base_model=meta.get("base_model", cfg.get("base_model_name_or_path", "")),
+            dataset=meta.get("dataset", ""), dataset_hash=meta.get("dataset_hash", ""),
+            final_loss=meta.get("final_loss"), final_val_loss=meta.get("final_val_loss"),
+            train_seconds=meta.get("train_seconds"), size_mb=round(_size_mb(folder), 2),
+            created_at=meta.get("created_at", folder.stat().st_mtime), job_id=meta.get("job_id", ""),
+            spec=meta.get("spec", {}),
+        )
+
+    def list(self) -> list[AdapterInfo]:
+        """Every adapter, newest first; folders without PEFT files are skipped."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for folder in self.root.iterdir():
+            if folder.name.startswith(".") or not (folder / "adapter_config.json").is_file():
+                continue
+            try:
+                out.append(self._info(folder))
+            except (OSError, ValueError):
+                continue
+        return sorted(out, key=lambda a: a.created_at, reverse=True)
+
+    def get(self, name: str) -> AdapterInfo:
+        return self._info(self._folder(name))
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name / "adapter_config.json").is_file()
+
+    def register(self, source: Path, spec, result: dict, job_id: str = "") -> AdapterInfo:
+        """Copy a saved PEFT adapter in under spec.adapter_name (suffixed when the name is taken)."""
+        name = check_name(spec.adapter_name)
+        if self.exists(name):
+            name = f"{name}-{job_id[-6:] or int(time.time())}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        meta = {
+            "base_model": spec.base_model, "dataset": spec.dataset, "dataset_hash": result.get("dataset_hash", ""),
+            "final_loss": result.get("final_loss"), "final_val_loss": result.get("final_val_loss"),
+            "train_seconds": result.get("train_seconds"), "created_at": time.time(), "job_id": job_id,
+            "spec": spec.to_json(), "device": result.get("device", ""),
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=1))
+        tmp.rename(self.root / name)
+        return self.get(name)
+
+    def rename(self, old: str, new: str) -> AdapterInfo:
+        folder = self._folder(old)
+        new = check_name(new)
+        if new == old:
+            return self.get(old)
+        if (self.root / new).exists():
+            raise AdapterError(f"An adapter named '{new}' exists already.")
+        folder.rename(self.root / new)
+        return self.get(new)
+
+    def delete(self, name: str) -> None:
+        shutil.rmtree(self._folder(name))
+
+    def export_zip(self, name: str) -> bytes:
+        """The adapter as a zip of a folder NAME/ that `PeftModel.from_pretrained` loads once unpacked.
+
+        adapter_config.json names the base model by its hub id (for the bundled model), so servers
+        that load PEFT adapters (vLLM, TGI, peft itself) find the base without this machine's paths.
+        """
+        folder = self._folder(name)
+        info = self._info(folder)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(folder.rglob("*")):
+                if not f.is_file():
+                    continue
+                arc = f"{name}/{f.relative_to(folder)}"
+                if f.name == "adapter_config.json":
+                    cfg = json.loads(f.read_text())
+                    cfg["base_model_name_or_path"] = HUB_IDS.get(info.base_model, cfg.get("base_model_name_or_path"))
+                    z.writestr(arc, json.dumps(cfg, indent=2))
+                else:
+                    z.write(f, arc)
+        return buf.getvalue()
