@@ -18,7 +18,7 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"'\)\]\u201d\u2019]*\s+|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+]|\d+[.)]|#{1,6})\s)")
 _MD_HEADER = re.compile(r"^(#{1,6})[ \t]+\S.*$", re.M)
 _MD_FENCE = re.compile(r"^(```|~~~)", re.M)
-_WORD = re.compile(r"\w+")
+_PIECE = re.compile(r"\w+|[^\w\s]+")
 # Semantic breaks: distances above this percentile of the document's neighbour distances.
 SEMANTIC_PERCENTILE = 90
 
@@ -50,8 +50,8 @@ def token_offsets(text: str, embedder: Embedder) -> list[Span]:
     if tok is not None and getattr(tok, "is_fast", False):
         enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
         return [(a, b) for a, b in enc["offset_mapping"] if b > a]
-    # Fakes count words; their token spans are the words.
-    return [m.span() for m in _WORD.finditer(text)]
+    # Tokenizer-less embedders (the test fake): words and runs of punctuation, so nothing is dropped.
+    return [m.span() for m in _PIECE.finditer(text)]
 
 
 def _locate(text: str, pieces: list[str], base: int = 0) -> list[Span]:

@@ -149,12 +149,14 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 done_bytes[0] += nbytes
                 if kind == "unchanged":
                     unchanged.append(payload)
+                    report(f"Unchanged: {payload}")
                 elif kind == "duplicate":
                     unchanged.append(payload[0])
                     notes.append(f"{payload[0]}: same content as '{payload[1]}', already in the collection")
+                    report(f"Duplicate: {payload[0]}")
                 else:
                     failed.append(payload)
-                report(f"Checked {payload if kind == 'unchanged' else getattr(payload, 'name', payload[0])}")
+                    report(f"Failed: {payload.name}")
         if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
             count = sum(len(p[1][1]) for p in pending)
             if not flush():
