@@ -31,15 +31,16 @@ def content_key(collection) -> str:
     fp = getattr(collection, "fingerprint", None)
     if callable(fp):
         return f"{collection.name}:{fp()}"
-    # Document ids are content hashes and the config decides the chunking, so together with the
-    # count they pin down the chunk texts without reading every chunk back from Chroma.
+    # Document ids are content hashes and the config the index was built with decides the chunking,
+    # so together with the Chroma key (new after a re-index) and the count they pin down the chunk
+    # texts without reading every chunk back from Chroma on each query.
     try:
         docs = sorted(d.doc_id for d in collection.documents())
     except AttributeError:
         docs = []
-    cfg = getattr(collection, "config", None)
-    cfg_json = json.dumps(cfg.to_json() if hasattr(cfg, "to_json") else repr(cfg), sort_keys=True, default=str)
-    raw = json.dumps([collection.name, cfg_json, collection.count(), docs])
+    cfg = getattr(collection, "indexed_config", None) or getattr(collection, "config", None)
+    cfg_json = cfg.to_json() if hasattr(cfg, "to_json") else repr(cfg)
+    raw = json.dumps([collection.name, str(getattr(collection, "key", "")), cfg_json, collection.count(), docs])
     return hashlib.sha1(raw.encode()).hexdigest()
 
 

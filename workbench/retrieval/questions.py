@@ -193,6 +193,8 @@ def synthesize_questions(chunks: list[Chunk], generator, n: int = 10, seed: int 
     picked = rng.sample(usable, min(n, len(usable)))
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     out, errors = [], []
+    if not picked:
+        errors.append("no chunk has enough text (80+ characters) to ask a question about")
     for i, c in enumerate(picked):
         if cancel is not None and cancel():
             errors.append(f"cancelled after {i} of {len(picked)} questions")

@@ -1,7 +1,6 @@
 """The chunk-setting sweep: chunk, index in a scratch Chroma collection and score every configuration."""
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -86,26 +85,38 @@ class SweepResult:
 
 
 class EmbeddingMemo:
-    """Embeds each distinct text once per (model, text): configurations share most of their chunks."""
+    """Embeds each distinct text once: in memory for this sweep, and through `backing` (the knowledge
+    base's persistent (model, text) cache) when given, so texts the collection already holds are free."""
 
-    def __init__(self, embedder, store: dict | None = None):
+    def __init__(self, embedder, backing: Callable[[list[str]], np.ndarray] | None = None):
         self.embedder = embedder
-        self.store = {} if store is None else store
-        self.embedded = 0
-        self.reused = 0
+        self.backing = backing
+        self.store: dict[str, np.ndarray] = {}
+        self.embedded = 0  # texts that went through the model
+        self.reused = 0  # texts answered from the memo or the persistent cache
+
+    def count_model_calls(self, n: int) -> None:
+        """Counter for the backing cache: how many texts it actually sent to the model."""
+        self.embedded += n
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [hashlib.sha1(f"{self.embedder.name}\x00{t}".encode()).hexdigest() for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self.store))
-        if missing:
-            todo = {k: t for k, t in zip(keys, texts) if k in set(missing)}
-            vecs = self.embedder.embed_batch([todo[k] for k in missing])
-            self.store.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
-        self.embedded += len(missing)
-        self.reused += len(keys) - len(missing)
-        if not keys:
+        texts = list(texts)
+        if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([self.store[k] for k in keys])
+        missing = list(dict.fromkeys(t for t in texts if t not in self.store))
+        if missing:
+            if self.backing is not None:
+                before = self.embedded
+                vecs = self.backing(missing)
+                fresh = self.embedded - before
+            else:
+                vecs = self.embedder.embed_batch(missing)
+                fresh = len(missing)
+                self.embedded += fresh
+            self.store.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
+            self.reused += len(missing) - fresh
+        self.reused += len(texts) - len(missing)
+        return np.stack([self.store[t] for t in texts])
 
 
 def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid: SweepGrid, embedder,
