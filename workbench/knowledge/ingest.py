@@ -56,10 +56,19 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
     q: queue.Queue = queue.Queue(maxsize=8)
     is_cancelled = (lambda: bool(cancel and cancel()) or stop.is_set())
 
+    def put(item) -> None:
+        # Bounded queue: wait for the consumer, but give up once the upload is cancelled or abandoned.
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                pass
+
     def produce():
         seen: set[str] = set()
         for name, data in files:
-            if is_cancelled():
+            if stop.is_set():  # only the consumer thread calls `cancel` (it may touch UI state)
                 break
             try:
                 _screen(name, data, max_bytes)
@@ -68,20 +77,20 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 seen.add(name)
                 doc_id = content_hash(data)[:16]
                 if by_name.get(name) == doc_id:
-                    q.put(("unchanged", name, len(data)))
+                    put(("unchanged", name, len(data)))
                     continue
                 if doc_id in entry["documents"]:
                     other = entry["documents"][doc_id]["name"]
-                    q.put(("duplicate", (name, other), len(data)))
+                    put(("duplicate", (name, other), len(data)))
                     continue
                 doc = parse(name, data, max_bytes)
                 chunks = chunk_document(doc, cfg, embedder, embed)
-                q.put(("doc", (doc, chunks, by_name.get(name)), len(data)))
+                put(("doc", (doc, chunks, by_name.get(name)), len(data)))
             except ParseError as e:
-                q.put(("fail", FileError(e.name, e.reason), len(data)))
+                put(("fail", FileError(e.name, e.reason), len(data)))
             except Exception as e:  # a parser bug on one file must not lose the rest of the upload
-                q.put(("fail", FileError(name, f"could not be processed ({type(e).__name__}: {e})"), len(data)))
-        q.put(None)
+                put(("fail", FileError(name, f"could not be processed ({type(e).__name__}: {e})"), len(data)))
+        put(None)
 
     done_bytes = [0]
 
@@ -136,46 +145,44 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
     producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
     producer.start()
     n_chunks, cancelled, finished = 0, False, False
-    while not finished:
-        item = q.get()
-        if item is None:
-            finished = True
-        else:
-            kind, payload, nbytes = item
-            if kind == "doc":
-                pending.append(item)
-                report(f"Parsed {payload[0].name}: {len(payload[1])} chunks")
+    try:
+        while not finished:
+            item = q.get()
+            if item is None:
+                finished = True
             else:
-                done_bytes[0] += nbytes
-                if kind == "unchanged":
-                    unchanged.append(payload)
-                    report(f"Unchanged: {payload}")
-                elif kind == "duplicate":
-                    unchanged.append(payload[0])
-                    notes.append(f"{payload[0]}: same content as '{payload[1]}', already in the collection")
-                    report(f"Duplicate: {payload[0]}")
+                kind, payload, nbytes = item
+                if kind == "doc":
+                    pending.append(item)
+                    report(f"Parsed {payload[0].name}: {len(payload[1])} chunks")
                 else:
-                    failed.append(payload)
-                    report(f"Failed: {payload.name}")
-        if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
-            count = sum(len(p[1][1]) for p in pending)
-            if not flush():
+                    done_bytes[0] += nbytes
+                    if kind == "unchanged":
+                        unchanged.append(payload)
+                        report(f"Unchanged: {payload}")
+                    elif kind == "duplicate":
+                        unchanged.append(payload[0])
+                        notes.append(f"{payload[0]}: same content as '{payload[1]}', already in the collection")
+                        report(f"Duplicate: {payload[0]}")
+                    else:
+                        failed.append(payload)
+                        report(f"Failed: {payload.name}")
+            if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
+                count = sum(len(p[1][1]) for p in pending)
+                if not flush():
+                    cancelled = True
+                    break
+                n_chunks += count
+            if not finished and cancel and cancel():
                 cancelled = True
                 break
-            n_chunks += count
-        if not finished and cancel and cancel():
-            cancelled = True
-            break
-    if cancelled:
+    finally:
+        # Also reached when the caller is interrupted (a Streamlit rerun): the producer must not linger.
         stop.set()
-        while producer.is_alive():  # drain so the producer can finish its current file and exit
-            try:
-                q.get(timeout=0.1)
-            except queue.Empty:
-                pass
+        producer.join(timeout=30)
+    if cancelled:
         handled = set(added) | set(replaced) | set(unchanged) | {f.name for f in failed}
         skipped = [n for n, _ in files if n not in handled]
-    producer.join()
     if progress and not cancelled:
         progress(1.0, "done")
     return IngestReport(added=tuple(added), replaced=tuple(replaced), unchanged=tuple(unchanged),
