@@ -24,6 +24,7 @@ HANDLERS: dict[str, str] = {
     "finetune": "workbench.finetune.train:run_job",
     "eval": "workbench.evaluation.runs:run_job",
     "demo": "workbench.jobs.demo:count",
+    "synthetic_qa": "workbench.finetune.synthetic:run_job",
 }
 
 RUNNER_LOCK = ".runner.lock"

@@ -1,0 +1,146 @@
+"""Streamlit pieces of the fine-tuning pages: cached model metadata, the live job view, job history."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from workbench import jobs
+from workbench.finetune.model import base_model_path, device_for_training, linear_layer_names
+from workbench.finetune.plots import training_curves
+from workbench.settings import Settings
+from workbench.ui import state
+
+POLL_S = 2.0
+
+
+@st.cache_resource(show_spinner="Loading the tokenizer...")
+def get_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def base_tokenizer(settings: Settings, model: str | None = None):
+    return get_tokenizer(base_model_path(settings, model or settings.generator_model))
+
+
+@st.cache_data(show_spinner=False)
+def target_module_choices(_settings: Settings, model: str) -> tuple[str, ...]:
+    return linear_layer_names(_settings, model)
+
+
+@st.cache_data(show_spinner=False)
+def device_label(_settings: Settings) -> str:
+    return device_for_training(_settings)[2]
+
+
+def flash(msg: str, kind: str = "success") -> None:
+    st.session_state[state.FT_FLASH] = (kind, msg)
+
+
+def show_flash() -> None:
+    if state.FT_FLASH in st.session_state:
+        kind, msg = st.session_state.pop(state.FT_FLASH)
+        getattr(st, kind)(msg)
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
+
+
+STATE_ICON = {jobs.QUEUED: ":material/schedule:", jobs.RUNNING: ":material/sync:",
+              jobs.SUCCEEDED: ":material/check_circle:", jobs.FAILED: ":material/error:",
+              jobs.CANCELLED: ":material/cancel:"}
+
+
+def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
+    """Progress, curves, result and log tail of one job (static: the caller decides how often to redraw)."""
+    d = settings.jobs_dir / st_job.job_id
+    head = f"{STATE_ICON.get(st_job.state, '')} **{st_job.name}** · {st_job.state}"
+    st.markdown(head + f" · `{st_job.job_id}`")
+    if st_job.state == jobs.QUEUED:
+        ahead = [q.job_id for q in jobs.queued(settings)]
+        pos = ahead.index(st_job.job_id) + 1 if st_job.job_id in ahead else 1
+        st.info(f"Waiting in the queue (position {pos}); it starts when the jobs before it finish.")
+    if st_job.total:
+        eta = st_job.eta_s
+        text = (f"step {st_job.step} / {st_job.total} · elapsed {fmt_duration(st_job.elapsed_s)}"
+                + (f" · ETA {fmt_duration(eta)}" if eta is not None else ""))
+        st.progress(st_job.fraction, text=text)
+    elif st_job.state == jobs.RUNNING:
+        st.progress(0.0, text=f"{st_job.message or 'starting'} · elapsed {fmt_duration(st_job.elapsed_s)}")
+    if st_job.state == jobs.FAILED:
+        st.error(f"Failed: {st_job.error}")
+    elif st_job.state == jobs.CANCELLED:
+        st.warning("Cancelled." + (" The last checkpoint is kept in the job folder."
+                                   if (d / "checkpoint").is_dir() else ""))
+    metrics = jobs.read_metrics(d)
+    if metrics and any("loss" in m for m in metrics):
+        st.plotly_chart(training_curves({st_job.name: metrics}), key=f"curves-{st_job.job_id}")
+        last = metrics[-1]
+        cols = st.columns(4)
+        cols[0].metric("training loss", f"{last.get('loss', float('nan')):.3f}")
+        val = [m["val_loss"] for m in metrics if m.get("val_loss") is not None]
+        cols[1].metric("validation loss", f"{val[-1]:.3f}" if val else "-")
+        cols[2].metric("examples / s", f"{last.get('examples_per_s', 0):.2f}")
+        cols[3].metric("tokens / s", f"{last.get('tokens_per_s', 0):.0f}")
+    elif st_job.state == jobs.RUNNING:
+        st.caption("Loading the model and preparing the data; curves appear after the first step.")
+    if st_job.result:
+        with st.expander("Result"):
+            st.json(st_job.result)
+    with st.expander("Log (last lines)", expanded=st_job.state in (jobs.RUNNING, jobs.FAILED)):
+        st.code(jobs.log_tail(d, 30) or "(empty)", language=None)
+
+
+def live_job(settings: Settings, job_id: str) -> None:
+    """The selected job, redrawn every POLL_S seconds while it is queued or running."""
+    try:
+        current = jobs.get(settings, job_id)
+    except jobs.JobError as e:
+        st.warning(str(e))
+        return
+    active = not current.is_final
+
+    @st.fragment(run_every=POLL_S if active else None)
+    def view():
+        try:
+            s = jobs.get(settings, job_id)
+        except jobs.JobError as e:
+            st.warning(str(e))
+            return
+        watching = st.session_state.setdefault(state.FT_WATCHING, set())
+        if not s.is_final:
+            watching.add(job_id)
+            if st.button("Cancel job", key=f"cancel-{job_id}", icon=":material/stop_circle:"):
+                jobs.cancel(settings, job_id)
+                st.toast("Cancel requested; the job stops at its next step and keeps its checkpoint.")
+        job_details(settings, s)
+        if s.is_final and job_id in watching:
+            watching.discard(job_id)
+            st.rerun()  # stop polling and refresh history and the adapter list
+
+    view()
+
+
+def history(settings: Settings, kind: str = "finetune") -> list[jobs.JobStatus]:
+    """A table of every job of `kind`, newest first; returns the jobs."""
+    all_jobs = jobs.list_jobs(settings, kind)
+    if not all_jobs:
+        return []
+    rows = []
+    for j in all_jobs:
+        rows.append({
+            "name": j.name, "state": j.state,
+            "submitted": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.submitted_ns / 1e9)),
+            "duration": fmt_duration(j.elapsed_s), "steps": f"{j.step}/{j.total}" if j.total else "",
+            "final loss": j.result.get("final_loss"), "val loss": j.result.get("final_val_loss"),
+            "adapter": j.result.get("adapter", ""), "job id": j.job_id,
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    return all_jobs

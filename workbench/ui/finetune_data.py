@@ -1,0 +1,145 @@
+"""Streamlit pieces of the Datasets page: upload with validation, preview, the synthetic QA builder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from workbench import jobs
+from workbench.finetune import datasets as ds
+from workbench.finetune.plots import length_histogram
+from workbench.models.registry import ModelError
+from workbench.settings import Settings
+from workbench.ui import state
+from workbench.ui.finetune import base_tokenizer, flash
+
+
+def upload_section(settings: Settings) -> None:
+    """Upload -> row-level validation report -> save under a name."""
+    up = st.file_uploader("Training data (.jsonl, .json or .csv)", type=["jsonl", "json", "csv"],
+                          key="ft_uploader",
+                          help="Rows as prompt/completion, Alpaca instruction/input/output, or chat `messages`.")
+    if up is not None:
+        key = (up.name, up.size)
+        cached = st.session_state.get(state.FT_UPLOAD_RESULT)
+        if not cached or cached[0] != key:
+            try:
+                parsed = ds.parse_dataset(up.name, up.getvalue(), max_bytes=int(settings.max_dataset_mb * 1e6))
+            except ds.DatasetError as e:
+                st.error(str(e))
+                return
+            st.session_state[state.FT_UPLOAD_RESULT] = (key, parsed)
+        parsed = st.session_state[state.FT_UPLOAD_RESULT][1]
+        ok, bad = len(parsed.examples), len(parsed.errors)
+        if not parsed.n_rows:
+            st.error(f"{up.name} contains no rows.")
+            return
+        shapes = ", ".join(f"{n} {s}" for s, n in parsed.shapes.items()) or "none"
+        (st.success if not bad else st.warning)(
+            f"{parsed.n_rows} rows: {ok} usable ({shapes}), {bad} rejected.")
+        if bad:
+            st.dataframe(pd.DataFrame([{"row": e.row, "reason": e.reason} for e in parsed.errors[:500]]),
+                         hide_index=True, height=min(300, 38 + 35 * bad))
+        if not ok:
+            st.error("No usable examples: fix the rows above and upload again.")
+            return
+        with st.form("ft_save_upload"):
+            name = st.text_input("Dataset name", value=Path(up.name).stem[:64])
+            if st.form_submit_button("Save dataset", type="primary"):
+                try:
+                    info = ds.save_dataset(settings, name, parsed.examples, source=up.name, shapes=parsed.shapes)
+                except ds.DatasetError as e:
+                    st.error(str(e))
+                else:
+                    st.session_state[state.FT_PREVIEW_DATASET] = info.name
+                    st.session_state.pop(state.FT_UPLOAD_RESULT, None)
+                    flash(f"Saved {info.n_examples} examples as '{info.name}'.")
+                    st.rerun()
+
+
+def datasets_table(infos: list[ds.DatasetInfo]) -> None:
+    st.dataframe(pd.DataFrame([{
+        "name": i.name, "examples": i.n_examples, "source": i.source, "synthetic": i.synthetic,
+        "shapes": ", ".join(f"{s}: {n}" for s, n in i.shapes.items()), "hash": i.content_hash,
+    } for i in infos]), hide_index=True, width="stretch")
+
+
+def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:
+    """Rendered examples, token-length histogram, over-length count and split sizes of one dataset."""
+    names = [i.name for i in infos]
+    cur = st.session_state.get(state.FT_PREVIEW_DATASET)
+    name = st.selectbox("Preview dataset", names, index=names.index(cur) if cur in names else 0)
+    st.session_state[state.FT_PREVIEW_DATASET] = name
+    info = next(i for i in infos if i.name == name)
+    if info.synthetic:
+        st.info("Synthetic: the question/answer pairs were written by the local generator from a collection's "
+                "chunks, so some are wrong or trivial. Use it to see what fine-tuning on knowledge does.")
+    examples = ds.load_examples(settings, name)
+    try:
+        tok = base_tokenizer(settings)
+    except ModelError as e:
+        st.error(f"Model unavailable: {e}")
+        return
+    c1, c2, c3 = st.columns(3)
+    max_len = c1.number_input("Max sequence length (tokens)", 16, 32768, 256, step=64)
+    val_fraction = c2.slider("Validation fraction", 0.0, 0.5, 0.1, 0.05)
+    seed = c3.number_input("Split seed", 0, 2**31 - 1, 0)
+    lengths = ds.token_lengths(tok, examples[:2000])
+    over = sum(n > max_len for n in lengths)
+    train, val = ds.split(examples, val_fraction, int(seed))
+    m = st.columns(4)
+    m[0].metric("examples", len(examples))
+    m[1].metric("train / validation", f"{len(train)} / {len(val)}")
+    m[2].metric("median tokens", int(pd.Series(lengths).median()) if lengths else 0)
+    m[3].metric(f"over {max_len} tokens", over)
+    st.plotly_chart(length_histogram(lengths, int(max_len)), key="ft_len_hist")
+    if over:
+        st.caption(f"{over} example(s) exceed the limit: training truncates them (or drops them, if the job says so); "
+                   "an example whose prompt alone is too long is always dropped.")
+    st.markdown("**Examples as the model sees them** (chat template; the loss is on the highlighted answer only)")
+    for ex in train[:3]:
+        prompt, completion = ds.render(tok, ex)
+        st.code(prompt, language=None)
+        st.code(completion, language="json" if completion.lstrip().startswith("{") else None)
+    if st.button("Delete this dataset", icon=":material/delete:"):
+        ds.delete_dataset(settings, name)
+        st.session_state.pop(state.FT_PREVIEW_DATASET, None)
+        flash(f"Deleted dataset '{name}'.")
+        st.rerun()
+
+
+def synthetic_section(settings: Settings) -> None:
+    """Queue a background job that writes QA pairs from a collection's chunks."""
+    try:
+        from workbench.knowledge import KnowledgeBase
+
+        collections = [c.name for c in KnowledgeBase(settings).list_collections()]
+    except Exception as e:  # the knowledge base is optional for this page
+        st.caption(f"Collections unavailable: {e}")
+        return
+    if not collections:
+        st.caption("Create a collection on the Collections page first.")
+        return
+    with st.form("ft_synthetic"):
+        coll = st.selectbox("Collection", collections)
+        c1, c2 = st.columns(2)
+        n = c1.number_input("Chunks to use", 1, 500, 20, help="About 5-10 s per chunk on a laptop CPU.")
+        name = c2.text_input("Dataset name", value=f"synthetic-{coll}"[:64])
+        if st.form_submit_button("Build in the background"):
+            try:
+                ds.check_name(name)
+                job = jobs.submit(settings, "synthetic_qa", {"collection": coll, "dataset": name,
+                                                             "max_chunks": int(n), "overwrite": True},
+                                  name=f"QA from {coll}")
+            except (ds.DatasetError, jobs.JobError) as e:
+                st.error(str(e))
+            else:
+                flash(f"Queued job {job.job_id}; the dataset appears here when it finishes.")
+                st.rerun()
+    for j in jobs.list_jobs(settings, "synthetic_qa")[:3]:
+        text = f"{j.name}: {j.state}" + (f" ({j.step}/{j.total})" if j.total else "")
+        if j.state == jobs.FAILED:
+            st.error(f"{text}: {j.error}")
+        else:
+            st.caption(text + (f" -> {j.result.get('pairs')} pairs" if j.result.get("pairs") is not None else ""))
