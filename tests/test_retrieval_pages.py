@@ -1,0 +1,130 @@
+"""AppTest flows of the retrieval pages: empty storage, query -> results, evaluation -> table, sweep -> apply."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from workbench.knowledge import CollectionConfig, KnowledgeBase
+from workbench.sample import kb_files
+
+PAGES = Path(__file__).parents[1] / "pages"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings_cache(isolated_storage):
+    """get_settings() is cached per process; each test has its own storage root."""
+    from workbench.ui.resources import get_settings
+
+    get_settings.clear()
+    yield
+    get_settings.clear()
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / name), default_timeout=90)
+
+
+def fake_sample(settings, name="fake-kb"):
+    """The sample documents indexed with the fake embedder (fast; the real path has its own test)."""
+    col = KnowledgeBase(settings).create(name, CollectionConfig(embedding_model="fake"))
+    rep = col.ingest([(p.name, p.read_bytes()) for p in kb_files()])
+    assert rep.ok
+    return col
+
+
+def run_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Re-run the page until `done(at)`: background tasks finish between runs."""
+    end = time.time() + timeout
+    while True:
+        at.run()
+        if done(at) or time.time() > end:
+            return at
+        time.sleep(0.3)
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.mark.parametrize("name", ["retrieval_query.py", "retrieval_eval.py", "retrieval_sweep.py"])
+def test_pages_render_on_empty_storage(settings, name):
+    at = page(name)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title and any("No collection yet" in i.value for i in at.info)
+
+
+def test_query_flow_results_and_threshold(settings):
+    fake_sample(settings)
+    at = page("retrieval_query.py")
+    at.run()
+    assert not at.exception
+    at.radio(key="query_fake-kb_mode").set_value("bm25")
+    at.text_input(key="retr_query").input("paid vacation days per year")
+    button(at, "Search").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert len(heads) == 4 and "BM25" in heads[0] and "employee_handbook.md" in heads[0]
+    assert any(":orange-background[vacation]" in m.value for m in at.markdown)
+    at.checkbox(key="query_fake-kb_use_t").check()
+    at.run()
+    at.number_input(key="query_fake-kb_t_bm25").set_value(999.0)
+    at.run()
+    assert any("Nothing passes the threshold" in w.value for w in at.warning)
+    at.checkbox(key="query_fake-kb_use_t").uncheck()
+    at.run()
+    at.toggle(key="retr_map_show").set_value(True)
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+
+
+def test_evaluation_flow_to_table(settings):
+    fake_sample(settings)
+    at = page("retrieval_eval.py")
+    at.run()
+    at.multiselect(key="eval_modes").set_value(["dense", "bm25"])
+    at.run()
+    button(at, "Run evaluation").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert {"rank (dense)", "rank (bm25)", "question", "gold matched by"} <= set(df.columns)
+    assert len(df) >= 40 and df["rank (bm25)"].notna().sum() > 20
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_sweep_flow_and_apply_best(settings):
+    col = fake_sample(settings)
+    at = page("retrieval_sweep.py")
+    at.run()
+    at.multiselect(key="sweep_sizes_chars").set_value([400, 800])
+    at.multiselect(key="sweep_overlaps").set_value([0.0, 0.15])
+    at.multiselect(key="sweep_ks").set_value([2, 4])
+    at.run()
+    button(at, "Run sweep").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe[0].value) == 8 and len(at.get("plotly_chart")) == 1
+    button(at, "Apply best to the collection").click()
+    at.run()
+    assert any("Applied" in s.value for s in at.success)
+    assert col.config.chunk_size in (400, 800) and col.stale in (True, False)
+
+
+@pytest.mark.slow
+def test_query_page_real_models(settings, real_embedder):
+    from workbench.knowledge.sample import load
+
+    load(settings, embedder=real_embedder)
+    at = page("retrieval_query.py")
+    at.run()
+    at.text_input(key="retr_query").input("What is the first response target for a P1 incident?")
+    button(at, "Search").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert heads and "fused rank (RRF)" in heads[0] and "support_policy.txt" in " ".join(heads[:2])

@@ -1,0 +1,230 @@
+"""Shared widgets of the retrieval pages: collection picker, settings form, question sets, background tasks."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.knowledge import KnowledgeBase
+from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
+from workbench.retrieval.questions import QuestionSet, parse_question_set, sample_question_set, to_jsonl
+from workbench.retrieval.tasks import BackgroundTask
+from workbench.ui import state
+from workbench.ui.resources import get_settings
+
+
+def knowledge_base() -> KnowledgeBase:
+    return KnowledgeBase(get_settings())
+
+
+def pick_collection(key: str = "retr"):
+    """A collection selectbox (remembers the active one); None with a hint when there is none."""
+    kb = knowledge_base()
+    infos = [i for i in kb.list_collections()]
+    if not infos:
+        st.info("No collection yet. Create one and upload documents on **Collections**, or load the sample "
+                "workspace on **System**.")
+        try:
+            st.page_link("pages/knowledge_collections.py", label="Go to Collections", icon=":material/library_books:")
+        except Exception:  # the page runs alone (outside app.py's navigation), e.g. in a unit test
+            pass
+        return None
+    names = [i.name for i in infos]
+    current = st.session_state.get(state.ACTIVE_COLLECTION)
+    index = names.index(current) if current in names else 0
+    name = st.selectbox("Collection", names, index=index, key=f"{key}_collection",
+                        format_func=lambda n: next(f"{i.name} ({i.n_documents} docs, {i.n_chunks} chunks)"
+                                                   for i in infos if i.name == n))
+    st.session_state[state.ACTIVE_COLLECTION] = name
+    info = next(i for i in infos if i.name == name)
+    if info.stale:
+        st.warning("This collection's settings changed since it was indexed: results reflect the old index "
+                   "until it is re-indexed on **Collections**.")
+    if info.n_chunks == 0:
+        st.info("This collection has no documents yet: upload some on **Collections** first.")
+        return None
+    return kb.get(name)
+
+
+def settings_form(col, key: str = "retr", show_filter: bool = True) -> RetrievalSettings:
+    """Widgets for mode, k, threshold, fusion weight, MMR lambda and document filter; starts at the saved defaults."""
+    saved = load_defaults(get_settings(), col.name)
+    p = f"{key}_{col.name}_"
+    mode = st.radio("Mode", MODES, index=MODES.index(saved.mode), key=p + "mode", horizontal=True,
+                    format_func=lambda m: MODE_LABELS[m])
+    c1, c2, c3 = st.columns(3)
+    k = c1.slider("Top-k", 1, 20, saved.k, key=p + "k")
+    weight, lam = saved.hybrid_weight, saved.mmr_lambda
+    if mode == "hybrid":
+        weight = c2.slider("Dense weight in the fusion", 0.0, 1.0, saved.hybrid_weight, 0.05, key=p + "w",
+                           help="0 = BM25 ranking only, 1 = dense ranking only; RRF with constant 60.")
+    if mode == "mmr":
+        lam = c2.slider("MMR lambda", 0.0, 1.0, saved.mmr_lambda, 0.05, key=p + "lam",
+                        help="1 = pure relevance, lower values trade relevance for diversity.")
+    metric = {"dense": "cosine similarity", "bm25": "BM25 score", "hybrid": "fused RRF score",
+              "mmr": "cosine similarity"}[mode]
+    use_t = c3.checkbox("Score threshold", value=saved.threshold is not None, key=p + "use_t",
+                        help=f"Drop passages whose {metric} is below the threshold.")
+    threshold = None
+    if use_t:
+        default = {"dense": 0.3, "mmr": 0.3, "bm25": 1.0, "hybrid": 0.01}[mode]
+        step = {"dense": 0.01, "mmr": 0.01, "bm25": 0.1, "hybrid": 0.001}[mode]
+        start = saved.threshold if saved.threshold is not None and saved.mode == mode else default
+        threshold = c3.number_input(f"Minimum {metric}", value=float(start), step=step, format="%.3f",
+                                    key=p + f"t_{mode}")
+    doc_ids: tuple[str, ...] = ()
+    if show_filter:
+        docs = col.documents()
+        chosen = st.multiselect("Only these documents", [d.doc_id for d in docs], key=p + "docs",
+                                format_func=lambda i: next(d.name for d in docs if d.doc_id == i),
+                                placeholder="All documents")
+        doc_ids = tuple(chosen)
+    rs = RetrievalSettings(mode=mode, k=k, threshold=threshold, hybrid_weight=weight, mmr_lambda=lam,
+                           doc_ids=doc_ids)
+    if st.button("Use these settings in the arena and evaluation", key=p + "save", icon=":material/save:",
+                 help="Saves mode, k, threshold, weight and lambda as this collection's default."):
+        save_defaults(get_settings(), rs, col.name)
+        st.toast(f"Saved as the default retrieval settings for '{col.name}'.")
+    return rs
+
+
+def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
+    """Sample set, an upload (CSV/JSONL, rows checked) or a synthetic set generated from the collection."""
+    src = st.radio("Question set", ("Sample workspace", "Upload CSV / JSONL", "Generate synthetic"),
+                   key=f"{key}_qsrc", horizontal=True)
+    qs: QuestionSet | None = None
+    if src == "Sample workspace":
+        qs = sample_question_set()
+        st.caption("The sample workspace's questions with reference answers and source documents; they match "
+                   "the sample knowledge base ('Load sample workspace' on System).")
+    elif src == "Upload CSV / JSONL":
+        up = st.file_uploader("Questions file", type=["csv", "jsonl", "json", "tsv"], key=f"{key}_qfile",
+                              help="Columns: question, plus answer (expected text) and/or source_document "
+                                   "(file name) and source_page.")
+        if up is not None:
+            limit = get_settings().max_dataset_mb
+            if up.size > limit * 1_000_000:
+                st.error(f"{up.name} is {up.size / 1e6:.1f} MB; the limit is {limit:g} MB.")
+            else:
+                qs = parse_question_set(up.name, up.getvalue())
+    else:
+        qs = _synthetic_panel(col, key)
+    if qs is None:
+        return None
+    if qs.errors:
+        with st.expander(f"{len(qs.errors)} row(s) skipped", expanded=not qs.questions):
+            st.write("\n".join(f"- {e}" for e in qs.errors[:200]))
+    if not qs.questions:
+        st.error("No usable question in this set.")
+        return None
+    st.caption(f"**{qs.name}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else ""))
+    return qs
+
+
+def _synthetic_panel(col, key: str) -> QuestionSet | None:
+    task_key = f"synth:{col.name}"
+    c1, c2 = st.columns([1, 2])
+    n = c1.number_input("Questions to generate", 2, 100, 10, key=f"{key}_synth_n")
+    if c2.button("Generate with the local generator", key=f"{key}_synth_go", icon=":material/auto_awesome:",
+                 disabled=running(task_key)):
+        from workbench.retrieval.questions import synthesize_questions
+        from workbench.ui.resources import get_generator
+
+        gen = get_generator()
+        chunks = col.chunks()
+        start_task(task_key, "question synthesis",
+                   lambda progress, cancel: synthesize_questions(chunks, gen, int(n), progress=progress,
+                                                                 cancel=cancel))
+    result = task_panel(task_key)
+    if isinstance(result, QuestionSet):
+        st.caption("Synthetic questions are labelled as such: each one's gold is the chunk it was written from.")
+        st.download_button("Download as JSONL", to_jsonl(result), file_name="synthetic_questions.jsonl",
+                           key=f"{key}_synth_dl")
+        return result
+    return None
+
+
+@st.cache_resource
+def _tasks() -> dict[str, BackgroundTask]:
+    """Tasks by key, per server process: a reload finds its running sweep again."""
+    return {}
+
+
+def start_task(task_key: str, label: str, fn) -> BackgroundTask:
+    task = BackgroundTask(label, fn).start()
+    _tasks()[task_key] = task
+    return task
+
+
+def get_task(task_key: str) -> BackgroundTask | None:
+    return _tasks().get(task_key)
+
+
+def running(task_key: str) -> bool:
+    t = get_task(task_key)
+    return t is not None and not t.done
+
+
+def task_panel(task_key: str):
+    """Progress and a cancel button while the task runs (polled every second); its result once done."""
+    task = get_task(task_key)
+    if task is None:
+        return None
+    if not task.done:
+        @st.fragment(run_every=1.0)
+        def watch():
+            t = get_task(task_key)
+            if t is None:
+                return
+            if t.done:
+                st.rerun()  # the whole page redraws once, now with the result
+            st.progress(t.fraction, text=f"{t.label}: {t.message}" + (" (cancelling...)" if t.cancelling else ""))
+            if st.button("Cancel", key=f"cancel_{task_key}", icon=":material/stop_circle:", disabled=t.cancelling):
+                t.cancel()
+        watch()
+        return None
+    if task.error:
+        st.error(f"{task.label} failed: {task.error}")
+        return None
+    return task.result
+
+
+def embedding_map_panel(col, query: str, hits) -> None:
+    """The collection's chunks in 2-D with the query and the retrieved chunks marked (on request)."""
+    from workbench.retrieval.corpus import corpus_for
+    from workbench.retrieval.figures import embedding_map
+    from workbench.retrieval.projection import project, umap_available
+
+    st.subheader("Embedding map")
+    c1, c2 = st.columns([1, 2])
+    show = c1.toggle("Show the map", key="retr_map_show", value=False)
+    method = c2.radio("Projection", ("PCA", "UMAP"), horizontal=True, key="retr_map_method",
+                      disabled=not umap_available(),
+                      help=None if umap_available() else "UMAP needs the umap-learn package; PCA is used.")
+    if not show:
+        return
+    with st.spinner("Projecting the chunk embeddings..."):
+        corpus = corpus_for(col)
+        qvec = col.embedder.embed_batch([query])[0]
+        p = project(corpus.chunks, corpus.vectors, qvec, {h.chunk.chunk_id for h in hits}, method=method)
+    if p.notice:
+        st.info(p.notice)
+    st.plotly_chart(embedding_map(p, [h.chunk.chunk_id for h in hits]), width="stretch")
+    st.caption("Each point is a chunk, coloured by document; the star is the question, ringed numbers are the "
+               "retrieved passages. Distances in a 2-D projection are approximate.")
+
+
+def eval_table(ev):
+    """One row per question: gold rank under each mode, how the gold was matched, the top passage."""
+    import pandas as pd
+
+    modes = list(dict.fromkeys(r.mode for r in ev.rows))
+    by_q: dict[str, dict] = {}
+    for r in ev.rows:
+        row = by_q.setdefault(r.qid, {"id": r.qid, "question": r.question, "gold matched by": r.matched_by,
+                                      "gold chunks": r.n_gold})
+        row[f"rank ({r.mode})"] = r.gold_rank
+        if r.mode == modes[0]:
+            row[f"top passage ({r.mode})"] = f"[{r.top_source}] {r.top_passage}"
+    df = pd.DataFrame(list(by_q.values()))
+    for m in modes:
+        df[f"rank ({m})"] = df[f"rank ({m})"].astype("Int64")
+    return df
