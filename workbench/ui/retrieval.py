@@ -12,7 +12,10 @@ from workbench.ui.resources import get_settings
 
 
 def knowledge_base() -> KnowledgeBase:
-    return KnowledgeBase(get_settings())
+    """The app's shared KnowledgeBase (one Chroma client and embedding cache per process)."""
+    from workbench.ui.knowledge import get_kb
+
+    return get_kb()
 
 
 def pick_collection(key: str = "retr"):
