@@ -42,6 +42,11 @@ class FakeGenerator:
             text = "I don't know."
         return GenerationResult(text, GenerationStats(0.01, 0.005, len(user) // 4, 7), user)
 
+    def stream(self, messages, cfg, stats_out=None):
+        out = self.generate(messages, cfg)
+        yield from out.text.split(" ")[:1] + [" " + w for w in out.text.split(" ")[1:]]
+        stats_out.append(out.stats)
+
 
 def text_collection(embedder):
     """The sample's text documents in an in-memory collection (paragraph chunks)."""

@@ -31,6 +31,9 @@ class AdapterSwitch:
 
     def __init__(self, generator, adapter_path: str | None):
         self.generator, self.path, self.peft = generator, adapter_path, None
+        # Set when a generation was cut short: its thread still holds the model, so the adapter is
+        # left attached (the worker process is about to end anyway).
+        self.abandoned = False
 
     def __enter__(self):
         if self.path:
@@ -51,11 +54,29 @@ class AdapterSwitch:
         return contextlib.nullcontext() if setup in ("finetuned", "hybrid") else self.peft.disable_adapter()
 
     def __exit__(self, *exc):
-        if self.peft is not None:
+        if self.peft is not None and not self.abandoned:
             with self.generator.lock:
                 self.generator.model = self.peft.unload()
             self.peft = None
         return False
+
+
+def _generate_cancellable(generator, msgs, cfg, ctx):
+    """(text, stats) of one answer, or (partial text, None) when the run is cancelled meanwhile.
+
+    Streaming lets a cancel stop waiting within one token instead of one whole answer; the
+    abandoned generation finishes in its daemon thread (or dies with the worker process).
+    Not under generator.lock: stream() takes it in its own thread, where an RLock held here blocks.
+    """
+    stats: list = []
+    pieces = []
+    stream = generator.stream(msgs, cfg, stats_out=stats)
+    for piece in stream:
+        pieces.append(piece)
+        if ctx.cancelled():
+            stream.close()
+            return "".join(pieces), None
+    return "".join(pieces).strip(), stats[0]
 
 
 def answer_all(generator, spec, todo: list, retrieved: dict, ctx, keep: Callable[[dict], None],
@@ -77,11 +98,13 @@ def answer_all(generator, spec, todo: list, retrieved: dict, ctx, keep: Callable
                    "prompt_tokens": None, "completion_tokens": None, "error": None}
             t0 = time.perf_counter()
             try:
-                # Hold the lock across switch + generate so a shared generator keeps its adapter state.
-                with generator.lock, adapters.use(setup):
-                    out = generator.generate(msgs, cfg)
-                rec.update(text=out.text, latency_s=out.stats.latency_s, ttft_s=out.stats.ttft_s,
-                           prompt_tokens=out.stats.prompt_tokens, completion_tokens=out.stats.completion_tokens)
+                with adapters.use(setup):
+                    text, stats = _generate_cancellable(generator, msgs, cfg, ctx)
+                if stats is None:  # cancelled mid-answer: nothing is recorded, a resume redoes it
+                    adapters.abandoned = True
+                    break
+                rec.update(text=text, latency_s=stats.latency_s, ttft_s=stats.ttft_s,
+                           prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens)
             except Exception as e:  # one failing answer is recorded, the run goes on
                 rec.update(error=f"{type(e).__name__}: {e}", latency_s=time.perf_counter() - t0)
             keep(rec)
