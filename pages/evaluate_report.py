@@ -1,4 +1,7 @@
+"""Evaluation report: metrics per setup, answers side by side, cost, freshness, recommendation, export."""
 import streamlit as st
 
-st.title("Under construction")
-st.info("This page is being built.")
+from workbench.ui.evaluation_report import render_report_page
+
+st.title("Evaluation report")
+render_report_page()

@@ -1,4 +1,8 @@
+"""Run evaluation: pick a question set and setups, run them in the background, watch progress."""
 import streamlit as st
 
-st.title("Under construction")
-st.info("This page is being built.")
+from workbench.ui.evaluation import render_run_page
+
+st.title("Run evaluation")
+st.caption("One question set through base, RAG, fine-tuned and hybrid, with the same generation settings.")
+render_run_page()

@@ -1,17 +1,18 @@
-"""Evaluation through the real models: four setups in-process, and a background job with cancel."""
+"""Evaluation through the real models and real Chroma: four setups, then the freshness re-run."""
 from __future__ import annotations
 
 import copy
-import time
+from dataclasses import replace
 
 import pytest
 
 from workbench.evaluation import runs
+from workbench.evaluation.freshness import after_spec, apply_change, before_after, sample_change
 from workbench.evaluation.report import build_report, to_html
 from workbench.evaluation.sample import sample_items
 from workbench.evaluation.scoring import score_run
+from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.models.generator import GenerationConfig
-from workbench.retrieval.memory import MemoryCollection
 from workbench.sample import kb_files
 
 pytestmark = pytest.mark.slow
@@ -35,12 +36,13 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     items = [i for i in sample_items() if i.id in ("q02", "q07")]
     spec = runs.RunSpec(set_name="sample", collection="kb", adapter_path=lora_adapter, max_new_tokens=12)
     run_id = runs.create_run(settings, spec, items)
-    docs = {p.name: p.read_text() for p in kb_files() if p.suffix in (".md", ".txt")}
-    collection = MemoryCollection("kb", real_embedder, docs)
+    kb = KnowledgeBase(settings, real_embedder)
+    collection = kb.create("kb", CollectionConfig())
+    collection.ingest([(p.name, p.read_bytes()) for p in kb_files() if p.suffix in (".md", ".txt")])
     msgs = [{"role": "user", "content": "Say hello."}]
     before = real_generator.generate(msgs, GenerationConfig(max_new_tokens=8)).text
 
-    summary = runs.execute(settings, run_id, runs.PlainContext(), generator=real_generator, collection=collection)
+    summary = runs.execute(settings, run_id, runs.PlainContext(), generator=real_generator)
 
     assert summary["answers"] == 8 and not summary["cancelled"]
     rec = runs.load_run(settings, run_id)
@@ -59,26 +61,15 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     assert rs.summaries["rag"].hit_at_k == 1.0
     assert "Plotly.newPlot" in to_html(build_report(rs))
 
-
-def test_background_job_progress_cancel_and_reload(settings):
-    from workbench import jobs
-
-    items = sample_items()[:12]
-    spec = runs.RunSpec(set_name="sample", setups=("base",), max_new_tokens=8)
-    run_id = runs.submit_run(settings, spec, items)
-    rec = runs.load_run(settings, run_id)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(runs.load_run(settings, run_id).results) < 2:
-        time.sleep(0.5)
-    assert len(runs.load_run(settings, run_id).results) >= 2, jobs.log_tail(jobs.job_dir(settings, rec.job_id), 20)
-    assert runs.run_status(settings, rec).state == jobs.RUNNING
-    runs.cancel_run(settings, run_id)
-    deadline = time.time() + 30
-    while time.time() < deadline and not runs.run_status(settings, rec).is_final:
-        time.sleep(0.3)
-    st = runs.run_status(settings, rec)
-    assert st.state == jobs.CANCELLED, (st, jobs.log_tail(jobs.job_dir(settings, rec.job_id), 30))
-    # A "reload": everything comes back from disk.
-    again = runs.load_run(settings, run_id)
-    assert again.summary["cancelled"] and 2 <= len(again.results) < 12
-    assert score_run(again).summaries["base"].n == len(again.results)
+    # Freshness: change the fact, re-index, re-run the affected question; RAG now sees the new fact.
+    change = sample_change()
+    assert "re-indexed" in apply_change(settings, "kb", change, kb=kb)
+    after_spec_ = replace(after_spec(rec.spec, change, run_id), setups=("rag",), question_ids=("q02",))
+    after_id = runs.create_run(settings, after_spec_, list(rec.items))
+    runs.execute(settings, after_id, runs.PlainContext(), generator=real_generator)
+    after = runs.load_run(settings, after_id)
+    seen = " ".join(p["text"] for p in after.retrieved["q02"])
+    assert change.new in seen and change.old not in seen
+    assert after.items[0].reference == change.new_reference
+    rows = before_after(rec, after, change)
+    assert [r["setup"] for r in rows] == ["rag"] and rows[0]["before"] == text[("q02", "rag")]["text"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import pytest
 
@@ -24,8 +25,9 @@ from workbench.types import GenerationStats
 class FakeGenerator:
     """Answers with the first dollar amount / number of its context (or abstains without context)."""
 
-    def __init__(self, before_first=None):
+    def __init__(self, before_first=None, delay_s=0.0):
         self.lock = threading.RLock()
+        self.delay_s = delay_s
         self.calls: list[list[dict]] = []
         self.before_first = before_first
 
@@ -44,7 +46,9 @@ class FakeGenerator:
 
     def stream(self, messages, cfg, stats_out=None):
         out = self.generate(messages, cfg)
-        yield from out.text.split(" ")[:1] + [" " + w for w in out.text.split(" ")[1:]]
+        for piece in out.text.split(" ")[:1] + [" " + w for w in out.text.split(" ")[1:]]:
+            time.sleep(self.delay_s)
+            yield piece
         stats_out.append(out.stats)
 
 
@@ -199,3 +203,28 @@ def test_freshness_says_and_before_after(settings):
     rows = before_after(runs.load_run(settings, before), runs.load_run(settings, after), change)
     assert [(r["setup"], r["before says"], r["after says"], r["follows the new fact"]) for r in rows] == [
         ("base", "old", "old", False), ("rag", "old", "new", True)]
+
+
+def slow_fake_job(ctx):
+    """A job handler like runs.run_job, with a slow fake generator instead of the real model."""
+    return runs.execute(ctx.settings, ctx.spec["run_id"], ctx, generator=FakeGenerator(delay_s=0.2))
+
+
+def test_background_run_cancel_and_reload(settings):
+    from workbench import jobs
+
+    spec = runs.RunSpec(set_name="t", setups=("base",))
+    run_id = runs.submit_run(settings, spec, sample_items()[:20], handler="tests.test_evaluation_runs:slow_fake_job")
+    rec = runs.load_run(settings, run_id)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(runs.load_run(settings, run_id).results) < 2:
+        time.sleep(0.2)
+    assert runs.run_status(settings, rec).state == jobs.RUNNING
+    runs.cancel_run(settings, run_id)
+    deadline = time.time() + 20
+    while time.time() < deadline and not runs.run_status(settings, rec).is_final:
+        time.sleep(0.2)
+    st = runs.run_status(settings, rec)
+    assert st.state == jobs.CANCELLED, jobs.log_tail(jobs.job_dir(settings, rec.job_id), 20)
+    again = runs.load_run(settings, run_id)  # what a reloaded page sees
+    assert again.summary["cancelled"] and 2 <= len(again.results) < 20

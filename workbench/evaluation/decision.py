@@ -73,6 +73,9 @@ def recommend(summaries: dict) -> Recommendation:
     if hyb is not None:
         ev.append(f"Hybrid is correct on {_pct(hyb)} of all questions with format adherence "
                   f"{_pct(_get(summaries, 'hybrid', 'format_ok'))}.")
+    not_run = [name for name, g in (("RAG", rag_gain), ("fine-tuned", ft_gain)) if g is None]
+    if not_run and base_fact is not None:
+        ev.append(f"Not measured: {' and '.join(not_run)} (not in this run); the verdict rests on the gaps alone.")
     if base_fact is None:
         ev.append("No base-model answers: gaps cannot be measured; include the base setup.")
     ev.append(f"Rule: a gap counts at {_pct(GAP)} or more when the targeted setup closes at least {_pct(MIN_GAIN)}.")

@@ -89,12 +89,11 @@ def apply_change(settings: Settings, collection_name: str, change: FactChange, r
     old_docs = [d for d in col.documents() if d.name == change.doc_name]
     if not old_docs:
         raise FreshnessError(f"collection {collection_name!r} has no document named {change.doc_name!r}")
-    col.ingest([(change.doc_name, data)])
-    new_ids = {d.doc_id for d in col.documents() if d.name == change.doc_name}
-    for d in old_docs:
-        # Ingest first, delete after: a failed ingest leaves the old version searchable.
-        if d.doc_id not in new_ids or len(new_ids) > 1:
-            col.delete_document(d.doc_id)
+    # Ingest replaces a document of the same name (new content hash) and its chunks; the old
+    # version stays searchable until the new one is indexed.
+    rep = col.ingest([(change.doc_name, data)])
+    if getattr(rep, "failed", None):
+        raise FreshnessError(f"re-indexing {change.doc_name} failed: {rep.failed}")
     state = json.loads(_state_path(settings).read_text()) if _state_path(settings).is_file() else {}
     state[collection_name] = not revert
     settings.evals_dir.mkdir(parents=True, exist_ok=True)

@@ -267,14 +267,15 @@ def run_job(ctx) -> dict:
     return execute(ctx.settings, ctx.spec["run_id"], ctx)
 
 
-def submit_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
-    """Create a run and queue it as a background job; returns the run id."""
+def submit_run(settings: Settings, spec: RunSpec, items: list[EvalItem], handler: str | None = None) -> str:
+    """Create a run and queue it as a background job (kind "eval"); returns the run id."""
     from workbench import jobs
 
     if any(s in ADAPTED for s in spec.setups) and not spec.adapter_path:
         spec = replace(spec, adapter_path=resolve_adapter(settings, spec.adapter))
     run_id = create_run(settings, spec, items)
-    st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}")
+    st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}",
+                     handler=handler)
     write_json_atomic(settings.evals_dir / run_id / "job.json", {"job_id": st.job_id})
     return run_id
 

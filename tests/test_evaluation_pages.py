@@ -1,0 +1,90 @@
+"""AppTest: the evaluation pages on an empty storage, with data, and the flow set -> run -> report."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from workbench.evaluation import runs
+from workbench.evaluation.sample import load as load_sample_set, sample_items
+from workbench.ui.resources import get_settings
+
+PAGES = Path(__file__).parents[1] / "pages"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    # st.cache_resource is process-wide: without this, get_settings() keeps an earlier test's storage.
+    get_settings.clear()
+    yield
+    get_settings.clear()
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / name), default_timeout=60)
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption]
+    return " ".join(str(p) for p in parts)
+
+
+def test_pages_render_on_empty_storage():
+    at = page("evaluate_run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Run evaluation"
+    assert any(b.label == "Load the sample evaluation set" for b in at.button)
+    assert "No evaluation set yet" in texts(at)
+    at = page("evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No evaluation run yet" in texts(at)
+
+
+def test_report_page_with_a_finished_run(settings):
+    from tests.test_evaluation_runs import FakeGenerator
+
+    items = sample_items()[:5]
+    run_id = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), items)
+    runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator())
+    at = page("evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) >= 3
+    frames = [df.value for df in at.dataframe]
+    assert list(frames[0]["Setup"]) == ["Base"]
+    answers = next(f for f in frames if "question" in f.columns)
+    assert len(answers) == 5
+    from workbench.evaluation.decision import TITLES
+
+    assert any(any(t in s.value for t in TITLES.values()) for s in [*at.success, *at.info])
+
+
+@pytest.mark.slow
+def test_flow_choose_set_run_report(settings):
+    at = page("evaluate_run.py").run()
+    at.button[0].click().run()  # load the sample set
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox[0].value == "sample"
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Questions"].set_value(2)
+    inputs["Max new tokens"].set_value(6)
+    assert at.multiselect[0].value == ["base"]  # no collection or adapter yet: only base is offered
+    at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    ids = runs.list_runs(settings)
+    assert len(ids) == 1
+    deadline = time.time() + 150
+    while time.time() < deadline and not runs.load_run(settings, ids[0]).summary:
+        time.sleep(1)
+    rec = runs.load_run(settings, ids[0])
+    assert rec.summary and len(rec.results) == 2, runs.run_status(settings, rec)
+    assert all(r["completion_tokens"] > 0 and not r["error"] for r in rec.results)
+    assert json.loads((settings.evals_dir / ids[0] / "spec.json").read_text())["max_new_tokens"] == 6
+    rep = page("evaluate_report.py").run()
+    assert not rep.exception, [e.value for e in rep.exception]
+    assert rep.get("plotly_chart")
+    assert any("question" in df.value.columns and len(df.value) == 2 for df in rep.dataframe)
+    load_sample_set(settings)  # idempotent: the set is replaced, runs keep their own snapshot
+    assert len(runs.load_run(settings, ids[0]).items) == 2

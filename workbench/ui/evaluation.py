@@ -1,0 +1,257 @@
+"""Streamlit pieces of the Run evaluation page: set choice and upload, launch, live runs, freshness."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench import jobs
+from workbench.evaluation import evalset, freshness, runs
+from workbench.evaluation.sample import SAMPLE_SET
+from workbench.settings import Settings
+from workbench.ui import state
+from workbench.ui.resources import get_settings
+
+POLL_S = 2.0
+SAMPLE_COLLECTION = "sample-kb"
+
+
+def flash(msg: str, kind: str = "success") -> None:
+    st.session_state[state.EVAL_FLASH] = (kind, msg)
+
+
+def show_flash() -> None:
+    if state.EVAL_FLASH in st.session_state:
+        kind, msg = st.session_state.pop(state.EVAL_FLASH)
+        getattr(st, kind)(msg)
+
+
+def link(page: str, label: str, icon: str) -> None:
+    """A link to another page; plain text when the page runs outside the app's navigation (tests)."""
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except Exception:
+        st.caption(f"{label}: see the sidebar.")
+
+
+def collection_names(settings: Settings) -> list[str]:
+    try:
+        from workbench.knowledge import KnowledgeBase
+
+        return KnowledgeBase(settings).names()
+    except Exception:  # no knowledge base yet (or not built): the RAG setups are simply unavailable
+        return []
+
+
+def adapter_names(settings: Settings) -> list[str]:
+    try:
+        from workbench.finetune.adapters import AdapterRegistry
+
+        return [a.name for a in AdapterRegistry(settings).list()]
+    except Exception:
+        return []
+
+
+def set_section(settings: Settings) -> str | None:
+    """Pick, load or upload an evaluation set; returns the chosen set's name."""
+    st.subheader("1. Evaluation set")
+    names = evalset.list_sets(settings)
+    if SAMPLE_SET not in names and st.button("Load the sample evaluation set", icon=":material/download:"):
+        from workbench.evaluation.sample import load
+
+        flash(load(settings))
+        st.session_state[state.EVAL_SET] = SAMPLE_SET
+        st.rerun()
+    with st.expander("Upload a set (CSV or JSONL)", expanded=not names):
+        st.caption("Columns: question, reference (required); id, expected_format ('json', 'regex:<pattern>' or a "
+                   "JSON schema), source_document, source_page, unanswerable (true/false). Bad rows are listed "
+                   "with their line and left out.")
+        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json"], key="eval_uploader")
+        if up is not None:
+            try:
+                st.session_state[state.EVAL_UPLOAD] = (up.name, evalset.parse_evalset(
+                    up.getvalue(), up.name, settings.max_dataset_mb))
+            except evalset.EvalSetError as e:
+                st.session_state.pop(state.EVAL_UPLOAD, None)
+                st.error(f"{up.name}: {e}")
+        if state.EVAL_UPLOAD in st.session_state:
+            fname, rep = st.session_state[state.EVAL_UPLOAD]
+            st.write(f"**{fname}**: {len(rep.items)} valid questions, {len(rep.errors)} rejected rows.")
+            if rep.errors:
+                st.dataframe(pd.DataFrame([{"line": e.line, "reason": e.reason} for e in rep.errors]),
+                             hide_index=True, height=min(300, 40 + 35 * len(rep.errors)))
+            name = st.text_input("Save as", value=fname.rsplit(".", 1)[0][:64], key="eval_upload_name")
+            if st.button("Save the valid questions", disabled=not rep.items):
+                try:
+                    evalset.save_set(settings, name, rep.items)
+                except evalset.EvalSetError as e:
+                    st.error(str(e))
+                else:
+                    st.session_state.pop(state.EVAL_UPLOAD)
+                    st.session_state[state.EVAL_SET] = evalset.check_name(name)
+                    flash(f"Saved {len(rep.items)} questions as '{name}'.")
+                    st.rerun()
+    names = evalset.list_sets(settings)
+    if not names:
+        st.info("No evaluation set yet: load the sample set or upload one.")
+        return None
+    current = st.session_state.get(state.EVAL_SET)
+    chosen = st.selectbox("Set", names, index=names.index(current) if current in names else 0)
+    st.session_state[state.EVAL_SET] = chosen
+    items = evalset.load_set(settings, chosen)
+    n_un = sum(i.unanswerable for i in items)
+    n_fmt = sum(bool(i.expected_format) for i in items)
+    n_src = sum(bool(i.source_document) for i in items)
+    st.caption(f"{len(items)} questions: {n_un} unanswerable, {n_fmt} with an expected format, {n_src} with a known "
+               "source document.")
+    with st.expander("Questions"):
+        st.dataframe(pd.DataFrame([{k: v for k, v in i.to_json().items() if k != "expected_format"} for i in items]),
+                     hide_index=True)
+    return chosen
+
+
+def launch_section(settings: Settings, set_name: str) -> None:
+    st.subheader("2. Setups and settings")
+    items = evalset.load_set(settings, set_name)
+    cols = collection_names(settings)
+    adapters = adapter_names(settings)
+    available = [s for s in runs.SETUPS
+                 if (s not in runs.RETRIEVING or cols) and (s not in runs.ADAPTED or adapters)]
+    missing = [runs.SETUP_LABELS[s] for s in runs.SETUPS if s not in available]
+    if missing:
+        st.info(f"Not available yet: {', '.join(missing)} (RAG needs a collection, fine-tuned needs a trained "
+                "adapter; the System page loads the sample workspace, the Training jobs page trains one).")
+    with st.form("eval_launch"):
+        setups = st.multiselect("Setups", available, default=available, format_func=runs.SETUP_LABELS.get)
+        c1, c2 = st.columns(2)
+        default_col = SAMPLE_COLLECTION if SAMPLE_COLLECTION in cols else (cols[0] if cols else None)
+        collection = c1.selectbox("Collection (RAG, hybrid)", cols, index=cols.index(default_col) if cols else None)
+        adapter = c2.selectbox("Adapter (fine-tuned, hybrid)", adapters, index=0 if adapters else None)
+        c1, c2, c3 = st.columns(3)
+        max_new = c1.number_input("Max new tokens", 1, 1024, 64)
+        temperature = c2.number_input("Temperature", 0.0, 2.0, 0.0, 0.1, help="0 = greedy: repeatable runs")
+        limit = c3.number_input("Questions", 1, len(items), len(items), help="The first N questions of the set")
+        label = st.text_input("Run label (optional)")
+        st.caption("Retrieval uses the collection's saved defaults (Retrieval > Query lab). Every setup gets the "
+                   "same generation settings; retrieval happens once, before generation, and is stored with the run.")
+        go = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:")
+    if go:
+        try:
+            spec = runs.RunSpec(set_name=set_name, setups=tuple(setups),
+                                collection=collection if any(s in runs.RETRIEVING for s in setups) else None,
+                                adapter=adapter if any(s in runs.ADAPTED for s in setups) else None,
+                                max_new_tokens=int(max_new), temperature=float(temperature),
+                                question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip())
+            run_id = runs.submit_run(settings, spec, items)
+        except (runs.RunError, jobs.JobError) as e:
+            st.error(str(e))
+        else:
+            st.session_state[state.EVAL_RUN] = run_id
+            flash(f"Run {run_id} queued: it runs in the background; you can leave this page.")
+            st.rerun()
+
+
+def status_line(settings: Settings, rec: runs.RunRecord) -> tuple[str, object]:
+    st_ = runs.run_status(settings, rec)
+    if st_ is None:
+        return ("finished" if rec.summary else "incomplete"), None
+    return st_.state, st_
+
+
+@st.fragment(run_every=POLL_S)
+def live_runs() -> None:
+    """Runs still queued or running, with progress and cancel; refreshes itself."""
+    settings = get_settings()
+    active = []
+    for run_id in runs.list_runs(settings)[:20]:
+        rec = runs.load_run(settings, run_id)
+        state_, js = status_line(settings, rec)
+        if js is not None and not js.is_final:
+            active.append((rec, js))
+    if not active:
+        st.caption("No run in progress.")
+        return
+    for rec, js in active:
+        with st.container(border=True):
+            expected = len(rec.items) * len(rec.spec.setups)
+            done = len(rec.results)
+            eta = f", about {js.eta_s:.0f} s left" if js.eta_s else ""
+            st.write(f"**{rec.title}**: {js.state}, {js.message or ''}{eta}")
+            st.progress(min(1.0, done / expected) if expected else 0.0, text=f"{done}/{expected} answers")
+            if st.button("Cancel", key=f"cancel_{rec.run_id}", icon=":material/stop:"):
+                runs.cancel_run(settings, rec.run_id)
+                st.toast(f"Cancelling {rec.run_id}...")
+
+
+def history_section(settings: Settings) -> None:
+    st.subheader("3. Runs")
+    live_runs()
+    rows = []
+    for run_id in runs.list_runs(settings):
+        rec = runs.load_run(settings, run_id)
+        state_, js = status_line(settings, rec)
+        rows.append({"run": run_id, "label": rec.spec.label, "set": rec.spec.set_name, "state": state_,
+                     "setups": ", ".join(runs.SETUP_LABELS[s] for s in rec.spec.setups),
+                     "answers": f"{len(rec.results)}/{len(rec.items) * len(rec.spec.setups)}",
+                     "error": (js.error if js is not None else "") or ""})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        link("pages/evaluate_report.py", "Open the report", ":material/analytics:")
+
+
+def freshness_section(settings: Settings) -> None:
+    """Change a fact in the sample collection, re-index, re-run the affected questions."""
+    st.subheader("4. Freshness check")
+    if SAMPLE_COLLECTION not in collection_names(settings):
+        st.caption("Load the sample workspace (System page) to try the freshness check.")
+        return
+    change = freshness.sample_change()
+    is_applied = freshness.applied(settings, SAMPLE_COLLECTION)
+    st.write(f"In **{change.doc_name}**, change **{change.old}** to **{change.new}**; affected questions: "
+             f"{', '.join(change.question_ids)}. RAG and hybrid should follow the new fact after re-indexing; the "
+             "fine-tuned-only setup answers from its weights and keeps the old one.")
+    st.caption(f"The collection currently says: {change.new if is_applied else change.old}.")
+    candidates = []
+    for run_id in runs.list_runs(settings):
+        rec = runs.load_run(settings, run_id)
+        if not rec.spec.freshness and {i.id for i in rec.items} >= set(change.question_ids) and rec.summary:
+            candidates.append(run_id)
+    c1, c2 = st.columns(2)
+    if c1.button("Restore the original fact" if is_applied else "Change the fact and re-index",
+                 icon=":material/edit_note:"):
+        try:
+            with st.spinner("Re-indexing the document..."):
+                msg = freshness.apply_change(settings, SAMPLE_COLLECTION, change, revert=is_applied)
+        except Exception as e:
+            st.error(f"Could not change the fact: {e}")
+        else:
+            flash(msg)
+            st.rerun()
+    if not candidates:
+        st.info("First run an evaluation (with the affected questions) on the original documents: it is the "
+                "'before' of the check.")
+        return
+    before = c2.selectbox("Before run", candidates)
+    if st.button("Re-run the affected questions", disabled=not is_applied, type="primary",
+                 help=None if is_applied else "Change the fact first"):
+        rec = runs.load_run(settings, before)
+        try:
+            spec = freshness.after_spec(rec.spec, change, before)
+            run_id = runs.submit_run(settings, spec, list(rec.items))
+        except (runs.RunError, jobs.JobError) as e:
+            st.error(str(e))
+        else:
+            st.session_state[state.EVAL_RUN] = run_id
+            flash(f"Freshness re-run {run_id} queued; its report shows the before/after table.")
+            st.rerun()
+
+
+def render_run_page() -> None:
+    settings = get_settings()
+    jobs.reconcile(settings)
+    show_flash()
+    set_name = set_section(settings)
+    if set_name:
+        launch_section(settings, set_name)
+    history_section(settings)
+    freshness_section(settings)
+

@@ -1,0 +1,195 @@
+"""Streamlit pieces of the evaluation Report page: charts, recommendation, answers, cost, freshness, export."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench.evaluation import freshness, runs
+from workbench.evaluation.decision import Prices, assumptions, costs, measure
+from workbench.evaluation.metrics import TAGS
+from workbench.evaluation.report import (
+    build_report, compare_figure, compare_rows, cost_figures, rates_figure, summary_table, tags_figure,
+    to_html, to_json_text, to_markdown,
+)
+from workbench.evaluation.scoring import RunScores, score_run
+from workbench.settings import Settings
+from workbench.ui import state
+from workbench.ui.evaluation import link, live_runs, show_flash
+from workbench.ui.resources import get_settings
+
+LABEL = runs.SETUP_LABELS
+
+
+def pick_run(settings: Settings, ids: list[str]) -> str:
+    def fmt(rid: str) -> str:
+        rec = runs.load_run(settings, rid)
+        return f"{rid} · {rec.spec.label or rec.spec.set_name} · {len(rec.results)} answers"
+
+    current = st.session_state.get(state.EVAL_RUN)
+    rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=fmt)
+    st.session_state[state.EVAL_RUN] = rid
+    return rid
+
+
+def headline(rs: RunScores) -> None:
+    head, rows = summary_table(rs)
+    st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
+    st.plotly_chart(rates_figure(rs))
+    figs = cost_figures(rs)
+    for col, fig in zip(st.columns(len(figs)) if figs else [], figs):
+        col.plotly_chart(fig)
+
+
+def recommendation(report) -> None:
+    r = report.recommendation
+    box = st.success if r.verdict != "prompt" else st.info
+    box(f"**{r.title}**\n\n" + "\n".join(f"- {e}" for e in r.evidence))
+
+
+def answers_table(rs: RunScores) -> None:
+    st.plotly_chart(tags_figure(rs))
+    c1, c2 = st.columns(2)
+    tag = c1.selectbox("Show questions where an answer is tagged", ["(all)", *TAGS])
+    only_wrong = c2.toggle("Only questions some setup got wrong")
+    rows = rs.rows()
+    if tag != "(all)":
+        rows = [r for r in rows if any(tag in r[f"{s}_tags"] for s in rs.setups)]
+    if only_wrong:
+        rows = [r for r in rows if any(r[f"{s}_correct"] is False for s in rs.setups)]
+    table = []
+    for r in rows:
+        row = {"id": r["id"], "question": r["question"], "reference": r["reference"]}
+        for s in rs.setups:
+            mark = {True: "✅", False: "❌", None: "⏳"}[r[f"{s}_correct"]]
+            row[LABEL[s]] = f"{mark} {r[s]}"
+            row[f"{LABEL[s]} tags"] = ", ".join(r[f"{s}_tags"])
+        table.append(row)
+    st.caption(f"{len(table)} questions. ✅ correct, ❌ wrong (unanswerable questions: correct means it abstained).")
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+    with_passages = [r for r in rows if r["passages"]]
+    if with_passages:
+        qid = st.selectbox("Retrieved passages for", [r["id"] for r in with_passages],
+                           format_func=lambda q: f"{q}: {next(r['question'] for r in rows if r['id'] == q)}")
+        r = next(r for r in with_passages if r["id"] == qid)
+        st.caption(f"Gold source: {r['source'] or 'unknown'}. RAG and hybrid saw exactly these passages.")
+        for p in r["passages"]:
+            where = p["doc_name"] + (f", page {p['page']}" if p.get("page") else "")
+            with st.expander(f"[{p['rank']}] {where} · {p['metric']} {p['score']:.3f}"):
+                st.text(p["text"])
+
+
+def cost_panel(settings: Settings, rs: RunScores) -> Prices:
+    st.caption("Prices are editable; the measured figures come from this run and its adapter and collection.")
+    d = Prices()
+    c = st.columns(5)
+    prices = Prices(
+        gpu_per_hour=c[0].number_input("GPU $/hour", 0.0, 100.0, d.gpu_per_hour, 0.1),
+        per_million_input_tokens=c[1].number_input("$/M prompt tokens", 0.0, 100.0, d.per_million_input_tokens, 0.05),
+        per_million_output_tokens=c[2].number_input("$/M completion tokens", 0.0, 200.0,
+                                                    d.per_million_output_tokens, 0.05),
+        vector_db_per_month=c[3].number_input("Vector DB $/month", 0.0, 10000.0, d.vector_db_per_month, 5.0),
+        queries_per_day=int(c[4].number_input("Queries per day", 1, 10_000_000, d.queries_per_day, 100)),
+    )
+    m = measure(settings, rs.record.spec)
+    facts = {
+        "training time": "n/a" if m.training_s is None else f"{m.training_s:.0f} s",
+        "adapter size": "n/a" if m.adapter_bytes is None else f"{m.adapter_bytes / 1e6:.1f} MB",
+        "index size": "n/a" if m.index_bytes is None else f"{m.index_bytes / 1e6:.2f} MB ({m.index_chunks} chunks)",
+        "retrieval": "n/a" if rs.retrieval_s is None else f"{1000 * rs.retrieval_s:.0f} ms per query",
+    }
+    st.write(" · ".join(f"**{k}**: {v}" for k, v in facts.items()))
+    rows = [{"setup": LABEL[x.setup], "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
+             "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
+             "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
+             "$ per year": x.year_usd} for x in costs(rs.summaries, prices, m)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "setup"} if rows else None)
+    if rows:
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Bar(x=[r["setup"] for r in rows], y=[r["$ per year"] for r in rows],
+                               text=[f"${r['$ per year']:,.0f}" for r in rows], textposition="outside"))
+        fig.update_layout(title="Projected cost per year", yaxis=dict(title="$", rangemode="tozero"), height=320)
+        st.plotly_chart(fig)
+    with st.expander("Assumptions"):
+        for a in assumptions(prices, m):
+            st.write(f"- {a}")
+    return prices
+
+
+def freshness_table(settings: Settings, rs: RunScores) -> None:
+    rec = rs.record
+    change = freshness.FactChange.from_json(rec.spec.freshness)
+    try:
+        before = runs.load_run(settings, rec.spec.parent_run)
+    except runs.RunError:
+        st.warning(f"The before run {rec.spec.parent_run} is gone; only the after answers are shown.")
+        return
+    rows = freshness.before_after(before, rec, change)
+    st.write(f"**{change.doc_name}**: {change.old} → {change.new}. Before = run {before.run_id}, "
+             f"after = this run (re-indexed).")
+    st.dataframe(pd.DataFrame([{**r, "setup": LABEL[r["setup"]]} for r in rows]), hide_index=True)
+
+
+def exports(report, rs: RunScores) -> None:
+    rid = rs.record.run_id
+    c = st.columns(3)
+    # Callables: the files (the HTML carries plotly.js, ~4 MB) are built only when clicked.
+    c[0].download_button("HTML report (offline, charts inside)", lambda: to_html(report), f"eval-{rid}.html",
+                         "text/html", icon=":material/download:", on_click="ignore")
+    c[1].download_button("Markdown", lambda: to_markdown(report), f"eval-{rid}.md", "text/markdown",
+                         on_click="ignore")
+    c[2].download_button("JSON", lambda: to_json_text(report), f"eval-{rid}.json", "application/json",
+                         on_click="ignore")
+
+
+def compare(settings: Settings, rs: RunScores, ids: list[str]) -> None:
+    others = [i for i in ids if i != rs.record.run_id]
+    if not others:
+        st.caption("Only one run so far: start another (for example with a new adapter or chunk settings).")
+        return
+    other = st.selectbox("Compare with run B", others, key=state.EVAL_COMPARE)
+    b = score_run(runs.load_run(settings, other))
+    metric = st.selectbox("Metric", ["correct", "fact_correct", "format_ok", "hit_at_k", "abstention", "f1"])
+    st.plotly_chart(compare_figure(rs, b, metric))
+    st.dataframe(pd.DataFrame(compare_rows(rs, b)), hide_index=True)
+
+
+def render_report_page() -> None:
+    settings = get_settings()
+    show_flash()
+    ids = runs.list_runs(settings)
+    if not ids:
+        st.info("No evaluation run yet. Start one on the Run evaluation page.")
+        link("pages/evaluate_run.py", "Run evaluation", ":material/play_circle:")
+        return
+    rid = pick_run(settings, ids)
+    rec = runs.load_run(settings, rid)
+    if not rec.summary:
+        live_runs()
+        if st.button("Refresh", icon=":material/refresh:"):
+            st.rerun()
+    rs = score_run(rec)
+    if not rs.summaries:
+        st.info("No answers yet: the run is queued or retrieving passages.")
+        return
+    if rec.summary and rec.summary.get("cancelled"):
+        st.warning(f"This run was cancelled: {len(rec.results)} of {len(rec.items) * len(rec.spec.setups)} answers.")
+    tabs = st.tabs(["Results", "Answers", "Cost", "Freshness", "Export & compare"])
+    with tabs[0]:
+        report = build_report(rs)
+        recommendation(report)
+        headline(rs)
+    with tabs[1]:
+        answers_table(rs)
+    with tabs[2]:
+        prices = cost_panel(settings, rs)
+    with tabs[3]:
+        if rec.spec.freshness:
+            freshness_table(settings, rs)
+        else:
+            st.caption("This is not a freshness run. Start one from the Run evaluation page (section 4).")
+    with tabs[4]:
+        exports(build_report(rs, prices, measure(settings, rec.spec)), rs)
+        st.divider()
+        compare(settings, rs, ids)
