@@ -26,6 +26,7 @@ if col.stale:
                f"({ic.strategy}, {ic.chunk_size} {ic.unit}, overlap {ic.chunk_overlap}). Retrieval still uses "
                "the old chunks until you re-index.", icon=":material/sync_problem:")
     if st.button("Re-index now", type="primary"):
+        st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
         bar = st.progress(0.0, "Re-indexing...")
         rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), m))
         st.session_state[state.KNOWLEDGE_FLASH] = (

@@ -43,15 +43,22 @@ if infos:
 
 upload_tab, create_tab, manage_tab = st.tabs(["Upload documents", "New collection", "Rename / delete"])
 with upload_tab:
-    if infos and (name := collection_picker("kn_upload_collection")):
+    if not infos:
+        st.caption("Create a collection first (the **New collection** tab), then upload documents into it.")
+    elif (name := collection_picker("kn_upload_collection")):
         gen = st.session_state.get(state.KNOWLEDGE_UPLOADER_GEN, 0)
         files = st.file_uploader(f"Documents ({', '.join(UPLOAD_TYPES)}; up to {settings.max_upload_mb:.0f} MB each)",
                                  accept_multiple_files=True, key=f"kn_uploader_{gen}")
         if files and st.button(f"Ingest {len(files)} file(s) into {name}", type="primary"):
-            st.button("Cancel", help="Stops after the current batch; finished documents stay indexed.")
+            st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
+            # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
+            st.session_state[state.KNOWLEDGE_FLASH] = (
+                "warning", "Upload cancelled: documents finished before the cancel are indexed, the rest are not. "
+                           "Upload the same files again to finish: finished ones are recognised as unchanged.")
             bar = st.progress(0.0, "Starting...")
             rep = kb.get(name).ingest([(f.name, f.getvalue()) for f in files],
                                       progress=lambda f, m: bar.progress(min(1.0, f), m))
+            st.session_state.pop(state.KNOWLEDGE_FLASH, None)
             st.session_state[state.KNOWLEDGE_UPLOAD_REPORT] = (name, rep)
             st.session_state[state.KNOWLEDGE_UPLOADER_GEN] = gen + 1
             st.rerun()
@@ -74,7 +81,9 @@ with create_tab:
                 st.error(str(e))
 
 with manage_tab:
-    if infos and (target := collection_picker("kn_manage_collection")):
+    if not infos:
+        st.caption("Nothing to rename or delete yet.")
+    elif (target := collection_picker("kn_manage_collection")):
         c1, c2 = st.columns(2)
         renamed = c1.text_input("New name", value=target, key=f"kn_rename_{target}")
         if c1.button("Rename"):

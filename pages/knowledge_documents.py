@@ -19,7 +19,7 @@ if not docs:
     st.info(f"**{name}** has no documents yet. Upload some on the **Collections** page.")
     st.stop()
 
-table = pd.DataFrame([{"document": d.name, "type": d.kind, "pages": d.n_pages, "characters": d.n_chars,
+table = pd.DataFrame([{"document": d.name, "type": d.kind, "pages": str(d.n_pages or "-"), "characters": d.n_chars,
                        "chunks": d.n_chunks, "added": pd.to_datetime(d.added_at, unit="s").strftime("%Y-%m-%d %H:%M"),
                        "id": d.doc_id} for d in docs])
 st.dataframe(table, hide_index=True, width="stretch")
@@ -36,6 +36,7 @@ if chunks:
     fig.add_hline(y=col.embedder.max_tokens, line_dash="dash", line_color="#dc2626",
                   annotation_text=f"model limit {col.embedder.max_tokens}")
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(dtick=1 if len(df) <= 30 else None)
     st.plotly_chart(fig, width="stretch")
     pages = sorted({c.page for c in chunks if c.page is not None})
     if pages:

@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import numpy as np
+from pathlib import Path
 import pytest
 
 from tests.test_knowledge_parsing import make_pdf, scanned_pdf
@@ -209,3 +210,24 @@ def test_real_embedder_sample_workspace(settings, real_embedder):
     assert "0 new or changed" in again and time.perf_counter() - t < 2
     hits = col.query("How long does the TideLog T3 battery last?", k=3)
     assert hits and hits[0].chunk.doc_name.startswith("tidelog") and hits[0].chunk.page is not None
+
+
+def test_writes_by_another_process_are_seen(settings):
+    """The app's long-lived embedded client must see chunks a worker process indexed after it started."""
+    import subprocess
+    import sys
+    import textwrap
+
+    kb = KnowledgeBase(settings, embedder=FakeEmbedder())
+    col = kb.create("shared")
+    col.ingest(files("buoy.md"))
+    assert [h.chunk.doc_name for h in col.query("basic plan price per month", 1)] == ["buoy.md"]
+    script = textwrap.dedent(f"""
+        from workbench.knowledge import KnowledgeBase
+        from workbench.models.embedder import FakeEmbedder
+        from workbench.settings import Settings
+        KnowledgeBase(Settings.from_env(), FakeEmbedder()).get("shared").ingest([("pricing.txt", {DOCS['pricing.txt']!r})])
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1], timeout=120)
+    hits = col.query("basic plan price per month", 1)
+    assert hits[0].chunk.doc_name == "pricing.txt" and col.count() == len(col.chunks())

@@ -226,7 +226,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
             _drop_chroma(settings, new_key)
             return IngestReport(unchanged=tuple(r["name"] for _, r in docs), cancelled=True,
                                 n_embedded=n_embedded[0], seconds=time.perf_counter() - t0)
-        except Exception:
+        except BaseException:  # includes a UI interrupt (Streamlit's rerun): never leave a half-built index
             _drop_chroma(settings, new_key)
             raise
         if not docs:

@@ -112,7 +112,7 @@ def token_histogram(preview: Preview):
     fig = go.Figure(go.Histogram(x=toks, nbinsx=min(60, max(10, len(toks) // 3)), marker_color="#3b82f6",
                                  name="chunks", hovertemplate="%{x} tokens: %{y} chunks<extra></extra>"))
     fig.add_vline(x=preview.token_limit, line_dash="dash", line_color="#dc2626",
-                  annotation_text=f"model limit {preview.token_limit}", annotation_position="top right")
+                  annotation_text=f"model limit {preview.token_limit}", annotation_position="top left")
     fig.update_layout(xaxis_title="chunk length (tokens, embedding model's tokenizer)", yaxis_title="chunks",
                       height=300, margin=dict(l=10, r=10, t=30, b=10), bargap=0.05, showlegend=False)
     upper = max([preview.token_limit, *toks]) * 1.08

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +27,35 @@ def knowledge_dir(settings: Settings) -> Path:
     return settings.storage / "knowledge"
 
 
+_seen_generation: dict[str, str] = {}
+
+
+def _generation_path(settings: Settings) -> Path:
+    return knowledge_dir(settings) / ".generation"
+
+
+def bump_generation(settings: Settings) -> None:
+    """Record a write (by this process) so other processes know their in-memory index is stale."""
+    path = _generation_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = f"{os.getpid()} {time.time_ns()}"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(stamp)
+    os.replace(tmp, path)
+    _seen_generation[str(settings.chroma_dir)] = stamp
+
+
+def _written_elsewhere(settings: Settings, key: str) -> bool:
+    """True when another process wrote since this process last looked (its HNSW copy here is stale)."""
+    try:
+        stamp = _generation_path(settings).read_text()
+    except FileNotFoundError:
+        return False
+    last = _seen_generation.get(key)
+    _seen_generation[key] = stamp
+    return last is not None and stamp != last and not stamp.startswith(f"{os.getpid()} ")
+
+
 def chroma_client(settings: Settings):
     """One Chroma client per process and target: PersistentClient under storage/, or HttpClient for a URL."""
     import chromadb
@@ -34,6 +64,16 @@ def chroma_client(settings: Settings):
     key = settings.chroma_url or str(settings.chroma_dir)
     with _clients_lock:
         client = _clients.get(key)
+        if client is not None and not settings.chroma_url and _written_elsewhere(settings, key):
+            # An embedded client keeps the vector index in memory and never sees another process's
+            # writes: drop this path's shared system so the next client reloads it from disk.
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(key, None)
+            SharedSystemClient._identifier_to_refcount.pop(key, None)
+            client = None
+        elif client is None and not settings.chroma_url:
+            _written_elsewhere(settings, key)
         if client is None:
             cs = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             if settings.chroma_url:
@@ -76,7 +116,10 @@ def write_lock(settings: Settings) -> Iterator[None]:
             yield
         finally:
             held.discard(path)
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            try:
+                bump_generation(settings)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_json_atomic(path: Path, data) -> None:
