@@ -40,17 +40,21 @@ if col is not None:
                 st.warning("No passage shares a word with the question (BM25 needs exact terms). Try dense or hybrid.")
             else:
                 st.warning("No passage found for this question in the chosen documents.")
-        for h in hits:
-            c = h.chunk
-            where = c.doc_name + (f", page {c.page}" if c.page else "")
-            extra = " · ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-                               for k, v in h.details.items() if k not in ("cosine",) or h.metric != "cosine similarity")
-            with st.container(border=True):
-                st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric} · :material/description: {where} "
-                            f"· chunk {c.index} · chars {c.start}–{c.end}" + (f"  \n:gray[{extra}]" if extra else ""))
-                st.markdown(highlight_markdown(c.text, query))
-                with st.expander("Show in context"):
-                    st.html(context_html(in_context(col.get_document(c.doc_id), c), query))
-        if hits:
-            st.divider()
-            embedding_map_panel(col, query, hits)
+        tab_list, tab_map = st.tabs(["Passages", "Embedding map"])
+        with tab_list:
+            for h in hits:
+                c = h.chunk
+                where = c.doc_name + (f", page {c.page}" if c.page else "")
+                extra = " · ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                                   for k, v in h.details.items() if k != "cosine" or h.metric != "cosine similarity")
+                with st.container(border=True):
+                    st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric} · :material/description: {where} "
+                                f"· chunk {c.index} · chars {c.start}–{c.end}" + (f"  \n:gray[{extra}]" if extra else ""))
+                    st.markdown(highlight_markdown(c.text, query))
+                    with st.expander("Show in context"):
+                        st.html(context_html(in_context(col.get_document(c.doc_id), c), query))
+        with tab_map:
+            if hits:
+                embedding_map_panel(col, query, hits)
+            else:
+                st.info("Nothing retrieved, so nothing to mark on the map.")

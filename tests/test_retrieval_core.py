@@ -188,3 +188,23 @@ def test_projection_samples_and_keeps_retrieved():
     assert not small.sampled and small.notice is None and small.method == "PCA"
     # PCA's first axis carries at least as much variance as the second.
     assert small.xy[:, 0].var() >= small.xy[:, 1].var()
+
+
+def test_embedding_map_at_20k_chunks_is_sampled_and_fast():
+    import time
+
+    from workbench.retrieval.figures import embedding_map
+    from workbench.types import Chunk
+
+    n = 20_000
+    chunks = [Chunk(f"c{i}", f"d{i % 7}", f"doc{i % 7}.txt", f"text {i}", 0, 1, i) for i in range(n)]
+    vecs = np.random.default_rng(1).normal(size=(n, 384)).astype(np.float32)
+    t = time.perf_counter()
+    p = project(chunks, vecs, vecs[5], keep_ids={"c5", "c19999"})
+    fig = embedding_map(p, ["c5", "c19999"])
+    assert time.perf_counter() - t < 5.0  # PCA on the 3,000-point sample, not on all 20,000
+    assert len(p.chunks) == 3000 and "20,000" in p.notice
+    names = [tr.name for tr in fig.data]
+    assert names[-2:] == ["retrieved", "query"] and len(names) == 7 + 2
+    assert sum(len(tr.x) for tr in fig.data[:7]) == 3000
+    assert list(fig.data[-2].text) == ["1", "2"]  # retrieved chunks carry their rank

@@ -102,3 +102,15 @@ def test_sample_question_set_loads():
     qs = sample_question_set()
     assert len(qs.questions) >= 40 and not qs.errors
     assert all(q.source for q in qs.questions)
+
+
+def test_sweep_heatmap_cells_match_rows():
+    from workbench.retrieval.figures import sweep_heatmap
+    from workbench.retrieval.sweep import SweepRow
+
+    rows = [SweepRow("recursive", s, int(s * f), "chars", 4, 10, 0.5, m, 0.4, 1.0)
+            for s, f, m in ((200, 0, 0.1), (200, 0.15, 0.2), (400, 0, 0.3), (400, 0.15, 0.4))]
+    fig = sweep_heatmap(rows, "mrr", 4)
+    hm = fig.data[0]
+    assert list(hm.x) == ["200", "400"] and list(hm.y) == ["0%", "15%"]
+    assert [list(r) for r in hm.z] == [[0.1, 0.3], [0.2, 0.4]]

@@ -91,25 +91,28 @@ def sweep_heatmap(rows: Sequence[SweepRow], metric: str, k: int) -> go.Figure:
     strategies = sorted({r.strategy for r in rows})
     fig = make_subplots(rows=1, cols=max(1, len(strategies)), subplot_titles=strategies, shared_yaxes=True)
     label = {"hit_at_k": f"hit@{k}", "mrr": "MRR", "ndcg": f"nDCG@{k}"}[metric]
+    def share(r: SweepRow) -> int:
+        return round(100 * r.chunk_overlap / r.chunk_size)  # the grid asks for overlaps as a share of the size
+
     for i, s in enumerate(strategies):
         mine = [r for r in rows if r.strategy == s]
         sizes = sorted({r.chunk_size for r in mine})
-        overlaps = sorted({r.chunk_overlap for r in mine})
+        overlaps = sorted({share(r) for r in mine})
         z, txt = [], []
         for ov in overlaps:
             line, tl = [], []
             for size in sizes:
-                hit = next((r for r in mine if r.chunk_size == size and r.chunk_overlap == ov), None)
+                hit = next((r for r in mine if r.chunk_size == size and share(r) == ov), None)
                 line.append(getattr(hit, metric) if hit else None)
                 tl.append(f"{getattr(hit, metric):.2f}" if hit else "")
             z.append(line)
             txt.append(tl)
-        fig.add_trace(go.Heatmap(z=z, x=[str(x) for x in sizes], y=[str(y) for y in overlaps], text=txt,
+        fig.add_trace(go.Heatmap(z=z, x=[str(x) for x in sizes], y=[f"{y}%" for y in overlaps], text=txt,
                                  texttemplate="%{text}", zmin=0, zmax=1, colorscale="Viridis",
                                  showscale=i == 0, colorbar=dict(title=label),
                                  hovertemplate=f"size %{{x}}<br>overlap %{{y}}<br>{label} %{{z:.3f}}<extra>{s}</extra>"),
                       row=1, col=i + 1)
-        fig.update_xaxes(title_text="chunk size", type="category", row=1, col=i + 1)
-    fig.update_yaxes(title_text="overlap", type="category", row=1, col=1)
+        fig.update_xaxes(title_text=f"chunk size ({rows[0].unit})", type="category", row=1, col=i + 1)
+    fig.update_yaxes(title_text="overlap (share of size)", type="category", row=1, col=1)
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
     return fig

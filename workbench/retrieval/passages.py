@@ -38,7 +38,8 @@ def highlight_markdown(text: str, query: str) -> str:
         out += [esc(text[pos:s]), ":orange-background[", esc(text[s:e]), "]"]
         pos = e
     out.append(esc(text[pos:]))
-    return "".join(out)
+    # Markdown joins single newlines into one paragraph; a trailing double space keeps the line break.
+    return "".join(out).replace("\n", "  \n")
 
 
 @dataclass(frozen=True)

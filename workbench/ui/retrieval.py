@@ -196,7 +196,6 @@ def embedding_map_panel(col, query: str, hits) -> None:
     from workbench.retrieval.figures import embedding_map
     from workbench.retrieval.projection import project, umap_available
 
-    st.subheader("Embedding map")
     c1, c2 = st.columns([1, 2])
     show = c1.toggle("Show the map", key="retr_map_show", value=False)
     method = c2.radio("Projection", ("PCA", "UMAP"), horizontal=True, key="retr_map_method",
@@ -228,6 +227,8 @@ def eval_table(ev):
         if r.mode == modes[0]:
             row[f"top passage ({r.mode})"] = f"[{r.top_source}] {r.top_passage}"
     df = pd.DataFrame(list(by_q.values()))
-    for m in modes:
-        df[f"rank ({m})"] = df[f"rank ({m})"].astype("Int64")
-    return df
+    ranks = [f"rank ({m})" for m in modes]
+    for c in ranks:
+        df[c] = df[c].astype("Int64")
+    first = ["id", "question"] + ranks
+    return df[first + [c for c in df.columns if c not in first]]
