@@ -40,6 +40,27 @@ def headline(rs: RunScores) -> None:
         col.plotly_chart(fig)
 
 
+def judge_panel(settings: Settings, rs: RunScores) -> None:
+    """The optional LLM-judge score, clearly labelled, only when an endpoint is configured."""
+    from workbench.evaluation import judge
+
+    if not judge.configured(settings):
+        st.caption("LLM judge: off. Set WORKBENCH_ENDPOINT_URL and WORKBENCH_ENDPOINT_MODEL to an OpenAI-compatible "
+                   "endpoint with a capable model to add a judged score beside the deterministic metrics.")
+        return
+    means = judge.judge_means(settings, rs.record.run_id)
+    st.write(f"**{judge.label(settings)}**")
+    if means:
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Bar(x=[LABEL[s] for s in means], y=[100 * v for v in means.values()]))
+        fig.update_layout(title="LLM-judge score (0-100, judged by another model)", height=300,
+                          yaxis=dict(range=[0, 105]))
+        st.plotly_chart(fig)
+    if st.button("Score this run with the LLM judge", disabled=not rs.record.summary):
+        st.toast(f"Judge job {judge.submit(settings, rs.record.run_id).job_id} queued; reload to see scores.")
+
+
 def recommendation(report) -> None:
     r = report.recommendation
     box = st.success if r.verdict != "prompt" else st.info
@@ -180,6 +201,7 @@ def render_report_page() -> None:
         report = build_report(rs)
         recommendation(report)
         headline(rs)
+        judge_panel(settings, rs)
     with tabs[1]:
         answers_table(rs)
     with tabs[2]:
