@@ -70,6 +70,16 @@ def test_cancel_running_job_stops_within_seconds_and_queued_job_never_runs(setti
     assert jobs.get(settings, waiting.job_id).started_at is None
 
 
+def test_worker_that_ignores_cancel_is_killed_after_its_grace_period_and_counts_as_cancelled(settings):
+    job = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1, "stubborn": True}, cancel_grace_s=1.0)
+    wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
+    t0 = time.time()
+    jobs.cancel(settings, job.job_id)
+    st = final(settings, job.job_id, timeout=10)
+    assert st.state == jobs.CANCELLED and time.time() - t0 < 5
+    assert not process_alive(st.pid, st.pid_started)
+
+
 def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
     bad = jobs.submit(settings, "demo", {"n": 5, "sleep_s": 0.01, "fail_at": 3})
     missing = jobs.submit(settings, "demo", {}, handler="workbench.jobs.demo:no_such_function")

@@ -151,6 +151,20 @@ def evaluate(model, data: list[Encoded], batch_size: int, pad_id: int, device: s
     return total / max(1, n)
 
 
+class _StopNow(Exception):
+    """Raised inside the forward pass when a cancel arrives, so a long micro-batch stops early."""
+
+
+def _cancel_hooks(model, rep: Reporter) -> list:
+    """Check for a cancel before every decoder layer: on a slow CPU a micro-batch can take a minute."""
+    def hook(_module, _args):
+        if rep.cancelled():
+            raise _StopNow()
+
+    layers = model.get_base_model().model.layers
+    return [layer.register_forward_pre_hook(hook) for layer in layers]
+
+
 def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examples=None) -> dict:
     """Train a LoRA adapter; writes `out_dir/checkpoint` periodically and `out_dir/adapter` at the end."""
     import torch
@@ -173,6 +187,7 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
     scaler = torch.amp.GradScaler("cuda", enabled=autocast == torch.float16)
     pad_id = tok.pad_token_id
     lengths = [len(e.input_ids) for e in data.train]
+    stop_hooks = _cancel_hooks(model, rep)
     model.train()
     queue: list[list[int]] = []
     epoch, seen_examples, seen_tokens = 0, 0, 0
@@ -180,48 +195,56 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
     t0 = time.time()
     rep.log(f"setup took {t0 - t_setup:.1f} s")
     rep.progress(0, steps, "training")
-    for step in range(steps):
-        micro = []
-        for _ in range(spec.grad_accum):
-            if not queue:
-                queue = batch_order(lengths, spec.batch_size, spec.seed + epoch, spec.length_bucketing)
-                epoch += 1
-            micro.append([data.train[i] for i in queue.pop(0)])
-        batches = [collate(m, pad_id) for m in micro]
-        n_tokens = sum(int((lab[:, 1:] != -100).sum()) for _, _, lab in batches)
-        loss_sum = 0.0
-        for ids, mask, labels in batches:
-            if rep.cancelled():
-                break
-            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
-            with torch.autocast(device, dtype=autocast, enabled=autocast is not None):
-                s, _ = completion_loss_sum(model, ids, mask, labels)
-            scaler.scale(s / max(1, n_tokens)).backward()
-            loss_sum += float(s.detach())
-            seen_tokens += int(mask.sum())
-        if rep.cancelled():
-            save_adapter(model, out_dir / "checkpoint")
-            rep.log(f"cancelled at step {step}; checkpoint saved")
-            raise Cancelled(step)
-        lr = opt.param_groups[0]["lr"]
-        scaler.step(opt)
-        scaler.update()
+    completed = 0
+    try:
+        for step in range(steps):
+            micro = []
+            for _ in range(spec.grad_accum):
+                if not queue:
+                    queue = batch_order(lengths, spec.batch_size, spec.seed + epoch, spec.length_bucketing)
+                    epoch += 1
+                micro.append([data.train[i] for i in queue.pop(0)])
+            batches = [collate(m, pad_id) for m in micro]
+            n_tokens = sum(int((lab[:, 1:] != -100).sum()) for _, _, lab in batches)
+            loss_sum = 0.0
+            for ids, mask, labels in batches:
+                if rep.cancelled():
+                    raise _StopNow()
+                ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+                with torch.autocast(device, dtype=autocast, enabled=autocast is not None):
+                    s, _ = completion_loss_sum(model, ids, mask, labels)
+                scaler.scale(s / max(1, n_tokens)).backward()
+                loss_sum += float(s.detach())
+                seen_tokens += int(mask.sum())
+            lr = opt.param_groups[0]["lr"]
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+            completed = step + 1
+            seen_examples += sum(len(m) for m in micro)
+            last_loss = loss_sum / max(1, n_tokens)
+            elapsed = time.time() - t0
+            rec = dict(loss=last_loss, lr=lr, epoch=round(seen_examples / len(data.train), 3),
+                       examples_per_s=seen_examples / elapsed, tokens_per_s=seen_tokens / elapsed)
+            if data.val and ((spec.val_interval and completed % spec.val_interval == 0) or completed == steps):
+                last_val = evaluate(model, data.val, spec.batch_size, pad_id, device, autocast)
+                rec["val_loss"] = last_val
+                save_adapter(model, out_dir / "checkpoint")
+            rep.metric(step=completed, **rec)
+            rep.progress(completed, steps, f"step {completed}/{steps}, loss {last_loss:.3f}")
+            rep.log(f"step {completed}/{steps} loss {last_loss:.4f} lr {lr:.2e}"
+                    + (f" val_loss {last_val:.4f}" if "val_loss" in rec else ""))
+    except _StopNow:
+        # Half-accumulated gradients are dropped: the checkpoint holds the last completed step.
+        for h in stop_hooks:
+            h.remove()
         opt.zero_grad(set_to_none=True)
-        sched.step()
-        seen_examples += sum(len(m) for m in micro)
-        last_loss = loss_sum / max(1, n_tokens)
-        elapsed = time.time() - t0
-        rec = dict(loss=last_loss, lr=lr, epoch=round(seen_examples / len(data.train), 3),
-                   examples_per_s=seen_examples / elapsed, tokens_per_s=seen_tokens / elapsed)
-        done = step + 1
-        if data.val and ((spec.val_interval and done % spec.val_interval == 0) or done == steps):
-            last_val = evaluate(model, data.val, spec.batch_size, pad_id, device, autocast)
-            rec["val_loss"] = last_val
-            save_adapter(model, out_dir / "checkpoint")
-        rep.metric(step=done, **rec)
-        rep.progress(done, steps, f"step {done}/{steps}, loss {last_loss:.3f}")
-        rep.log(f"step {done}/{steps} loss {last_loss:.4f} lr {lr:.2e}"
-                + (f" val_loss {last_val:.4f}" if "val_loss" in rec else ""))
+        save_adapter(model, out_dir / "checkpoint")
+        rep.log(f"cancelled after step {completed}; checkpoint saved")
+        raise Cancelled(completed) from None
+    for h in stop_hooks:
+        h.remove()
     train_s = time.time() - t0
     save_adapter(model, out_dir / "adapter")
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)

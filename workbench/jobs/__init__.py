@@ -12,7 +12,7 @@ API (all plain functions taking `Settings`):
     submit(settings, kind, spec, name="", handler=None) -> JobStatus   queue a job, start the runner
     get(settings, job_id) -> JobStatus; list_jobs(settings, kind=None) newest first; queued(settings)
     cancel(settings, job_id)        queued: cancelled at once; running: SIGTERM + cancel file, stops
-                                    at the handler's next check (killed after 20 s)
+                                    at the handler's next check (killed after 30 s)
     delete(settings, job_id)        finished jobs only
     reconcile(settings)             call when a page opens: dead "running" jobs -> failed (with the end
                                     of their log), and a runner is started if jobs wait

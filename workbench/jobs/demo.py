@@ -7,13 +7,15 @@ from workbench.jobs.context import JobContext
 
 
 def count(ctx: JobContext) -> dict:
-    """Spec: n (steps), sleep_s (per step), fail_at (raise at this step), out (file to write at the end)."""
+    """Spec: n (steps), sleep_s (per step), fail_at (raise at this step), out (file to write at the end),
+    stubborn (ignore cancel requests, like a handler stuck in a long computation)."""
     n = int(ctx.spec.get("n", 5))
     sleep_s = float(ctx.spec.get("sleep_s", 0.1))
     fail_at = ctx.spec.get("fail_at")
     total = 0
     for i in range(1, n + 1):
-        ctx.check_cancel()
+        if not ctx.spec.get("stubborn"):
+            ctx.check_cancel()
         time.sleep(sleep_s)
         if fail_at is not None and i == int(fail_at):
             raise RuntimeError(f"asked to fail at step {i}")

@@ -53,7 +53,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def submit(settings: Settings, kind: str, spec: dict, name: str = "", handler: str | None = None) -> JobStatus:
+def submit(settings: Settings, kind: str, spec: dict, name: str = "", handler: str | None = None,
+           cancel_grace_s: float = 30.0) -> JobStatus:
     """Queue a job (its spec must be JSON-serialisable) and make sure a runner will start it."""
     target = handler or HANDLERS.get(kind)
     if not target:
@@ -66,7 +67,8 @@ def submit(settings: Settings, kind: str, spec: dict, name: str = "", handler: s
     try:
         write_json_atomic(tmp / SPEC, spec)
         st = JobStatus(job_id=job_id, kind=kind, handler=target, name=name or job_id,
-                       submitted_ns=time.time_ns(), message="waiting in the queue")
+                       submitted_ns=time.time_ns(), message="waiting in the queue",
+                       cancel_grace_s=float(cancel_grace_s))
         write_status(tmp, st)
         (tmp / LOG).touch()
         # The job appears in the queue complete or not at all.
@@ -131,11 +133,16 @@ def mark_dead(d: Path, st: JobStatus) -> JobStatus:
             cur = read_status(d)
             if cur.state != RUNNING or cur.pid != st.pid:
                 return cur  # someone else settled it meanwhile
-            new = JobStatus.from_json({**cur.to_json(), "state": FAILED, "error": error,
-                                       "finished_at": time.time(), "message": "worker died"})
+            if (d / CANCEL_FILE).exists():  # killed after a cancel (grace period over): as asked
+                new = JobStatus.from_json({**cur.to_json(), "state": CANCELLED, "finished_at": time.time(),
+                                           "message": "cancelled (the worker was stopped)"})
+            else:
+                new = JobStatus.from_json({**cur.to_json(), "state": FAILED, "error": error,
+                                           "finished_at": time.time(), "message": "worker died"})
             write_status(d, new)
-        with contextlib.suppress(OSError), open(d / LOG, "a") as f:
-            f.write(f"\n[jobs] {error}\n")
+        if new.state == FAILED:
+            with contextlib.suppress(OSError), open(d / LOG, "a") as f:
+                f.write(f"\n[jobs] {error}\n")
         return new
     except OSError:
         # The job dir is unwritable: still report the truth to the caller.

@@ -23,8 +23,6 @@ from workbench.jobs.store import (
 from workbench.settings import REPO_ROOT, Settings
 
 POLL_S = 0.5
-# A cancelled worker gets this long to save its checkpoint and exit before it is killed.
-CANCEL_GRACE_S = 20.0
 
 
 def say(msg: str) -> None:
@@ -52,7 +50,8 @@ def start_worker(settings: Settings, d: Path) -> subprocess.Popen | None:
 
 
 def watch(d: Path, proc: subprocess.Popen) -> None:
-    """Wait for the worker; escalate a cancel to SIGKILL after the grace period; settle its status."""
+    """Wait for the worker; escalate a cancel to SIGKILL after the job's grace period; settle its status."""
+    grace = read_status(d).cancel_grace_s
     cancel_seen = None
     while proc.poll() is None:
         time.sleep(POLL_S)
@@ -60,8 +59,8 @@ def watch(d: Path, proc: subprocess.Popen) -> None:
             if cancel_seen is None:
                 cancel_seen = time.time()
                 proc.send_signal(signal.SIGTERM)
-            elif time.time() - cancel_seen > CANCEL_GRACE_S:
-                say(f"{d.name}: did not stop within {CANCEL_GRACE_S:.0f} s of cancel; killing it")
+            elif time.time() - cancel_seen > grace:
+                say(f"{d.name}: did not stop within {grace:.0f} s of cancel; killing it")
                 proc.kill()
     code = proc.returncode
     with status_lock(d):

@@ -39,6 +39,7 @@ class JobStatus:
     error: str = ""  # one line for the UI; the full traceback is in log.txt
     result: dict = field(default_factory=dict)
     updated_at: float = 0.0
+    cancel_grace_s: float = 30.0  # after a cancel, how long the worker may take before it is killed
 
     @property
     def is_final(self) -> bool:

@@ -15,6 +15,12 @@ from workbench.ui import state
 from workbench.ui.finetune import base_tokenizer, flash
 
 
+@st.cache_data(show_spinner="Counting tokens...", max_entries=16)
+def _lengths(_settings: Settings, name: str, content_hash: str) -> list[int]:
+    """Token lengths of a stored dataset (first 5,000 examples); the hash keys the cache."""
+    return ds.token_lengths(base_tokenizer(_settings), ds.load_examples(_settings, name)[:5000])
+
+
 def upload_section(settings: Settings) -> None:
     """Upload -> row-level validation report -> save under a name."""
     up = st.file_uploader("Training data (.jsonl, .json or .csv)", type=["jsonl", "json", "csv"],
@@ -85,7 +91,7 @@ def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:
     max_len = c1.number_input("Max sequence length (tokens)", 16, 32768, 256, step=64)
     val_fraction = c2.slider("Validation fraction", 0.0, 0.5, 0.1, 0.05)
     seed = c3.number_input("Split seed", 0, 2**31 - 1, 0)
-    lengths = ds.token_lengths(tok, examples[:2000])
+    lengths = _lengths(settings, name, info.content_hash)
     over = sum(n > max_len for n in lengths)
     train, val = ds.split(examples, val_fraction, int(seed))
     m = st.columns(4)
