@@ -79,7 +79,12 @@ def recommend(summaries: dict) -> Recommendation:
     if base_fact is None:
         ev.append("No base-model answers: gaps cannot be measured; include the base setup.")
     ev.append(f"Rule: a gap counts at {_pct(GAP)} or more when the targeted setup closes at least {_pct(MIN_GAIN)}.")
-    return Recommendation(verdict, TITLES[verdict], k_gap, b_gap, rag_gain, ft_gain, hyb, tuple(ev))
+    title = TITLES[verdict]
+    unmeasured = {"rag": rag_gain is None, "finetune": ft_gain is None,
+                  "hybrid": rag_gain is None or ft_gain is None}.get(verdict, False)
+    if unmeasured:
+        title += " (the setup that would close it was not in this run)"
+    return Recommendation(verdict, title, k_gap, b_gap, rag_gain, ft_gain, hyb, tuple(ev))
 
 
 @dataclass(frozen=True)

@@ -81,18 +81,28 @@ def answers_table(rs: RunScores) -> None:
     for r in rows:
         row = {"id": r["id"], "question": r["question"], "reference": r["reference"]}
         for s in rs.setups:
-            mark = {True: "✅", False: "❌", None: "⏳"}[r[f"{s}_correct"]]
+            mark = {True: "✓", False: "✗", None: "…"}[r[f"{s}_correct"]]
             row[LABEL[s]] = f"{mark} {r[s]}"
             row[f"{LABEL[s]} tags"] = ", ".join(r[f"{s}_tags"])
         table.append(row)
-    st.caption(f"{len(table)} questions. ✅ correct, ❌ wrong (unanswerable questions: correct means it abstained).")
+    st.caption(f"{len(table)} questions. ✓ correct, ✗ wrong (unanswerable questions: correct means it abstained).")
     st.dataframe(pd.DataFrame(table), hide_index=True)
-    with_passages = [r for r in rows if r["passages"]]
-    if with_passages:
-        qid = st.selectbox("Retrieved passages for", [r["id"] for r in with_passages],
-                           format_func=lambda q: f"{q}: {next(r['question'] for r in rows if r['id'] == q)}")
-        r = next(r for r in with_passages if r["id"] == qid)
-        st.caption(f"Gold source: {r['source'] or 'unknown'}. RAG and hybrid saw exactly these passages.")
+    if not rows:
+        return
+    qid = st.selectbox("Question detail", [r["id"] for r in rows],
+                       format_func=lambda q: f"{q}: {next(r['question'] for r in rows if r['id'] == q)}")
+    r = next(r for r in rows if r["id"] == qid)
+    st.write(f"**Reference:** {r['reference']}" + (" (unanswerable: abstaining is correct)" if r["unanswerable"] else "")
+             + f" · **gold source:** {r['source'] or 'unknown'}")
+    for col, s in zip(st.columns(len(rs.setups)), rs.setups):
+        with col.container(border=True):
+            ok = r[f"{s}_correct"]
+            st.markdown(f"**{LABEL[s]}** " + {True: ":green[correct]", False: ":red[wrong]", None: "(no answer)"}[ok])
+            st.text(r[s] or "")
+            for t in r[f"{s}_tags"]:
+                st.caption(f":orange[{t}]")
+    if r["passages"]:
+        st.caption("RAG and hybrid saw exactly these passages (retrieved once, before generation):")
         for p in r["passages"]:
             where = p["doc_name"] + (f", page {p['page']}" if p.get("page") else "")
             with st.expander(f"[{p['rank']}] {where} · {p['metric']} {p['score']:.3f}"):
