@@ -80,3 +80,4 @@ class Answer:
     passages: tuple[ScoredChunk, ...] = ()
     prompt: str = ""  # the exact prompt string sent to the model
     error: str | None = None
+    note: str | None = None  # something the reader should know (prompt trimmed, no passages found)

@@ -1,6 +1,16 @@
-"""The local generator: a causal LM loaded once per process, chat-templated, streaming."""
+"""The local generator: a causal LM loaded once per process, chat-templated, streaming.
+
+LoRA adapters attach to the one shared base model (transformers' PEFT integration:
+`load_adapter` once per adapter folder, then `set_adapter` / `disable_adapters` per generation), all
+under `LocalGenerator.lock`, so concurrent sessions each get the adapter they asked for without a
+second copy of the base weights. Prompts longer than the context window are trimmed with a note.
+Greedy decoding uses prompt-lookup (n-gram) speculation: identical output, faster when the answer
+copies its context, as RAG answers do (bench/generate.py).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +39,35 @@ class GenerationResult:
     text: str
     stats: GenerationStats
     prompt: str
+    note: str | None = None  # e.g. "prompt trimmed to fit the context window"
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """Chat messages after fitting them into the context window, and the exact prompt they render to."""
+
+    messages: list
+    prompt: str
+    prompt_tokens: int
+    note: str | None = None  # set when something was cut to fit
+
+
+class AdapterError(ModelError):
+    """An adapter cannot be used with the loaded base model; the message says why."""
+
+
+# Draft length for prompt-lookup decoding; 10 measured best on the bundled model (bench/generate.py).
+PROMPT_LOOKUP_TOKENS = 10
+# Config fields that must agree for a LoRA adapter's weights to fit the base model.
+_SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
+
+
+def _adapter_key(path: Path) -> str:
+    """A stable PEFT adapter name for a folder; changes when the weights file changes."""
+    weights = next((f for f in (path / "adapter_model.safetensors", path / "adapter_model.bin") if f.is_file()),
+                   None)
+    stamp = f"{weights.stat().st_mtime_ns}:{weights.stat().st_size}" if weights else ""
+    return "a_" + hashlib.sha1(f"{path.resolve()}|{stamp}".encode()).hexdigest()[:12]
 
 
 def resolve_generator_path(settings: Settings, name: str | None = None) -> str:
@@ -54,6 +93,9 @@ class LocalGenerator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.name, self.path, self.device, self.dtype = name, path, device, dtype
         self.lock = threading.RLock()  # the model (and its active adapter) is shared state
+        self.adapters: dict[str, str] = {}  # PEFT adapter name -> folder, attached to self.model
+        # Greedy only: sampling with speculation would change the output distribution's seed path.
+        self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS
 
     @property
     def context_window(self) -> int:
@@ -66,14 +108,137 @@ class LocalGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def check_adapter(self, adapter_path: str | Path) -> dict:
+        """The adapter's PEFT config; raises AdapterError if it is missing or made for another base model."""
+        folder = Path(adapter_path).expanduser()
+        cfg_file = folder / "adapter_config.json"
+        if not cfg_file.is_file():
+            raise AdapterError(f"{folder} is not a PEFT adapter folder (no adapter_config.json).")
+        try:
+            acfg = json.loads(cfg_file.read_text())
+        except (OSError, ValueError) as e:
+            raise AdapterError(f"The adapter config {cfg_file} cannot be read: {e}") from e
+        base = str(acfg.get("base_model_name_or_path") or "")
+        mine = self.model.config
+        base_dir = Path(base).expanduser() if base else None
+        if base_dir is not None and (base_dir / "config.json").is_file():
+            try:
+                theirs = json.loads((base_dir / "config.json").read_text())
+            except (OSError, ValueError):
+                theirs = {}
+            diff = [f"{k}: adapter {theirs.get(k)} vs loaded {getattr(mine, k, None)}"
+                    for k in _SHAPE_FIELDS if k in theirs and theirs.get(k) != getattr(mine, k, None)]
+            if diff:
+                raise AdapterError(
+                    f"The adapter '{folder.name}' was trained on '{base}', which is not the loaded base model "
+                    f"'{self.name}' ({'; '.join(diff)}). Pick an adapter trained on '{self.name}'.")
+        elif base:
+            known = {Path(self.path).name.lower(), self.name.removeprefix("bundled:").lower().split("/")[-1]}
+            if base.rstrip("/").split("/")[-1].lower() not in known:
+                raise AdapterError(
+                    f"The adapter '{folder.name}' was trained on '{base}', but the loaded base model is "
+                    f"'{self.name}'. Pick an adapter trained on '{self.name}'.")
+        return acfg
+
+    def _activate(self, adapter_path: str | Path | None) -> None:
+        """Make `adapter_path` the only active adapter (None: plain base model). Caller holds the lock."""
+        if adapter_path is None:
+            if self.adapters:
+                self.model.disable_adapters()
+            return
+        folder = Path(adapter_path).expanduser()
+        name = _adapter_key(folder)
+        if name not in self.adapters:
+            self.check_adapter(folder)
+            try:
+                self.model.load_adapter(str(folder), adapter_name=name)
+            except Exception as e:
+                raise AdapterError(f"The adapter '{folder.name}' could not be attached to '{self.name}': {e}") from e
+            self.adapters[name] = str(folder)
+        self.model.set_adapter(name)
+        self.model.enable_adapters()
+
+    def detach_adapters(self) -> None:
+        """Remove every attached adapter, leaving the plain base model (frees their memory)."""
+        with self.lock:
+            if self.adapters:
+                self.model.delete_adapter(list(self.adapters))
+                self.adapters.clear()
+
+    def active_adapter(self) -> str | None:
+        """Folder of the adapter the next generation would use if nothing changed it (tests, System page)."""
+        if not self.adapters:
+            return None
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in self.model.modules():
+            if isinstance(module, BaseTunerLayer):
+                if module.disable_adapters:
+                    return None
+                return self.adapters.get(module.active_adapters[0])
+        return None
+
+    def prepare(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig()) -> PreparedPrompt:
+        """Fit `messages` into the context window minus cfg.max_new_tokens, noting anything cut."""
+        budget = self.context_window - cfg.max_new_tokens
+        if budget < 32:
+            raise ModelError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in the "
+                             f"{self.context_window}-token context window.")
+        msgs = [dict(m) for m in messages]
+        prompt = self.render(msgs)
+        n = self.count_tokens(prompt)
+        if n <= budget:
+            return PreparedPrompt(msgs, prompt, n)
+        dropped = 0
+        # Oldest earlier turns go first: the current question and the system prompt matter most.
+        while n > budget:
+            idx = [i for i, m in enumerate(msgs[:-1]) if m["role"] != "system"]
+            if not idx:
+                break
+            del msgs[idx[0]]
+            dropped += 1
+            prompt = self.render(msgs)
+            n = self.count_tokens(prompt)
+        cut = 0
+        if n > budget:
+            # Cut the middle of the last message: its head holds the instruction (and the first,
+            # best-ranked passages), its tail the question itself.
+            ids = self.tokenizer(msgs[-1]["content"], add_special_tokens=False)["input_ids"]
+            cut = n - budget + 8
+            if cut >= len(ids) - 16:
+                raise ModelError("The prompt does not fit the context window even after trimming.")
+            keep_head = (len(ids) - cut) // 2
+            keep_tail = len(ids) - cut - keep_head
+            msgs[-1]["content"] = (self.tokenizer.decode(ids[:keep_head]) + "\n[...]\n"
+                                   + self.tokenizer.decode(ids[len(ids) - keep_tail:]))
+            prompt = self.render(msgs)
+            n = self.count_tokens(prompt)
+        parts = []
+        if dropped:
+            parts.append(f"dropped the {dropped} oldest conversation message(s)")
+        if cut:
+            parts.append(f"cut about {cut} tokens from the middle of the question")
+        note = (f"Prompt trimmed to fit the {self.context_window}-token context window "
+                f"({cfg.max_new_tokens} kept for the answer): " + " and ".join(parts) + ".")
+        return PreparedPrompt(msgs, prompt, n, note)
+
     def stream(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
-               stats_out: list | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated; append a GenerationStats to `stats_out` at the end."""
+               stats_out: list | None = None, adapter: str | Path | None = None,
+               prepared_out: list | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated; append a GenerationStats to `stats_out` at the end.
+
+        `adapter`: a PEFT adapter folder to generate with (None: the plain base model).
+        `prepared_out` receives the PreparedPrompt actually sent (with its trimming note).
+        """
         import torch
         from transformers import TextIteratorStreamer
 
-        prompt = self.render(messages)
-        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        if adapter is not None:
+            self.check_adapter(adapter)  # refuse early, before any thread starts
+        prepared = self.prepare(messages, cfg)
+        if prepared_out is not None:
+            prepared_out.append(prepared)
+        inputs = self.tokenizer(prepared.prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
         n_prompt = int(inputs["input_ids"].shape[1])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=cfg.max_new_tokens, streamer=streamer,
@@ -82,12 +247,15 @@ class LocalGenerator:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if self.prompt_lookup_tokens:
+                kwargs.update(prompt_lookup_num_tokens=self.prompt_lookup_tokens)
         out: dict = {}
         errors: list[BaseException] = []
 
         def run():
             try:
                 with self.lock, torch.inference_mode():
+                    self._activate(adapter)
                     torch.manual_seed(cfg.seed)
                     out["ids"] = self.model.generate(**kwargs)
             except BaseException as e:  # surfaced in the caller's thread below
@@ -104,16 +272,20 @@ class LocalGenerator:
             yield piece
         worker.join()
         if errors:
+            if isinstance(errors[0], ModelError):
+                raise errors[0]
             raise ModelError(f"Generation failed: {errors[0]}")
         n_out = int(out["ids"].shape[1]) - n_prompt
         if stats_out is not None:
             stats_out.append(GenerationStats(time.perf_counter() - t0, ttft, n_prompt, n_out))
 
-    def generate(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig()) -> GenerationResult:
-        """The whole answer at once, with its stats."""
+    def generate(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
+                 adapter: str | Path | None = None) -> GenerationResult:
+        """The whole answer at once, with its stats (and the adapter, when given)."""
         stats: list[GenerationStats] = []
-        text = "".join(self.stream(messages, cfg, stats_out=stats))
-        return GenerationResult(text.strip(), stats[0], self.render(messages))
+        prepared: list[PreparedPrompt] = []
+        text = "".join(self.stream(messages, cfg, stats_out=stats, adapter=adapter, prepared_out=prepared))
+        return GenerationResult(text.strip(), stats[0], prepared[0].prompt, prepared[0].note)
 
 
 @lru_cache(maxsize=2)

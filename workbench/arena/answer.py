@@ -1,0 +1,108 @@
+"""Prompt assembly and answering for each arena setup: context only for RAG/hybrid, adapter only for fine-tuned/hybrid."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from workbench.models.generator import GenerationConfig
+from workbench.models.registry import ModelError
+from workbench.prompts import DEFAULT_SYSTEM_PROMPT, RAG_TEMPLATE, Passage, chat_messages
+from workbench.types import Answer, GenerationStats, ScoredChunk
+
+SETUPS = ("base", "rag", "finetuned", "hybrid")
+USES_RETRIEVAL = frozenset({"rag", "hybrid"})
+USES_ADAPTER = frozenset({"finetuned", "hybrid"})
+_LABELS = {"base": "Base model", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid (fine-tuned + RAG)"}
+# Shown to the model when retrieval found nothing, so the RAG column says so instead of silently
+# becoming the base column.
+NO_CONTEXT = "(no passages were found in the collection)"
+
+
+def setup_label(setup: str) -> str:
+    """Human name of a setup."""
+    return _LABELS[setup]
+
+
+def to_passage(sc: ScoredChunk) -> Passage:
+    """The prompt-side view of a retrieved chunk."""
+    return Passage(text=sc.chunk.text, source=sc.chunk.doc_name, page=sc.chunk.page)
+
+
+def build_messages(setup: str, question: str, passages: Sequence[ScoredChunk] = (),
+                   system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> list[dict]:
+    """The chat messages one setup sends: RAG context only for "rag" and "hybrid"."""
+    if setup not in SETUPS:
+        raise ValueError(f"Unknown setup {setup!r}; expected one of {SETUPS}.")
+    if setup in USES_RETRIEVAL and not passages:
+        msgs = chat_messages(question, None, system_prompt, history)
+        msgs[-1]["content"] = RAG_TEMPLATE.format(context=NO_CONTEXT, question=question.strip())
+        return msgs
+    used = [to_passage(p) for p in passages] if setup in USES_RETRIEVAL else None
+    return chat_messages(question, used, system_prompt, history)
+
+
+class AnswerStream:
+    """Iterate for text pieces as they are generated; `.answer` holds the finished Answer afterwards."""
+
+    def __init__(self, setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
+                 adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
+                 system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()):
+        self.setup = setup
+        self.question = question
+        self.generator = generator
+        self.passages = tuple(passages) if setup in USES_RETRIEVAL else ()
+        self.adapter_path = adapter_path if setup in USES_ADAPTER else None
+        self.cfg = cfg
+        self.system_prompt = system_prompt
+        self.history = tuple(history)
+        self.answer: Answer | None = None
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        stats: list[GenerationStats] = []
+        prepared: list = []
+        notes: list[str] = []
+        prompt = ""
+        try:
+            if not self.question.strip():
+                raise ValueError("The question is empty.")
+            if self.setup in USES_ADAPTER and not self.adapter_path:
+                raise ValueError("Pick an adapter for the fine-tuned and hybrid columns.")
+            if self.setup in USES_RETRIEVAL and not self.passages:
+                notes.append("No passages were retrieved; the model was told so.")
+            messages = build_messages(self.setup, self.question, self.passages, self.system_prompt,
+                                      self.history)
+            prompt = self.generator.render(messages)
+            for piece in self.generator.stream(messages, self.cfg, stats_out=stats, adapter=self.adapter_path,
+                                               prepared_out=prepared):
+                self.text += piece
+                yield piece
+            error = None
+        except (ModelError, ValueError, OSError) as e:  # shown in this column; the others still answer
+            error = str(e)
+        if prepared:
+            prompt = prepared[0].prompt
+            if prepared[0].note:
+                notes.insert(0, prepared[0].note)
+        self.answer = Answer(setup=self.setup, text=self.text.strip(), stats=stats[0] if stats else None,
+                             passages=self.passages, prompt=prompt, error=error,
+                             note=" ".join(notes) or None)
+
+
+def stream_answer(setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
+                  adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
+                  system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> AnswerStream:
+    """A streaming answer for one setup; see the package docstring."""
+    return AnswerStream(setup, question, generator=generator, passages=passages, adapter_path=adapter_path,
+                        cfg=cfg, system_prompt=system_prompt, history=history)
+
+
+def answer_question(setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
+                    adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
+                    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> Answer:
+    """One setup's whole answer to one question (errors in Answer.error, never raised)."""
+    s = stream_answer(setup, question, generator=generator, passages=passages, adapter_path=adapter_path,
+                      cfg=cfg, system_prompt=system_prompt, history=history)
+    for _ in s:
+        pass
+    return s.answer
