@@ -20,6 +20,14 @@ if st.session_state.get(state.RETR_FLASH):
 
 col = pick_collection("sweep")
 if col is not None:
+    reindex_key = f"reindex:{col.name}"
+    if col.stale and not running(reindex_key):
+        if st.button("Re-index now with the applied settings", icon=":material/refresh:"):
+            start_task(reindex_key, f"re-indexing '{col.name}'", lambda progress, cancel: col.reindex(progress, cancel))
+    rep = task_panel(reindex_key)
+    if rep is not None and not col.stale:
+        st.success(f"Re-indexed '{col.name}' with its current settings: {col.count()} chunks.")
+if col is not None:
     qs = question_set_picker(col, "sweep")
     cfg = col.config
     with st.container(border=True):

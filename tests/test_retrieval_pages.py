@@ -73,6 +73,11 @@ def test_query_flow_results_and_threshold(settings):
     heads = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert len(heads) == 4 and "BM25" in heads[0] and "employee_handbook.md" in heads[0]
     assert any(":orange-background[vacation]" in m.value for m in at.markdown)
+    button(at, "Use these settings in the arena and evaluation").click()
+    at.run()
+    from workbench.retrieval import load_defaults
+
+    assert load_defaults(settings, "fake-kb").mode == "bm25"
     at.checkbox(key="query_fake-kb_use_t").check()
     at.run()
     at.number_input(key="query_fake-kb_t_bm25").set_value(999.0)
@@ -115,7 +120,11 @@ def test_sweep_flow_and_apply_best(settings):
     button(at, "Apply best to the collection").click()
     at.run()
     assert any("Applied" in s.value for s in at.success)
-    assert col.config.chunk_size in (400, 800) and col.stale in (True, False)
+    assert col.config.chunk_size in (400, 800) and col.config.chunk_overlap in (0, 60, 120)
+    if col.stale:  # the default 800/100 was not the winner: the page offers the re-index
+        button(at, "Re-index now with the applied settings").click()
+        run_until(at, lambda a: any("Re-indexed" in s.value for s in a.success))
+        assert not at.exception and not col.stale
 
 
 @pytest.mark.slow
