@@ -4,11 +4,14 @@ import hashlib
 import streamlit as st
 
 from workbench.knowledge import KnowledgeError, ParseError
+from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.parsing import parse
 from workbench.knowledge.preview import Preview, page_window, render_html, token_histogram
 from workbench.ui import state
 from workbench.ui.knowledge import collection_picker, config_inputs, get_kb, preview_chunks
 from workbench.ui.resources import get_embedder, get_settings
+
+SEMANTIC_ASK_ABOVE = 400  # sentences to embed before the page asks first (about 10 s on 2 CPU cores)
 
 st.title("Chunking preview")
 st.caption("Tune chunk settings on a real document: boundaries, overlaps and token lengths update at once; "
@@ -67,6 +70,17 @@ try:
 except Exception as e:  # noqa: BLE001 - a missing model is a message, not a trace
     st.error(f"Embedding model unavailable: {e}")
     st.stop()
+if cfg.strategy == "semantic":
+    # Semantic chunking embeds every sentence first: ask before a long embedding run.
+    sents = [doc.text[a:b] for a, b in sentence_spans(doc.text)]
+    missing = len(sents) - len(kb.cache.get_many(embedder.name, sents))
+    if missing > SEMANTIC_ASK_ABOVE and st.session_state.get(state.KNOWLEDGE_SEMANTIC_OK) != doc.doc_id:
+        st.info(f"Semantic chunking embeds each of the {len(sents)} sentences of this document "
+                f"({missing} not embedded before). That takes a while on a CPU; the vectors are cached.")
+        if st.button(f"Embed {missing} sentences and preview", type="primary"):
+            st.session_state[state.KNOWLEDGE_SEMANTIC_OK] = doc.doc_id
+            st.rerun()
+        st.stop()
 source_key = hashlib.sha256(f"{doc.doc_id}:{len(doc.text)}".encode()).hexdigest()
 pv = Preview(doc=doc, config=cfg, chunks=preview_chunks(source_key, cfg.to_json(), doc),
              token_limit=embedder.max_tokens)

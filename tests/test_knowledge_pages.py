@@ -119,3 +119,20 @@ def test_sample_button_real_model_and_preview():
     next(s for s in at.selectbox if s.label == "Chunking strategy").set_value("semantic")
     ok(at)
     assert at.get("plotly_chart") and int(next(m for m in at.metric if m.label == "Chunks").value) >= 1
+
+
+def test_semantic_preview_asks_before_embedding_many_sentences(fake_model):
+    at = ok(page("knowledge_collections"))
+    next(t for t in at.text_input if t.label == "Name").set_value("long")
+    next(b for b in at.button if b.label == "Create collection").click()
+    ok(at)
+    at = ok(page("knowledge_chunking"))
+    long_text = " ".join(f"Sentence number {i} is about topic {i % 7}." for i in range(600)).encode()
+    at.file_uploader[0].set_value(("long.txt", long_text, "text/plain"))
+    ok(at)
+    next(s for s in at.selectbox if s.label == "Chunking strategy").set_value("semantic")
+    ok(at)
+    assert not at.get("plotly_chart") and any("600 sentences" in i.value for i in at.info)
+    next(b for b in at.button if b.label.startswith("Embed 600 sentences")).click()
+    ok(at)
+    assert at.get("plotly_chart") and int(next(m for m in at.metric if m.label == "Chunks").value) > 1
