@@ -1,4 +1,23 @@
+"""Arena: one question, up to four setups (base, RAG, fine-tuned, hybrid), answers side by side."""
 import streamlit as st
 
-st.title("Under construction")
-st.info("This page is being built.")
+from workbench.ui import arena
+
+st.title("Arena")
+st.caption("One question to the base model, RAG, the fine-tuned model and the hybrid: each answer streams "
+           "into its column with its citations, the prompt it was given and what it cost.")
+
+arena.flash()
+c = arena.controls()
+if not c.setups:
+    st.warning("Choose at least one column.")
+    st.stop()
+for i, turn in enumerate(arena.conversation().turns):
+    arena.show_turn(i, turn, c.blind)
+question = st.chat_input("Ask all columns...", key="arena_question")
+problem = arena.validate_question(question)
+if problem:
+    st.error(problem)
+elif question:
+    arena.ask(question, c)
+arena.footer(c.blind)

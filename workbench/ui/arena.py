@@ -1,0 +1,303 @@
+"""Arena widgets: controls, the side-by-side columns (streamed live), citations, stats, blind votes, export."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.arena import SETUPS, USES_ADAPTER, USES_RETRIEVAL, Conversation, Turn, setup_label, stream_answer
+from workbench.arena.blind import VoteBook, blind_label, shuffled
+from workbench.arena.conversation import stats_line, to_json, to_markdown
+from workbench.arena.figures import cost_figure, votes_figure
+from workbench.models.endpoint import EndpointError, EndpointGenerator
+from workbench.models.generator import GenerationConfig
+from workbench.models.registry import ModelError
+from workbench.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.types import Answer
+from workbench.ui import state
+from workbench.ui.resources import get_generator, get_settings
+
+# Longest accepted question: far beyond any real question, well below what would stall the tokenizer.
+MAX_QUESTION_CHARS = 20_000
+LABELS = {s: setup_label(s) for s in SETUPS}
+
+
+@dataclass(frozen=True)
+class ArenaControls:
+    """Everything the user chose above the chat."""
+
+    setups: tuple[str, ...]
+    collection: object | None  # workbench.knowledge Collection, None when none is chosen
+    retrieval: object | None  # RetrievalSettings
+    adapter_name: str | None
+    adapter_path: str | None
+    cfg: GenerationConfig
+    system_prompt: str | None
+    endpoint: tuple[str, str] | None  # (url, model) serving base and RAG, None for the local model
+    blind: bool
+
+
+def _adapters():
+    try:
+        from workbench.finetune.adapters import AdapterRegistry
+
+        return AdapterRegistry(get_settings()).list()
+    except Exception as e:  # a broken registry must not take the arena down
+        st.warning(f"Adapters could not be listed: {e}")
+        return []
+
+
+def _collection_picker(key: str):
+    """(collection, n_chunks) for the chosen collection, (None, 0) when there is none."""
+    from workbench.ui.knowledge import get_kb
+
+    infos = get_kb().list_collections()
+    if not infos:
+        st.info("No collection yet: RAG and hybrid columns need one. Create one on **Collections** or load the "
+                "sample workspace on **System**.")
+        return None, 0
+    names = [i.name for i in infos]
+    current = st.session_state.get(state.ACTIVE_COLLECTION)
+    name = st.selectbox("Collection (RAG, hybrid)", names, index=names.index(current) if current in names else 0,
+                        key=f"{key}_collection",
+                        format_func=lambda n: next(f"{i.name} ({i.n_chunks} chunks)" for i in infos if i.name == n))
+    st.session_state[state.ACTIVE_COLLECTION] = name
+    info = next(i for i in infos if i.name == name)
+    if info.n_chunks == 0:
+        st.warning(f"'{name}' is empty: RAG and hybrid columns will be told that nothing was found. "
+                   "Upload documents on **Collections**.")
+    return get_kb().get(name), info.n_chunks
+
+
+def controls() -> ArenaControls:
+    """The settings panel; returns what was chosen."""
+    settings = get_settings()
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        setups = c1.multiselect("Columns", SETUPS, default=list(SETUPS), format_func=setup_label,
+                                key="arena_setups")
+        blind = c3.toggle("Blind mode", key="arena_blind",
+                          help="Shuffle and hide the column names; the audience votes, then the names are revealed.")
+        with c2:
+            collection, _ = _collection_picker("arena")
+        infos = _adapters()
+        adapter_name = adapter_path = None
+        if infos:
+            adapter_name = c1.selectbox("Adapter (fine-tuned, hybrid)", [i.name for i in infos], key="arena_adapter")
+            adapter_path = str(next(i.path for i in infos if i.name == adapter_name))
+        elif any(s in USES_ADAPTER for s in setups):
+            c1.info("No adapter yet: train one on **Training jobs** (the fine-tuned and hybrid columns need one).")
+        retrieval = None
+        with st.expander("Retrieval settings (defaults from the retrieval lab)", expanded=False):
+            if collection is not None:
+                from workbench.ui.retrieval import settings_form
+
+                retrieval = settings_form(collection, "arena", show_filter=False)
+            else:
+                st.caption("Choose a collection first.")
+        with st.expander("Generation", expanded=False):
+            g1, g2, g3 = st.columns(3)
+            temperature = g1.slider("Temperature", 0.0, 1.5, 0.0, 0.05, key="arena_temp",
+                                    help="0 = greedy: repeatable answers.")
+            top_p = g2.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="arena_top_p", disabled=temperature == 0)
+            max_new = g3.number_input("Max new tokens", 8, 1024, 96, 8, key="arena_max_new")
+            system_prompt = st.text_area("System prompt", DEFAULT_SYSTEM_PROMPT, key="arena_system", height=70)
+            source = st.radio("Base and RAG columns run on", ["Local model", "OpenAI-compatible endpoint"],
+                              horizontal=True, key="arena_source")
+            endpoint = None
+            if source != "Local model":
+                e1, e2 = st.columns(2)
+                url = e1.text_input("Endpoint URL", settings.endpoint_url or "http://localhost:11434/v1",
+                                    key="arena_ep_url")
+                model = e2.text_input("Model", settings.endpoint_model or "", key="arena_ep_model",
+                                      placeholder="e.g. llama3.1:8b")
+                st.caption("The API key comes from WORKBENCH_ENDPOINT_API_KEY (or OPENAI_API_KEY) in the "
+                           "environment" + (" - set." if settings.endpoint_api_key else " - none set."))
+                endpoint = (url.strip(), model.strip())
+    return ArenaControls(tuple(s for s in SETUPS if s in setups), collection, retrieval, adapter_name, adapter_path,
+                         GenerationConfig(max_new_tokens=int(max_new), temperature=float(temperature),
+                                          top_p=float(top_p)),
+                         system_prompt.strip() or None, endpoint, blind)
+
+
+def snapshot(c: ArenaControls) -> dict:
+    """The settings worth recording with an exported comparison."""
+    return {"columns": list(c.setups), "collection": getattr(c.collection, "name", None),
+            "retrieval": c.retrieval.to_json() if c.retrieval is not None else None,
+            "adapter": c.adapter_name, "generation": asdict(c.cfg), "system_prompt": c.system_prompt,
+            "endpoint": f"{c.endpoint[1]} @ {c.endpoint[0]}" if c.endpoint else None}
+
+
+def conversation() -> Conversation:
+    return st.session_state.setdefault(state.ARENA_CONV, Conversation())
+
+
+def _show_citations(a: Answer) -> None:
+    for p in a.passages:
+        page = f", p. {p.chunk.page}" if p.chunk.page else ""
+        with st.expander(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.3f}"):
+            st.markdown(p.chunk.text)
+
+
+def show_answer(a: Answer, live: bool = False) -> None:
+    """One column's answer (unless streamed just now), then notes, stats, citations and the prompt."""
+    if a.error:
+        st.error(a.error)
+    elif not live:
+        st.markdown(a.text or "_(empty answer)_")
+    if a.note:
+        st.info(a.note, icon=":material/info:")
+    if a.stats is not None:
+        st.caption(stats_line(a))
+    if a.passages:
+        st.markdown("**Citations**")
+        _show_citations(a)
+    if a.prompt:
+        with st.expander("Prompt sent to the model"):
+            st.code(a.prompt, language=None, wrap_lines=True)
+
+
+def _order(i: int, turn: Turn, blind: bool) -> list[str]:
+    setups = list(turn.answers)
+    if not blind:
+        return setups
+    orders = st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})
+    return orders.setdefault(i, shuffled(setups))
+
+
+def _title(setup: str, pos: int, i: int, blind: bool) -> str:
+    revealed = st.session_state.get(state.ARENA_REVEALED, {})
+    if blind and i not in revealed:
+        return blind_label(pos)
+    if blind:
+        return f"{blind_label(pos)}: {LABELS[setup]}" + (" (voted best)" if revealed[i] == setup else "")
+    return LABELS[setup]
+
+
+def show_turn(i: int, turn: Turn, blind: bool) -> None:
+    """A past turn: the question, then its answers in columns."""
+    with st.chat_message("user"):
+        st.markdown(turn.question)
+    order = _order(i, turn, blind)
+    for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
+        with col:
+            st.subheader(_title(setup, pos, i, blind), divider="gray")
+            show_answer(turn.answers[setup])
+    if blind:
+        vote_panel(i, turn, order)
+
+
+def vote_panel(i: int, turn: Turn, order: list[str]) -> None:
+    revealed = st.session_state.setdefault(state.ARENA_REVEALED, {})
+    if i in revealed:
+        return
+    st.markdown("**Which answer is best?**")
+    for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
+        if col.button(f"Vote {blind_label(pos)}", key=f"arena_vote_{i}_{pos}", use_container_width=True):
+            VoteBook(get_settings()).record(setup, order, turn.question)
+            revealed[i] = setup
+            st.session_state[state.ARENA_FLASH] = f"Vote recorded: {blind_label(pos)} was **{LABELS[setup]}**."
+            st.rerun()
+
+
+def _generator_for(setup: str, c: ArenaControls):
+    """The generator serving a setup: the endpoint for base/RAG when chosen, else the shared local model."""
+    if c.endpoint is not None and setup not in USES_ADAPTER:
+        return EndpointGenerator.from_settings(get_settings(), url=c.endpoint[0], model=c.endpoint[1])
+    return get_generator()
+
+
+def ask(question: str, c: ArenaControls) -> None:
+    """Put `question` to every chosen setup, streaming each answer into its column, and record the turn."""
+    from workbench.retrieval import retrieve
+
+    conv = conversation()
+    passages, retrieval_error = (), None
+    if any(s in USES_RETRIEVAL for s in c.setups):
+        if c.collection is None:
+            retrieval_error = "No collection chosen: RAG and hybrid need one."
+        else:
+            try:
+                with st.spinner("Retrieving passages..."):
+                    passages = tuple(retrieve(c.collection, question, c.retrieval))
+            except (ModelError, ValueError, OSError) as e:
+                retrieval_error = f"Retrieval failed: {e}"
+    i = len(conv.turns)
+    with st.chat_message("user"):
+        st.markdown(question)
+    order = shuffled(list(c.setups)) if c.blind else list(c.setups)
+    if c.blind:
+        st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
+    answers: dict[str, Answer] = {}
+    for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
+        with col:
+            st.subheader(blind_label(pos) if c.blind else LABELS[setup], divider="gray")
+            if setup in USES_RETRIEVAL and retrieval_error:
+                answers[setup] = Answer(setup, "", error=retrieval_error)
+                show_answer(answers[setup])
+                continue
+            try:
+                gen = _generator_for(setup, c)
+            except ModelError as e:
+                answers[setup] = Answer(setup, "", error=str(e))
+                show_answer(answers[setup])
+                continue
+            stream = stream_answer(setup, question, generator=gen, passages=passages, adapter_path=c.adapter_path,
+                                   cfg=c.cfg, system_prompt=c.system_prompt, history=conv.history(setup))
+            with st.spinner("Generating..."):
+                st.write_stream(stream)
+            answers[setup] = stream.answer
+            show_answer(stream.answer, live=True)
+    st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
+    st.rerun()  # redraw from the record, so votes, charts and export include this turn
+
+
+def validate_question(q: str | None) -> str | None:
+    """An error message for a question that cannot be asked, None when it is fine."""
+    if q is None:
+        return None
+    if not q.strip():
+        return "The question is empty."
+    if len(q) > MAX_QUESTION_CHARS:
+        return (f"The question is {len(q):,} characters long; the arena accepts up to {MAX_QUESTION_CHARS:,}. "
+                "Shorten it or put long material in a collection.")
+    return None
+
+
+def footer(blind: bool) -> None:
+    """Cost chart of the latest turn, blind-vote tally, export and clear."""
+    conv = conversation()
+    if conv.turns:
+        last = conv.turns[-1]
+        i = len(conv.turns) - 1
+        hidden = blind and i not in st.session_state.get(state.ARENA_REVEALED, {})
+        if not hidden and any(a.stats for a in last.answers.values()):
+            st.plotly_chart(cost_figure(last.answers, LABELS), use_container_width=True)
+        e1, e2, e3 = st.columns(3)
+        e1.download_button("Export Markdown", to_markdown(conv), "arena.md", "text/markdown",
+                           icon=":material/download:", use_container_width=True)
+        e2.download_button("Export JSON", to_json(conv, votes=VoteBook(get_settings()).votes() or None),
+                           "arena.json", "application/json", icon=":material/download:", use_container_width=True)
+        if e3.button("Clear conversation", icon=":material/delete:", use_container_width=True):
+            for k in (state.ARENA_CONV, state.ARENA_BLIND_ORDERS, state.ARENA_REVEALED):
+                st.session_state.pop(k, None)
+            st.session_state[state.ARENA_FLASH] = "Conversation cleared."
+            st.rerun()
+    book = VoteBook(get_settings())
+    tally = book.tally()
+    if blind or tally.rounds:
+        with st.expander("Blind-mode votes", expanded=blind):
+            if tally.rounds:
+                st.plotly_chart(votes_figure(tally.wins, tally.rounds, LABELS), use_container_width=True)
+                if st.button("Reset votes", key="arena_reset_votes"):
+                    book.clear()
+                    st.rerun()
+            else:
+                st.caption("No votes yet: ask a question in blind mode and vote for the best answer.")
+
+
+def flash() -> None:
+    msg = st.session_state.pop(state.ARENA_FLASH, None)
+    if msg:
+        st.success(msg)
