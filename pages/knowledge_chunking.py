@@ -3,13 +3,14 @@ import hashlib
 
 import streamlit as st
 
-from workbench.knowledge import KnowledgeError, ParseError
+from workbench.knowledge import KnowledgeError
 from workbench.knowledge.chunking import sentence_spans
-from workbench.knowledge.parsing import parse
 from workbench.knowledge.preview import Preview, page_window, render_html, token_histogram
 from workbench.ui import state
-from workbench.ui.knowledge import collection_picker, config_inputs, get_kb, preview_chunks
-from workbench.ui.resources import get_embedder, get_settings
+from workbench.ui.knowledge import (
+    collection_picker, config_inputs, document_source, get_kb, preview_chunks, preview_metrics, stale_notice,
+)
+from workbench.ui.resources import get_embedder
 
 SEMANTIC_ASK_ABOVE = 400  # sentences to embed before the page asks first (about 10 s on 2 CPU cores)
 
@@ -23,41 +24,8 @@ if not (name := collection_picker("kn_chunk_collection")):
     st.stop()
 col = kb.get(name)
 
-if col.stale:
-    ic = col.indexed_config
-    st.warning(f"The settings of **{name}** differ from those its index was built with "
-               f"({ic.strategy}, {ic.chunk_size} {ic.unit}, overlap {ic.chunk_overlap}). Retrieval still uses "
-               "the old chunks until you re-index.", icon=":material/sync_problem:")
-    if st.button("Re-index now", type="primary"):
-        st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
-        bar = st.progress(0.0, "Re-indexing...")
-        rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), m))
-        st.session_state[state.KNOWLEDGE_FLASH] = (
-            "success", f"Re-indexed {len(rep.replaced)} documents: {rep.n_chunks} chunks, "
-                       f"{rep.n_embedded} new texts embedded (the rest came from the cache), {rep.seconds:.1f} s.")
-        st.rerun()
-
-docs = {d.doc_id: d for d in col.documents()}
-source = st.radio("Document", ["From the collection", "Upload a file to preview"], horizontal=True,
-                  index=0 if docs else 1, key="kn_chunk_source")
-doc = None
-if source == "From the collection":
-    if not docs:
-        st.info(f"**{name}** has no documents yet: upload one here to preview, or add some on the Collections page.")
-    else:
-        ids = list(docs)
-        cur = st.session_state.get(state.KNOWLEDGE_PREVIEW_DOC)
-        doc_id = st.selectbox("Document", ids, index=ids.index(cur) if cur in ids else 0,
-                              format_func=lambda i: f"{docs[i].name} ({docs[i].n_chunks} chunks indexed)")
-        st.session_state[state.KNOWLEDGE_PREVIEW_DOC] = doc_id
-        doc = col.get_document(doc_id)
-else:
-    up = st.file_uploader("A document to preview (not indexed)", key="kn_preview_upload")
-    if up is not None:
-        try:
-            doc = parse(up.name, up.getvalue(), int(get_settings().max_upload_mb * 1e6))
-        except ParseError as e:
-            st.error(f"**{e.name}**: {e.reason}")
+stale_notice(col)
+doc = document_source(col)
 if doc is None:
     st.stop()
 
@@ -96,17 +64,7 @@ if cfg != col.config:
             st.session_state[state.KNOWLEDGE_FLASH] = ("error", str(e))
         st.rerun()
 
-toks = pv.tokens
-m = st.columns(5)
-m[0].metric("Chunks", len(pv.chunks))
-m[1].metric("Median tokens", sorted(toks)[len(toks) // 2] if toks else 0)
-m[2].metric("Max tokens", max(toks) if toks else 0)
-m[3].metric("Over the model limit", pv.n_truncated, help=f"{embedder.name} reads at most {pv.token_limit} tokens; "
-            "the rest of a longer chunk is silently ignored when it is embedded.")
-m[4].metric("Text covered", f"{pv.coverage:.0%}")
-if pv.n_truncated:
-    st.warning(f"{pv.n_truncated} of {len(pv.chunks)} chunks exceed the embedding model's {pv.token_limit}-token "
-               "window and would be truncated. Use a smaller size, the tokens unit, or token windows.")
+preview_metrics(pv, embedder.name)
 st.plotly_chart(token_histogram(pv), width="stretch")
 
 if doc.kind == "pdf" and len(doc.page_starts) > 1:

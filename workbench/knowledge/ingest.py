@@ -167,7 +167,8 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                     else:
                         failed.append(payload)
                         report(f"Failed: {payload.name}")
-            if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
+            # Embed as soon as the parser has nothing ready: the model never waits for a full batch.
+            if pending and (finished or q.empty() or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
                 count = sum(len(p[1][1]) for p in pending)
                 if not flush():
                     cancelled = True

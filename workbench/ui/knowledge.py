@@ -88,3 +88,66 @@ def preview_chunks(source_key: str, config_json: str, _doc):
     embedder = get_embedder(cfg.embedding_model)
     # Semantic chunking embeds sentences: through the shared cache, so the next change is instant.
     return tuple(chunk_document(_doc, cfg, embedder, cached_embed(get_kb().cache, embedder)))
+
+
+def stale_notice(col) -> None:
+    """Say when a collection's index lags behind its settings, and offer re-indexing with progress."""
+    if not col.stale:
+        return
+    ic = col.indexed_config
+    st.warning(f"The settings of **{col.name}** differ from those its index was built with "
+               f"({ic.strategy}, {ic.chunk_size} {ic.unit}, overlap {ic.chunk_overlap}). Retrieval still uses "
+               "the old chunks until you re-index.", icon=":material/sync_problem:")
+    if st.button("Re-index now", type="primary"):
+        st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
+        bar = st.progress(0.0, "Re-indexing...")
+        rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), m))
+        st.session_state[state.KNOWLEDGE_FLASH] = (
+            "success", f"Re-indexed {len(rep.replaced)} documents: {rep.n_chunks} chunks, "
+                       f"{rep.n_embedded} new texts embedded (the rest came from the cache), {rep.seconds:.1f} s.")
+        st.rerun()
+
+
+def document_source(col):
+    """A document of the collection, or a file uploaded only to preview; None (with a message) otherwise."""
+    from workbench.knowledge import ParseError
+    from workbench.knowledge.parsing import parse
+
+    docs = {d.doc_id: d for d in col.documents()}
+    source = st.radio("Document", ["From the collection", "Upload a file to preview"], horizontal=True,
+                      index=0 if docs else 1, key="kn_chunk_source")
+    if source == "From the collection":
+        if not docs:
+            st.info(f"**{col.name}** has no documents yet: upload one here to preview, "
+                    "or add some on the Collections page.")
+            return None
+        ids = list(docs)
+        cur = st.session_state.get(state.KNOWLEDGE_PREVIEW_DOC)
+        doc_id = st.selectbox("Document", ids, index=ids.index(cur) if cur in ids else 0,
+                              format_func=lambda i: f"{docs[i].name} ({docs[i].n_chunks} chunks indexed)")
+        st.session_state[state.KNOWLEDGE_PREVIEW_DOC] = doc_id
+        return col.get_document(doc_id)
+    up = st.file_uploader("A document to preview (not indexed)", key="kn_preview_upload")
+    if up is None:
+        return None
+    try:
+        return parse(up.name, up.getvalue(), int(get_settings().max_upload_mb * 1e6))
+    except ParseError as e:
+        st.error(f"**{e.name}**: {e.reason}")
+        return None
+
+
+def preview_metrics(pv, embedder_name: str) -> None:
+    """Chunk count, token lengths, truncation and coverage of a preview, with a warning on truncation."""
+    toks = pv.tokens
+    m = st.columns(5)
+    m[0].metric("Chunks", len(pv.chunks))
+    m[1].metric("Median tokens", sorted(toks)[len(toks) // 2] if toks else 0)
+    m[2].metric("Max tokens", max(toks) if toks else 0)
+    m[3].metric("Over the model limit", pv.n_truncated,
+                help=f"{embedder_name} reads at most {pv.token_limit} tokens; the rest of a longer chunk is "
+                     "silently ignored when it is embedded.")
+    m[4].metric("Text covered", f"{pv.coverage:.0%}")
+    if pv.n_truncated:
+        st.warning(f"{pv.n_truncated} of {len(pv.chunks)} chunks exceed the embedding model's {pv.token_limit}-token "
+                   "window and would be truncated. Use a smaller size, the tokens unit, or token windows.")
