@@ -1,0 +1,86 @@
+"""The Arena page through AppTest: empty storage, bad input, and ask -> four streamed answers with stats."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.test_generator_adapters import gen, lora_adapter  # noqa: F401  (fixtures)
+from workbench.ui import state
+
+PAGE = str(Path(__file__).parents[1] / "pages" / "arena.py")
+DOC = ("Keelhouse support policy. Support hours are 14:00 to 17:00 Eastern Time, Monday to Friday. "
+       "Critical incidents get a first response within 1 hour. The TideLog T3 warranty lasts 24 months.")
+
+
+@pytest.fixture(autouse=True)
+def fresh_resources():
+    from workbench.ui.knowledge import get_kb
+    from workbench.ui.resources import get_settings
+
+    get_settings.clear()
+    get_kb.clear()
+    yield
+    get_settings.clear()
+    get_kb.clear()
+
+
+def test_renders_on_empty_storage_and_rejects_empty_question():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Arena"
+    assert any("No collection yet" in i.value for i in at.info)
+    at.chat_input[0].set_value("   ").run()
+    assert not at.exception
+    assert any("The question is empty" in e.value for e in at.error)
+    at.chat_input[0].set_value("x" * 30_000).run()
+    assert any("accepts up to 20,000" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, real_embedder, gen, lora_adapter):
+    from workbench.arena.blind import VoteBook
+    from workbench.knowledge import KnowledgeBase
+    from workbench.retrieval import load_defaults, retrieve
+
+    kb = KnowledgeBase(settings)
+    col = kb.create("support")
+    col.ingest([("support_policy.txt", DOC.encode())])
+    shutil.copytree(lora_adapter, settings.adapters_dir / "demo-lora")
+
+    at = AppTest.from_file(PAGE, default_timeout=600).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="arena_max_new").set_value(8)
+    question = "What are the support hours?"
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    conv = at.session_state[state.ARENA_CONV]
+    answers = conv.turns[0].answers
+    assert list(answers) == ["base", "rag", "finetuned", "hybrid"]
+    for a in answers.values():
+        assert a.error is None and a.text and 0 < a.stats.completion_tokens <= 8
+    # The citations are exactly what the retrieval lab returns for the same settings.
+    expected = [h.chunk.chunk_id for h in retrieve(col, question, load_defaults(settings, "support"))]
+    for s in ("rag", "hybrid"):
+        assert [p.chunk.chunk_id for p in answers[s].passages] == expected
+        assert "Support hours are 14:00" in answers[s].prompt
+        # The cost of the context is visible: the RAG prompt is much longer than the bare one.
+        assert answers[s].stats.prompt_tokens > answers["base"].stats.prompt_tokens + 30
+    assert answers["base"].passages == () and "Context:" not in answers["finetuned"].prompt
+    assert conv.settings["adapter"] == "demo-lora" and conv.settings["collection"] == "support"
+    captions = [c.value for c in at.caption if c.value.startswith("latency")]
+    assert len(captions) == 4 and all("tok/s" in c and "prompt" in c for c in captions)
+    assert [h.value for h in at.subheader][:4] == ["Base model", "RAG", "Fine-tuned", "Hybrid (fine-tuned + RAG)"]
+    assert any(e.label.startswith("[1] support_policy.txt") for e in at.expander)
+
+    # Blind mode: unlabelled columns, a vote reveals them and is tallied on disk.
+    at.toggle(key="arena_blind").set_value(True).run()
+    assert [h.value for h in at.subheader][:4] == ["Answer A", "Answer B", "Answer C", "Answer D"]
+    order = at.session_state[state.ARENA_BLIND_ORDERS][0]
+    at.button(key="arena_vote_0_1").click().run()
+    assert not at.exception
+    assert VoteBook(settings).tally().wins == {order[1]: 1}
+    assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
