@@ -136,3 +136,23 @@ def test_semantic_preview_asks_before_embedding_many_sentences(fake_model):
     next(b for b in at.button if b.label.startswith("Embed 600 sentences")).click()
     ok(at)
     assert at.get("plotly_chart") and int(next(m for m in at.metric if m.label == "Chunks").value) > 1
+
+
+def test_rename_and_delete_from_the_ui(fake_model):
+    at = ok(page("knowledge_collections"))
+    next(t for t in at.text_input if t.label == "Name").set_value("first")
+    next(b for b in at.button if b.label == "Create collection").click()
+    ok(at)
+    next(t for t in at.text_input if t.label == "Name").set_value("bad/name")
+    next(b for b in at.button if b.label == "Create collection").click()
+    ok(at)
+    assert any("not a valid collection name" in e.value for e in at.error)
+    next(t for t in at.text_input if t.label == "New name").set_value("second")
+    next(b for b in at.button if b.label == "Rename").click()
+    ok(at)
+    assert list(at.dataframe[0].value["collection"]) == ["second"]
+    next(c for c in at.checkbox if c.label.startswith("Yes, delete 'second'")).check()
+    ok(at)
+    next(b for b in at.button if b.label == "Delete collection").click()
+    ok(at)
+    assert any("Deleted collection 'second'" in s.value for s in at.success) and not at.dataframe
