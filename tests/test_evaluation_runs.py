@@ -44,7 +44,11 @@ class FakeGenerator:
             text = "I don't know."
         return GenerationResult(text, GenerationStats(0.01, 0.005, len(user) // 4, 7), user)
 
-    def stream(self, messages, cfg, stats_out=None):
+    def render(self, messages):
+        return "\n".join(m["content"] for m in messages)
+
+    def stream(self, messages, cfg, stats_out=None, adapter=None, prepared_out=None):
+        self.adapters_used = getattr(self, "adapters_used", []) + [adapter]
         out = self.generate(messages, cfg)
         for piece in out.text.split(" ")[:1] + [" " + w for w in out.text.split(" ")[1:]]:
             time.sleep(self.delay_s)
@@ -228,3 +232,12 @@ def test_background_run_cancel_and_reload(settings):
     assert st.state == jobs.CANCELLED, jobs.log_tail(jobs.job_dir(settings, rec.job_id), 20)
     again = runs.load_run(settings, run_id)  # what a reloaded page sees
     assert again.summary["cancelled"] and 2 <= len(again.results) < 20
+
+
+def test_adapter_only_for_finetuned_and_hybrid(settings):
+    run_id = make_run(settings, sample_items()[:2], setups=runs.SETUPS, adapter_path="/adapters/demo")
+    gen = FakeGenerator()
+    runs.execute(settings, run_id, runs.PlainContext(), generator=gen, collection=text_collection(FakeEmbedder()))
+    rec = runs.load_run(settings, run_id)
+    used = {(r["setup"], a) for r, a in zip(rec.results, gen.adapters_used)}
+    assert used == {("base", None), ("rag", None), ("finetuned", "/adapters/demo"), ("hybrid", "/adapters/demo")}

@@ -202,6 +202,7 @@ def delete_run(settings: Settings, run_id: str) -> None:
 def _passage_dict(sc) -> dict:
     c = sc.chunk
     return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "doc_name": c.doc_name, "page": c.page,
+            "start": c.start, "end": c.end, "index": c.index,
             "text": c.text, "score": float(sc.score), "rank": int(sc.rank), "metric": sc.metric}
 
 
