@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from workbench.evaluation import runs
-from workbench.evaluation.freshness import after_spec, apply_change, before_after, sample_change
+from workbench.evaluation.freshness import after_spec, applied, apply_change, before_after, sample_change
 from workbench.evaluation.report import build_report, to_html
 from workbench.evaluation.sample import sample_items
 from workbench.evaluation.scoring import score_run
@@ -67,7 +67,9 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
 
     # Freshness: change the fact, re-index, re-run the affected question; RAG now sees the new fact.
     change = sample_change()
+    assert not applied(settings, "kb", change, kb=kb)
     assert "re-indexed" in apply_change(settings, "kb", change, kb=kb)
+    assert applied(settings, "kb", change, kb=kb)
     after_spec_ = replace(after_spec(rec.spec, change, run_id), setups=("rag",), question_ids=("q02",))
     after_id = runs.create_run(settings, after_spec_, list(rec.items))
     runs.execute(settings, after_id, runs.PlainContext(), generator=real_generator)

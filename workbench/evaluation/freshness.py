@@ -69,14 +69,15 @@ def changed_bytes(change: FactChange, revert: bool = False) -> bytes:
     return (original if revert else original.replace(change.old, change.new)).encode("utf-8")
 
 
-def _state_path(settings: Settings) -> Path:
-    return settings.evals_dir / "freshness_state.json"
+def applied(settings: Settings, collection: str, change: FactChange, kb=None) -> bool:
+    """True when the indexed document states the new fact (read from the collection, not remembered)."""
+    from workbench.knowledge import KnowledgeBase
 
-
-def applied(settings: Settings, collection: str) -> bool:
-    """True when the changed fact is what `collection` currently holds."""
-    p = _state_path(settings)
-    return p.is_file() and json.loads(p.read_text()).get(collection, False)
+    col = (kb or KnowledgeBase(settings)).get(collection)
+    for d in col.documents():
+        if d.name == change.doc_name:
+            return change.new in col.get_document(d.doc_id).text
+    return False
 
 
 def apply_change(settings: Settings, collection_name: str, change: FactChange, revert: bool = False,
@@ -94,10 +95,6 @@ def apply_change(settings: Settings, collection_name: str, change: FactChange, r
     rep = col.ingest([(change.doc_name, data)])
     if getattr(rep, "failed", None):
         raise FreshnessError(f"re-indexing {change.doc_name} failed: {rep.failed}")
-    state = json.loads(_state_path(settings).read_text()) if _state_path(settings).is_file() else {}
-    state[collection_name] = not revert
-    settings.evals_dir.mkdir(parents=True, exist_ok=True)
-    _state_path(settings).write_text(json.dumps(state))
     fact = change.old if revert else change.new
     return f"{change.doc_name} re-indexed in {collection_name!r}; it now says {fact!r}"
 

@@ -205,7 +205,7 @@ def freshness_section(settings: Settings) -> None:
         st.caption("Load the sample workspace (System page) to try the freshness check.")
         return
     change = freshness.sample_change()
-    is_applied = freshness.applied(settings, SAMPLE_COLLECTION)
+    is_applied = freshness.applied(settings, SAMPLE_COLLECTION, change)
     st.write(f"In **{change.doc_name}**, change **{change.old}** to **{change.new}**; affected questions: "
              f"{', '.join(change.question_ids)}. RAG and hybrid should follow the new fact after re-indexing; the "
              "fine-tuned-only setup answers from its weights and keeps the old one.")
