@@ -120,6 +120,12 @@ def launch_section(settings: Settings, set_name: str) -> None:
     if missing:
         st.info(f"Not available yet: {', '.join(missing)} (RAG needs a collection, fine-tuned needs a trained "
                 "adapter; the System page loads the sample workspace, the Training jobs page trains one).")
+    pace = recent_pace(settings)
+    if pace:
+        n = len(items) * len(available)
+        st.caption(f"Answers have taken {pace:.1f} s each on this machine (last run): all {len(items)} questions "
+                   f"x {len(available)} setups = {n} answers, about {n * pace / 60:.0f} min. Fewer questions "
+                   "give a quicker first look.")
     with st.form("eval_launch"):
         setups = st.multiselect("Setups", available, default=available, format_func=runs.SETUP_LABELS.get)
         c1, c2 = st.columns(2)
@@ -148,6 +154,15 @@ def launch_section(settings: Settings, set_name: str) -> None:
             st.session_state[state.EVAL_RUN] = run_id
             flash(f"Run {run_id} queued: it runs in the background; you can leave this page.")
             st.rerun()
+
+
+def recent_pace(settings: Settings) -> float | None:
+    """Mean seconds per answer in the newest run that has answers (for a duration estimate)."""
+    for run_id in runs.list_runs(settings)[:5]:
+        lat = [r["latency_s"] for r in runs.load_run(settings, run_id).results if r.get("latency_s")]
+        if lat:
+            return sum(lat) / len(lat)
+    return None
 
 
 def status_line(settings: Settings, rec: runs.RunRecord) -> tuple[str, object]:
