@@ -47,8 +47,9 @@ def test_report_page_with_a_finished_run(settings):
     from tests.test_evaluation_runs import FakeGenerator
 
     items = sample_items()[:5]
-    run_id = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), items)
-    runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator())
+    for _ in range(2):  # two runs, so the comparison has something to compare
+        run_id = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), items)
+        runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator())
     at = page("evaluate_report.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) >= 3
@@ -56,6 +57,8 @@ def test_report_page_with_a_finished_run(settings):
     assert list(frames[0]["Setup"]) == ["Base"]
     answers = next(f for f in frames if "question" in f.columns)
     assert len(answers) == 5
+    assert any("change (points)" in f.columns for f in frames)  # run A vs run B
+    assert any(b.label.startswith("HTML report") for b in at.get("download_button"))
     from workbench.evaluation.decision import TITLES
 
     assert any(any(t in s.value for t in TITLES.values()) for s in [*at.success, *at.info])
