@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/eval_sample.py            # full: 53 questions x 4 setups (~20-30 min on 2 CPU cores)
     .venv/bin/python bench/eval_sample.py --quick    # 3 questions, ends within a minute or two
+    --adapter-path DIR  use an adapter folder directly (e.g. a job's checkpoint)
+    --limit N       only the first N questions
     --adapter NAME  use a registered adapter; without it the newest adapter is used, or, with --train,
                     one is trained first with the "Quick CPU demo" preset (~8 min on 2 cores)
     --freshness     afterwards change the sample fact, re-index, re-run the affected questions
@@ -77,7 +79,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--adapter")
+    ap.add_argument("--adapter-path", help="an adapter folder (PEFT format) instead of a registered adapter")
     ap.add_argument("--train", action="store_true")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N questions")
     ap.add_argument("--freshness", action="store_true")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--html", help="also write the HTML report here")
@@ -89,20 +93,23 @@ def main() -> None:
     say("loading the sample workspace")
     for msg in load_sample_workspace(settings):
         say(f"  {msg}")
-    adapter = ensure_adapter(settings, args.adapter, args.train)
-    setups = runs.SETUPS if adapter else ("base", "rag")
-    if not adapter:
+    adapter = None if args.adapter_path else ensure_adapter(settings, args.adapter, args.train)
+    adapter_path = args.adapter_path or (runs.resolve_adapter(settings, adapter) if adapter else None)
+    setups = runs.SETUPS if adapter_path else ("base", "rag")
+    if not adapter_path:
         say("no adapter registered (train one with --train): evaluating base and RAG only")
     items = load_set(settings, SAMPLE_SET)
     ids = tuple(i.id for i in items)
     if args.quick:
         ids = ("q01", "q02", "q07")
+    elif args.limit:
+        ids = ids[:args.limit]
     spec = runs.RunSpec(set_name=SAMPLE_SET, setups=setups, collection=COLLECTION, adapter=adapter,
-                        adapter_path=runs.resolve_adapter(settings, adapter) if adapter else None,
+                        adapter_path=adapter_path,
                         max_new_tokens=args.max_new_tokens, question_ids=ids,
                         label="bench quick" if args.quick else "bench sample")
     run_id = runs.create_run(settings, spec, items)
-    say(f"run {run_id}: {len(ids)} questions x {len(setups)} setups, adapter {adapter}")
+    say(f"run {run_id}: {len(ids)} questions x {len(setups)} setups, adapter {adapter or adapter_path}")
     ctx = runs.PlainContext(quiet=False)
     t0 = time.perf_counter()
     last = [0.0]
