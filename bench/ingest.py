@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small corpus, ends within a minute")
     ap.add_argument("--all-pdfs", action="store_true", help="every PDF in ../shared/corpus (642 pages)")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress visible when the output goes to a file
     embedder = load_embedder(Settings.from_env())
     embedder.embed_batch(["warm-up sentence"] * 8)
     results = []

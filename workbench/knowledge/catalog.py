@@ -101,10 +101,21 @@ class Catalog:
     def __init__(self, settings: Settings):
         self.root = knowledge_dir(settings)
         self.path = self.root / "catalog.json"
+        self._cached: tuple | None = None  # ((mtime_ns, inode, size), data): queries read it per call
 
-    def load(self) -> dict:
+    def load(self, fresh: bool = False) -> dict:
+        """The catalog; cached while the file is unchanged (treat it as read-only unless fresh=True)."""
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if not fresh and stamp is not None and self._cached and self._cached[0] == stamp:
+            return self._cached[1]
         data = read_json(self.path, None) or {}
         data.setdefault("collections", {})
+        if not fresh and stamp is not None:
+            self._cached = (stamp, data)
         return data
 
     def save(self, data: dict) -> None:
@@ -118,7 +129,7 @@ class Catalog:
 
     def update(self, name: str, fn) -> dict:
         """Apply fn(entry) to one collection's entry and save; returns the new entry."""
-        data = self.load()
+        data = self.load(fresh=True)
         entry = data["collections"].get(name)
         if entry is None:
             raise KnowledgeError(f"There is no collection named '{name}'.")

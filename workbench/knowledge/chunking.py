@@ -1,8 +1,10 @@
 """Chunking strategies as spans over the document text, so every chunk maps back to its source exactly."""
 from __future__ import annotations
 
+import copy
 import logging
 import re
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -33,20 +35,44 @@ def _trim(text: str, start: int, end: int) -> Span:
     return start, end
 
 
+_local = threading.local()
+
+
+def _tokenizer(embedder: Embedder):
+    """This thread's own copy of the embedder's tokenizer: a Rust tokenizer used from two threads at once
+    (the ingest parser thread counting, the model thread encoding) fails with 'Already borrowed'."""
+    tok = getattr(embedder, "tokenizer", None)
+    if tok is None:
+        return None
+    cache = _local.__dict__.setdefault("tokenizers", {})
+    mine = cache.get(id(tok))
+    if mine is None or mine[0] is not tok:
+        mine = cache[id(tok)] = (tok, copy.deepcopy(tok))
+    return mine[1]
+
+
+def count_tokens(embedder: Embedder, texts: list[str]) -> list[int]:
+    """Tokens per text in the embedder's tokenizer, special tokens included (as the model sees them)."""
+    tok = _tokenizer(embedder)
+    if tok is None:
+        return embedder.count_tokens(texts)
+    return [len(ids) for ids in tok(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+
+
 def length_fn(config: CollectionConfig, embedder: Embedder) -> Callable[[str], int]:
     """Length of a text in the config's unit (tokens include the model's special tokens)."""
     if config.unit == "tokens":
-        return lambda s: embedder.count_tokens([s])[0]
+        return lambda s: count_tokens(embedder, [s])[0]
     return len
 
 
 def n_special_tokens(embedder: Embedder) -> int:
-    return embedder.count_tokens([""])[0]
+    return count_tokens(embedder, [""])[0]
 
 
 def token_offsets(text: str, embedder: Embedder) -> list[Span]:
     """Character span of every token of `text` in the embedder's own tokenizer (no special tokens)."""
-    tok = getattr(embedder, "tokenizer", None)
+    tok = _tokenizer(embedder)
     if tok is not None and getattr(tok, "is_fast", False):
         enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
         return [(a, b) for a, b in enc["offset_mapping"] if b > a]
@@ -93,7 +119,7 @@ def _token_windows(text: str, config: CollectionConfig, embedder: Embedder) -> l
     while i < len(offs):
         j = min(len(offs), i + window)
         # Re-tokenising a cut-out piece can merge differently at its edges; shrink until it fits.
-        while j > i + 1 and embedder.count_tokens([text[offs[i][0]:offs[j - 1][1]]])[0] > limit:
+        while j > i + 1 and count_tokens(embedder, [text[offs[i][0]:offs[j - 1][1]]])[0] > limit:
             j -= 1
         spans.append((offs[i][0], offs[j - 1][1]))
         if j >= len(offs):
@@ -215,7 +241,7 @@ def chunk_document(doc: Document, config: CollectionConfig, embedder: Embedder,
     """The document's chunks with offsets, page and token count (counted once, here)."""
     spans = split_spans(doc.text, config, embedder, embed)
     texts = [doc.text[s:e] for s, e in spans]
-    counts = embedder.count_tokens(texts) if texts else []
+    counts = count_tokens(embedder, texts) if texts else []
     return [
         Chunk(chunk_id=f"{doc.doc_id}-{i:05d}", doc_id=doc.doc_id, doc_name=doc.name, text=t, start=s, end=e,
               index=i, page=doc.page_of(s), n_tokens=int(n))

@@ -235,7 +235,7 @@ class KnowledgeBase:
         name = check_collection_name(name)
         config = config or CollectionConfig(embedding_model=self.settings.embedding_model)
         with write_lock(self.settings):
-            data = self.catalog.load()
+            data = self.catalog.load(fresh=True)
             if name in data["collections"]:
                 raise KnowledgeError(f"A collection named '{name}' already exists.")
             key = new_chroma_key()
@@ -256,7 +256,7 @@ class KnowledgeBase:
     def rename(self, old: str, new: str) -> None:
         new = check_collection_name(new)
         with write_lock(self.settings):
-            data = self.catalog.load()
+            data = self.catalog.load(fresh=True)
             if old not in data["collections"]:
                 raise KnowledgeError(f"There is no collection named '{old}'.")
             if new == old:
@@ -269,7 +269,7 @@ class KnowledgeBase:
 
     def delete(self, name: str) -> None:
         with write_lock(self.settings):
-            data = self.catalog.load()
+            data = self.catalog.load(fresh=True)
             entry = data["collections"].pop(name, None)
             if entry is None:
                 raise KnowledgeError(f"There is no collection named '{name}'.")
