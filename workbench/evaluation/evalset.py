@@ -59,7 +59,7 @@ class ParseReport:
     errors: tuple[RowError, ...] = field(default=())
 
 
-def _as_bool(value, line: int) -> bool:
+def _as_bool(value) -> bool:
     if isinstance(value, bool):
         return value
     if value is None:
@@ -115,7 +115,7 @@ def item_from_row(row: dict, line: int) -> EvalItem:
     question = str(row.get("question") or "").strip()
     if not question:
         raise EvalSetError("missing 'question'")
-    unanswerable = _as_bool(row.get("unanswerable"), line)
+    unanswerable = _as_bool(row.get("unanswerable"))
     reference = row.get("reference")
     reference = "" if reference is None else str(reference).strip()
     if not reference and not unanswerable:

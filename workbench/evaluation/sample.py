@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from workbench.evaluation.evalset import parse_evalset, save_set
 from workbench.settings import Settings
@@ -29,8 +30,6 @@ def sample_items():
     if report.errors:
         raise ValueError(f"the sample evaluation set has invalid rows: {report.errors[:3]}")
     schema = json.dumps(SAMPLE_SCHEMA)
-    from dataclasses import replace
-
     return [replace(i, expected_format=schema) if i.expected_format == "json" else i for i in report.items]
 
 
