@@ -91,3 +91,24 @@ def test_flow_choose_set_run_report(settings):
     assert any("question" in df.value.columns and len(df.value) == 2 for df in rep.dataframe)
     load_sample_set(settings)  # idempotent: the set is replaced, runs keep their own snapshot
     assert len(runs.load_run(settings, ids[0]).items) == 2
+
+
+def test_live_run_shows_progress_and_cancels_from_the_page(settings):
+    from workbench import jobs
+
+    spec = runs.RunSpec(set_name="sample", setups=("base",))
+    run_id = runs.submit_run(settings, spec, sample_items()[:20], handler="tests.test_evaluation_runs:slow_fake_job")
+    deadline = time.time() + 60
+    while time.time() < deadline and not runs.load_run(settings, run_id).results:
+        time.sleep(0.2)
+    at = page("evaluate_run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.get("progress") and "answers" in at.get("progress")[0].proto.text
+    at.button(key=f"cancel_{run_id}").click().run()
+    rec = runs.load_run(settings, run_id)
+    deadline = time.time() + 20
+    while time.time() < deadline and not runs.run_status(settings, rec).is_final:
+        time.sleep(0.2)
+    assert runs.run_status(settings, rec).state == jobs.CANCELLED
+    at = page("evaluate_report.py").run()  # a reload shows the partial run
+    assert not at.exception and any("cancelled" in w.value for w in at.warning)
