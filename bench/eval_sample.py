@@ -155,7 +155,12 @@ def main() -> None:
         finally:
             say(freshness.apply_change(settings, COLLECTION, change, revert=True))
         print("\nFreshness (before -> after re-indexing):")
-        for r in freshness.before_after(runs.load_run(settings, run_id), runs.load_run(settings, after_id), change):
+        rows = freshness.before_after(runs.load_run(settings, run_id), runs.load_run(settings, after_id), change)
+        if args.html:
+            after_rs = score_run(runs.load_run(settings, after_id))
+            Path(args.html).with_suffix(".freshness.html").write_text(
+                to_html(build_report(after_rs, freshness_rows=rows)))
+        for r in rows:
             print(f"  {r['question']} {runs.SETUP_LABELS[r['setup']]:<11} before: {r['before says']:<8} "
                   f"after: {r['after says']:<8} {r['after'][:70]!r}")
     top = rs.summaries.get("hybrid") or rs.summaries.get("rag")

@@ -99,10 +99,12 @@ class Report:
     recommendation: Recommendation
     prices: Prices
     measured: Measured
+    freshness: tuple = ()  # before/after rows (freshness.before_after) when this is a freshness run
 
     def to_json(self) -> dict:
         rec = self.scores.record
         return {
+            "freshness": list(self.freshness),
             "run_id": rec.run_id, "spec": rec.spec.to_json(), "summary": rec.summary,
             "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "setups": {s: v.to_json() for s, v in self.scores.summaries.items()},
@@ -118,8 +120,13 @@ class Report:
         }
 
 
-def build_report(rs: RunScores, prices: Prices | None = None, measured: Measured | None = None) -> Report:
-    return Report(rs, recommend(rs.summaries), prices or Prices(), measured or Measured())
+def build_report(rs: RunScores, prices: Prices | None = None, measured: Measured | None = None,
+                 freshness_rows: list[dict] | None = None) -> Report:
+    return Report(rs, recommend(rs.summaries), prices or Prices(), measured or Measured(),
+                  tuple(freshness_rows or ()))
+
+
+FRESH_COLS = ("question", "setup", "before says", "after says", "after")
 
 
 def _fmt(v, pct: bool = True) -> str:
@@ -159,6 +166,11 @@ def to_markdown(report: Report) -> str:
         out.append(f"| {_label(c.setup)} | {added} | ${c.per_1k_tokens_usd:.3f} | ${c.per_1k_compute_usd:.3f} | "
                    f"${c.year_usd:,.2f} |")
     out += [""] + [f"- {a}" for a in assumptions(report.prices, report.measured)]
+    if report.freshness:
+        out += ["", "## Freshness (before -> after re-indexing)", "", "| " + " | ".join(FRESH_COLS) + " |",
+                "|" + "---|" * len(FRESH_COLS)]
+        out += ["| " + " | ".join(str(r[c]).replace("|", "/").replace("\n", " ")[:80] for c in FRESH_COLS) + " |"
+                for r in report.freshness]
     out += ["", "## Answers", ""]
     for row in rs.rows():
         out.append(f"### {row['id']}: {row['question']}")
@@ -219,6 +231,9 @@ def to_html(report: Report) -> str:
         "<h2>Cost</h2><table><tr><th>Setup</th><th>Context tokens added</th><th>Per 1,000 queries (tokens)</th>"
         f"<th>Per 1,000 queries (GPU time)</th><th>Per year</th></tr>{cost_rows}</table><ul>"
         + "".join(f"<li>{e(a)}</li>" for a in assumptions(report.prices, report.measured)) + "</ul>",
+        ("<h2>Freshness (before -> after re-indexing)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in FRESH_COLS)
+         + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in FRESH_COLS) + "</tr>"
+                             for r in report.freshness) + "</table>") if report.freshness else "",
         "<h2>Answers</h2><table><tr><th>id</th><th>Question</th><th>Reference</th>"
         + "".join(f"<th>{e(_label(s))}</th>" for s in rs.setups) + "<th>Retrieved</th></tr>"
         + "".join(q_rows) + "</table>",

@@ -148,6 +148,17 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
     return prices
 
 
+def freshness_rows(settings: Settings, rs: RunScores) -> list[dict]:
+    rec = rs.record
+    if not rec.spec.freshness:
+        return []
+    try:
+        before = runs.load_run(settings, rec.spec.parent_run)
+    except runs.RunError:
+        return []
+    return freshness.before_after(before, rec, freshness.FactChange.from_json(rec.spec.freshness))
+
+
 def freshness_table(settings: Settings, rs: RunScores) -> None:
     rec = rs.record
     change = freshness.FactChange.from_json(rec.spec.freshness)
@@ -222,6 +233,6 @@ def render_report_page() -> None:
         else:
             st.caption("This is not a freshness run. Start one from the Run evaluation page (section 4).")
     with tabs[4]:
-        exports(build_report(rs, prices, measure(settings, rec.spec)), rs)
+        exports(build_report(rs, prices, measure(settings, rec.spec), freshness_rows(settings, rs)), rs)
         st.divider()
         compare(settings, rs, ids)
