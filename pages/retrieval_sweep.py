@@ -8,7 +8,9 @@ from workbench.retrieval.figures import sweep_heatmap
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
 from workbench.ui import state
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import pick_collection, question_set_picker, running, start_task, task_panel
+from workbench.ui.retrieval import (
+    get_task, pick_collection, question_set_picker, running, start_task, task_panel,
+)
 
 st.title("Chunk sweep")
 st.caption("Find the chunk settings that retrieve best for your documents: every configuration is chunked, "
@@ -59,10 +61,11 @@ if col is not None:
         emb, questions, rs = col.embedder, list(qs.questions), saved.with_(mode=mode, doc_ids=(), threshold=None)
         memo = EmbeddingMemo(emb)
         memo.backing = col.embed_fn(emb, counter=memo.count_model_calls)
-        start_task(task_key, f"sweeping {grid.size} configurations",
+        start_task(task_key, f"{qs.name}, {mode}: {grid.size} configurations",
                    lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo))
     res = task_panel(task_key)
     if res is not None:
+        st.caption(f"Results of the last sweep on '{col.name}': {get_task(task_key).label}.")
         if res.cancelled:
             st.warning("Cancelled: results cover the configurations finished before the cancel.")
         for s in res.skipped:

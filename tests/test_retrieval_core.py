@@ -208,3 +208,14 @@ def test_embedding_map_at_20k_chunks_is_sampled_and_fast():
     assert names[-2:] == ["retrieved", "query"] and len(names) == 7 + 2
     assert sum(len(tr.x) for tr in fig.data[:7]) == 3000
     assert list(fig.data[-2].text) == ["1", "2"]  # retrieved chunks carry their rank
+
+
+def test_synthetic_question_cleaning():
+    from workbench.retrieval.questions import _clean_question
+
+    assert _clean_question("How long is the warranty? It is two years.") == "How long is the warranty?"
+    assert _clean_question("Question: When was 4.3.0 released") == "When was 4.3.0 released?"
+    assert _clean_question("The TideLog T3 Datasheet - page 1?") is None  # not a question
+    assert _clean_question("What is the answer to this question?") is None
+    assert _clean_question("Why?") is None
+    assert _clean_question("1. What is the minimum response time? 2. What") == "What is the minimum response time?"
