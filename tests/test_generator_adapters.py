@@ -12,7 +12,7 @@ from workbench.models.generator import AdapterError, GenerationConfig
 pytestmark = pytest.mark.slow
 
 QUESTION = [{"role": "user", "content": "Name three colours."}]
-CFG = GenerationConfig(max_new_tokens=10)
+CFG = GenerationConfig(max_new_tokens=6)
 
 
 def make_lora_adapter(out_dir: Path, base_path: str, seed: int = 0) -> Path:
@@ -64,7 +64,7 @@ def test_two_sessions_get_their_own_adapter(gen, lora_adapter):
     got: dict[str, list[str]] = {"base": [], "tuned": []}
 
     def session(kind):
-        for _ in range(3):
+        for _ in range(2):
             r = gen.generate(QUESTION, CFG, adapter=lora_adapter if kind == "tuned" else None)
             got[kind].append(r.text)
 
@@ -73,8 +73,8 @@ def test_two_sessions_get_their_own_adapter(gen, lora_adapter):
         t.start()
     for t in threads:
         t.join()
-    assert got["base"] == [ref_base] * 3
-    assert got["tuned"] == [ref_tuned] * 3
+    assert got["base"] == [ref_base] * 2
+    assert got["tuned"] == [ref_tuned] * 2
 
 
 def test_adapter_for_another_base_model_is_refused(gen, lora_adapter, tmp_path):
@@ -126,7 +126,7 @@ def test_prompt_lookup_keeps_greedy_answers_identical(gen):
     ctx = ("The Keelhouse warranty lasts 24 months from delivery. Returns are accepted within 30 days "
            "if the device is unused and in its original packaging.")
     msgs = [{"role": "user", "content": f"Context: {ctx}\n\nQuestion: How long does the warranty last?"}]
-    cfg = GenerationConfig(max_new_tokens=24)
+    cfg = GenerationConfig(max_new_tokens=16)
     fast = gen.generate(msgs, cfg).text
     saved, gen.prompt_lookup_tokens = gen.prompt_lookup_tokens, None
     try:

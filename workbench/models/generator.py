@@ -5,15 +5,19 @@ LoRA adapters attach to the one shared base model (transformers' PEFT integratio
 under `LocalGenerator.lock`, so concurrent sessions each get the adapter they asked for without a
 second copy of the base weights. Prompts longer than the context window are trimmed with a note.
 Greedy decoding uses prompt-lookup (n-gram) speculation: identical output, faster when the answer
-copies its context, as RAG answers do (bench/generate.py).
+copies its context, as RAG answers do. On CPU each generation uses only the cores other processes
+leave free: torch's OpenMP threads on an oversubscribed CPU wait on each other and run several times
+slower than one thread (bench/generate.py).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +66,17 @@ PROMPT_LOOKUP_TOKENS = 10
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
 
+def cpu_threads_free(own_recent: int = 0) -> int:
+    """Cores not busy with other work (1-minute load average minus our own recent threads), at least 1."""
+    n = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # no load average (Windows): use every core
+        return n
+    others = max(0.0, load - own_recent)
+    return max(1, min(n, int(n - others + 0.5)))
+
+
 def _adapter_key(path: Path) -> str:
     """A stable PEFT adapter name for a folder; changes when the weights file changes."""
     weights = next((f for f in (path / "adapter_model.safetensors", path / "adapter_model.bin") if f.is_file()),
@@ -96,6 +111,9 @@ class LocalGenerator:
         self.adapters: dict[str, str] = {}  # PEFT adapter name -> folder, attached to self.model
         # Greedy only: sampling with speculation would change the output distribution's seed path.
         self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS
+        # CPU threads per generation: None picks the free cores each time (cpu_threads_free).
+        self.threads: int | None = None
+        self._last_threads = (0, 0.0)  # (threads, when): our own share of the load average
 
     @property
     def context_window(self) -> int:
@@ -178,6 +196,25 @@ class LocalGenerator:
                 return self.adapters.get(module.active_adapters[0])
         return None
 
+    @contextmanager
+    def _cpu_threads(self):
+        """Run with the free CPU cores as torch threads (CPU only), restoring the old setting after."""
+        import torch
+
+        if self.device != "cpu":
+            yield
+            return
+        threads, when = self._last_threads
+        own = threads if time.monotonic() - when < 60 else 0  # the load average remembers about a minute
+        n = self.threads or cpu_threads_free(own)
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+            self._last_threads = (n, time.monotonic())
+
     def prepare(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig()) -> PreparedPrompt:
         """Fit `messages` into the context window minus cfg.max_new_tokens, noting anything cut."""
         budget = self.context_window - cfg.max_new_tokens
@@ -254,7 +291,7 @@ class LocalGenerator:
 
         def run():
             try:
-                with self.lock, torch.inference_mode():
+                with self.lock, torch.inference_mode(), self._cpu_threads():
                     self._activate(adapter)
                     torch.manual_seed(cfg.seed)
                     out["ids"] = self.model.generate(**kwargs)
