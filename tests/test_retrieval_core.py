@@ -218,4 +218,5 @@ def test_synthetic_question_cleaning():
     assert _clean_question("The TideLog T3 Datasheet - page 1?") is None  # not a question
     assert _clean_question("What is the answer to this question?") is None
     assert _clean_question("Why?") is None
+    assert _clean_question('What if the answer to this question is: "How does the plan work?"') == "How does the plan work?"
     assert _clean_question("1. What is the minimum response time? 2. What") == "What is the minimum response time?"

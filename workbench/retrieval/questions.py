@@ -180,7 +180,10 @@ _ASKS = re.compile(r"^(what|how|when|where|which|who|whom|whose|why|is|are|does|
 
 def _clean_question(text: str) -> str | None:
     """The first line as a question, or None when it is not one (a restated passage, an echo of the prompt)."""
-    line = text.strip().split("\n")[0].strip().strip('"').strip()
+    line = text.strip().split("\n")[0].strip()
+    # Small models often wrap the question: 'What if the answer to this question is: "How ...?"'.
+    quoted = re.search(r'"([^"]{8,}\?)"', line)
+    line = (quoted.group(1) if quoted else line).strip().strip('"').strip()
     line = re.sub(r"^(question\s*\d*\s*[:.)-]\s*|\d+[.)]\s*)", "", line, flags=re.IGNORECASE).strip()
     if "?" in line:
         line = line[: line.index("?") + 1]
