@@ -140,3 +140,25 @@ def test_query_page_real_models(settings, real_embedder):
     assert not at.exception, [e.value for e in at.exception]
     heads = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert heads and "fused rank (RRF)" in heads[0] and "support_policy.txt" in " ".join(heads[:2])
+
+
+def test_evaluation_upload_with_bad_rows(settings):
+    fake_sample(settings)
+    at = page("retrieval_eval.py")
+    at.run()
+    at.radio(key="eval_qsrc").set_value("Upload CSV / JSONL")
+    at.run()
+    csv = (b"question,answer,source_document\n"
+           b"How many days of paid vacation?,27 days,employee_handbook.md\n"
+           b",no question here,employee_handbook.md\n"
+           b"What is the Harbor plan price?,,keelhouse_pricing.md\n")
+    at.file_uploader(key="eval_qfile").upload("mine.csv", csv, "text/csv")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("1 row(s) skipped" in e.label for e in at.expander)
+    assert any("mine.csv" in c.value and "2 questions" in c.value for c in at.caption)
+    at.multiselect(key="eval_modes").set_value(["bm25"])
+    at.run()
+    button(at, "Run evaluation").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    assert len(at.dataframe[0].value) == 2
