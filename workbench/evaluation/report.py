@@ -147,14 +147,19 @@ def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def retrieval_text(spec) -> str:
+    r = spec.retrieval
+    return "no retrieval" if not r else f"retrieval {r.get('mode')}, k={r.get('k')}"
+
+
 def to_markdown(report: Report) -> str:
     rs, rec = report.scores, report.scores.record
     head, rows = summary_table(rs)
     out = [f"# Evaluation report: {rec.title}", "",
            f"Set `{rec.spec.set_name}`, {len(rec.items)} questions, setups: "
            f"{', '.join(_label(s) for s in rec.spec.setups)}; collection `{rec.spec.collection}`, "
-           f"adapter `{rec.spec.adapter or rec.spec.adapter_path}`; max new tokens {rec.spec.max_new_tokens}, "
-           f"temperature {rec.spec.temperature}.", "",
+           f"adapter `{rec.spec.adapter or rec.spec.adapter_path}`; {retrieval_text(rec.spec)}; max new tokens "
+           f"{rec.spec.max_new_tokens}, temperature {rec.spec.temperature}.", "",
            f"## Recommendation: {report.recommendation.title}", ""]
     out += [f"- {e}" for e in report.recommendation.evidence]
     out += ["", "## Metrics per setup", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -223,7 +228,7 @@ def to_html(report: Report) -> str:
     body = [
         f"<h1>Evaluation report</h1><p>{e(rec.title)}: set <code>{e(rec.spec.set_name)}</code>, "
         f"{len(rec.items)} questions; collection <code>{e(str(rec.spec.collection))}</code>, adapter "
-        f"<code>{e(str(rec.spec.adapter or rec.spec.adapter_path))}</code>; max new tokens "
+        f"<code>{e(str(rec.spec.adapter or rec.spec.adapter_path))}</code>; {e(retrieval_text(rec.spec))}; max new tokens "
         f"{rec.spec.max_new_tokens}, temperature {rec.spec.temperature}.</p>",
         f"<div class='verdict'><h2>{e(report.recommendation.title)}</h2><ul>"
         + "".join(f"<li>{e(x)}</li>" for x in report.recommendation.evidence) + "</ul></div>",

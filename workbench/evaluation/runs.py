@@ -141,6 +141,11 @@ def create_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
     if not chosen:
         raise RunError("the run has no questions (check the selected question ids)")
     chosen = [replace(i, reference=spec.reference_overrides.get(i.id, i.reference)) for i in chosen]
+    if spec.retrieval is None and any(s in RETRIEVING for s in spec.setups):
+        from workbench.retrieval import load_defaults
+
+        # Pin the collection's current defaults, so the run records exactly how it retrieved.
+        spec = replace(spec, retrieval=load_defaults(settings, spec.collection).to_json())
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     d = settings.evals_dir / run_id
     d.mkdir(parents=True)

@@ -8,8 +8,8 @@ from workbench.evaluation import freshness, runs
 from workbench.evaluation.decision import Prices, assumptions, costs, measure
 from workbench.evaluation.metrics import TAGS
 from workbench.evaluation.report import (
-    build_report, compare_figure, compare_rows, cost_figures, rates_figure, summary_table, tags_figure,
-    to_html, to_json_text, to_markdown,
+    build_report, compare_figure, compare_rows, cost_figures, rates_figure, retrieval_text, summary_table,
+    tags_figure, to_html, to_json_text, to_markdown,
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
@@ -211,6 +211,10 @@ def render_report_page() -> None:
         live_runs()
         if st.button("Refresh", icon=":material/refresh:"):
             st.rerun()
+    spec = rec.spec
+    st.caption(f"Set {spec.set_name}, {len(rec.items)} questions · collection {spec.collection or '-'} · adapter "
+               f"{spec.adapter or spec.adapter_path or '-'} · {retrieval_text(spec)} · max new tokens "
+               f"{spec.max_new_tokens}, temperature {spec.temperature}")
     rs = score_run(rec)
     if not rs.summaries:
         st.info("No answers yet: the run is queued or retrieving passages.")
