@@ -70,7 +70,8 @@ def compare_figure(a: RunScores, b: RunScores, metric: str = "correct") -> go.Fi
         setups = list(rs.summaries)
         ys = [None if getattr(rs.summaries[s], metric) is None else 100 * getattr(rs.summaries[s], metric)
               for s in setups]
-        fig.add_bar(name=name, x=[_label(s) for s in setups], y=ys)
+        fig.add_bar(name=name, x=[_label(s) for s in setups], y=ys,
+                    text=[None if y is None else f"{y:.0f}" for y in ys], textposition="outside")
     fig.update_layout(barmode="group", title=f"{label}: run A vs run B", yaxis=dict(title="%", range=[0, 105]),
                       height=380)
     return fig
@@ -149,7 +150,9 @@ def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
 
 def retrieval_text(spec) -> str:
     r = spec.retrieval
-    return "no retrieval" if not r else f"retrieval {r.get('mode')}, k={r.get('k')}"
+    if not any(s in ("rag", "hybrid") for s in spec.setups):
+        return "no retrieval"
+    return "retrieval: the collection's defaults" if not r else f"retrieval {r.get('mode')}, k={r.get('k')}"
 
 
 def to_markdown(report: Report) -> str:
