@@ -112,3 +112,21 @@ def test_live_run_shows_progress_and_cancels_from_the_page(settings):
     assert runs.run_status(settings, rec).state == jobs.CANCELLED
     at = page("evaluate_report.py").run()  # a reload shows the partial run
     assert not at.exception and any("cancelled" in w.value for w in at.warning)
+
+
+def test_upload_lists_bad_rows_and_saves_the_good_ones(settings):
+    from workbench.evaluation.evalset import load_set
+
+    at = page("evaluate_run.py").run()
+    data = (b'{"question": "How long is the trial?", "reference": "21 days"}\n'
+            b'{"question": "", "reference": "x"}\n'
+            b'not json\n')
+    at.file_uploader[0].set_value(("mine.jsonl", data, "application/json")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = next(df.value for df in at.dataframe if "reason" in df.value.columns)
+    assert list(errors["line"]) == [2, 3]
+    assert any("1 valid questions, 2 rejected rows" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Save the valid questions").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i.question for i in load_set(settings, "mine")] == ["How long is the trial?"]
+    assert at.selectbox[0].value == "mine"
