@@ -130,3 +130,4 @@ def test_upload_lists_bad_rows_and_saves_the_good_ones(settings):
     assert not at.exception, [e.value for e in at.exception]
     assert [i.question for i in load_set(settings, "mine")] == ["How long is the trial?"]
     assert at.selectbox[0].value == "mine"
+    assert not any("rejected rows" in m.value for m in at.markdown)  # the uploader was cleared

@@ -65,7 +65,8 @@ def set_section(settings: Settings) -> str | None:
         st.caption("Columns: question, reference (required); id, expected_format ('json', 'regex:<pattern>' or a "
                    "JSON schema), source_document, source_page, unanswerable (true/false). Bad rows are listed "
                    "with their line and left out.")
-        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json"], key="eval_uploader")
+        gen = st.session_state.get(state.EVAL_UPLOADER_GEN, 0)
+        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json"], key=f"eval_uploader_{gen}")
         if up is not None:
             try:
                 st.session_state[state.EVAL_UPLOAD] = (up.name, evalset.parse_evalset(
@@ -87,6 +88,7 @@ def set_section(settings: Settings) -> str | None:
                     st.error(str(e))
                 else:
                     st.session_state.pop(state.EVAL_UPLOAD)
+                    st.session_state[state.EVAL_UPLOADER_GEN] = gen + 1  # a fresh (empty) uploader
                     st.session_state[state.EVAL_SET] = evalset.check_name(name)
                     flash(f"Saved {len(rep.items)} questions as '{name}'.")
                     st.rerun()

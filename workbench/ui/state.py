@@ -27,3 +27,4 @@ ARENA_CONV = "arena_conv"  # the Conversation shown in the arena (settings snaps
 ARENA_BLIND_ORDERS = "arena_blind_orders"  # turn index -> shuffled setup order shown in blind mode
 ARENA_REVEALED = "arena_revealed"  # turn index -> winning setup, for blind turns already voted on
 ARENA_FLASH = "arena_flash"  # one message shown after a rerun (vote recorded, cleared)
+EVAL_UPLOADER_GEN = "eval_uploader_gen"  # bumped to clear the evaluation-set uploader after a save
