@@ -110,14 +110,3 @@ class ScratchCollection:
     def query(self, text: str, k: int, doc_ids=None) -> list[ScoredChunk]:
         return self.query_vector(self.embedder.embed_batch([text])[0], k, doc_ids)
 
-
-def drop_leftover_scratch(client=None) -> int:
-    """Delete scratch collections a crashed run left behind; returns how many."""
-    client = client or scratch_client()
-    names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-    gone = 0
-    for n in names:
-        if n.startswith(SCRATCH_PREFIX):
-            client.delete_collection(n)
-            gone += 1
-    return gone
