@@ -47,44 +47,46 @@ def corpus(quick: bool, all_pdfs: bool = False) -> dict[str, list[tuple[str, byt
     return {"sample workspace": sample, f"shared corpus ({len(pdfs)} PDFs)": [(p.name, p.read_bytes()) for p in pdfs]}
 
 
-def run(label: str, files, embedder, storage: Path) -> dict:
-    settings = replace(Settings.from_env(), storage=storage).ensure_dirs()
-    kb = KnowledgeBase(settings, embedder)
+def run(label: str, files, embedder, rounds: int) -> dict:
     cfg = CollectionConfig(chunk_size=800, chunk_overlap=100)
-    col = kb.create("bench", cfg)
-
-    # Naive parts: parse + chunk alone (no embedding), then raw embedding of the resulting texts.
+    # Naive parts: parse + chunk alone (no embedding); raw embedding of the same texts comes per round.
     t = time.perf_counter()
     docs = [parse(n, d) for n, d in files]
     texts = [c.text for doc in docs for c in chunk_document(doc, cfg, embedder)]
     t_parse = time.perf_counter() - t
     pages = sum(len(d.page_starts) if d.kind == "pdf" else 1 for d in docs)
-
-    t = time.perf_counter()
-    embedder.embed_batch(texts)
-    raw1 = time.perf_counter() - t
-
-    rep = col.ingest(files)
-    t_e2e = rep.seconds
-    assert rep.ok and rep.n_chunks == len(texts), (rep, len(texts))
-
-    t = time.perf_counter()
-    embedder.embed_batch(texts)
-    raw2 = time.perf_counter() - t
-    t_raw = (raw1 + raw2) / 2
-
-    again = col.ingest(files)
-    assert len(again.unchanged) == len(files) and again.n_embedded == 0
-
-    col.set_config(CollectionConfig(chunk_size=600, chunk_overlap=100))
-    change = col.reindex()
-    col.set_config(cfg)
-    back = col.reindex()
-    n = len(texts)
-    return {"label": label, "files": len(files), "pages": pages, "chunks": n, "t_parse": t_parse,
-            "t_raw": t_raw, "raw_spread": abs(raw1 - raw2) / t_raw, "t_e2e": t_e2e, "t_re": again.seconds,
-            "change_chunks": change.n_chunks, "change_embedded": change.n_embedded,
-            "back_chunks": back.n_chunks, "back_embedded": back.n_embedded}
+    out = {"label": label, "files": len(files), "pages": pages, "chunks": len(texts), "t_parse": t_parse,
+           "rounds": []}
+    for r in range(rounds):
+        # Each round: fresh storage (empty embedding cache), raw embedding right before and after the ingest,
+        # so a load spike from other jobs on the machine hits both sides of the ratio alike.
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            settings = replace(Settings.from_env(), storage=Path(tmp)).ensure_dirs()
+            col = KnowledgeBase(settings, embedder).create("bench", cfg)
+            t = time.perf_counter()
+            embedder.embed_batch(texts)
+            raw1 = time.perf_counter() - t
+            rep = col.ingest(files)
+            assert rep.ok and rep.n_chunks == len(texts), (rep, len(texts))
+            t = time.perf_counter()
+            embedder.embed_batch(texts)
+            raw2 = time.perf_counter() - t
+            out["rounds"].append({"t_raw": (raw1 + raw2) / 2, "raw_spread": abs(raw1 - raw2) / ((raw1 + raw2) / 2),
+                                  "t_e2e": rep.seconds})
+            if r == rounds - 1:
+                again = col.ingest(files)
+                assert len(again.unchanged) == len(files) and again.n_embedded == 0
+                col.set_config(CollectionConfig(chunk_size=600, chunk_overlap=100))
+                change = col.reindex()
+                col.set_config(cfg)
+                back = col.reindex()
+                out.update(t_re=again.seconds, change_chunks=change.n_chunks, change_embedded=change.n_embedded,
+                           back_chunks=back.n_chunks, back_embedded=back.n_embedded)
+    ratios = sorted(x["t_raw"] / x["t_e2e"] for x in out["rounds"])
+    out["ratio"] = ratios[len(ratios) // 2]  # median round
+    mid = min(out["rounds"], key=lambda x: abs(x["t_raw"] / x["t_e2e"] - out["ratio"]))
+    out.update(t_raw=mid["t_raw"], t_e2e=mid["t_e2e"], raw_spread=mid["raw_spread"])
+    return out
 
 
 def main() -> None:
@@ -97,20 +99,23 @@ def main() -> None:
     embedder.embed_batch(["warm-up sentence"] * 8)
     results = []
     for label, files in corpus(args.quick, args.all_pdfs).items():
-        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            r = run(label, files, embedder, Path(tmp))
+        # Small corpora finish in seconds, where a load spike decides the ratio: median of three rounds.
+        r = run(label, files, embedder, rounds=3 if len(files) < 20 and "shared" not in label else 1)
         results.append(r)
         e2e_rate, raw_rate = r["chunks"] / r["t_e2e"], r["chunks"] / r["t_raw"]
         print(f"\n== {label}: {r['files']} files, {r['pages']} pages, {r['chunks']} chunks (recursive 800/100 chars)")
         print(f"  raw embedding       {raw_rate:8.1f} chunks/s  ({r['t_raw']:.1f} s, two runs {r['raw_spread']:.0%} apart)")
         print(f"  end to end          {e2e_rate:8.1f} chunks/s  ({r['t_e2e']:.1f} s)  = {e2e_rate / raw_rate:.2f} x raw")
+        if len(r["rounds"]) > 1:
+            per_round = ", ".join(f"{x['t_raw'] / x['t_e2e']:.2f}" for x in r["rounds"])
+            print(f"  e2e/raw per round   {per_round}  (median {r['ratio']:.2f})")
         naive = r["t_parse"] + r["t_raw"]
         print(f"  naive sequential    {r['chunks'] / naive:8.1f} chunks/s  (parse+chunk {r['t_parse']:.1f} s, then embed)"
               f"  pipeline = {naive / r['t_e2e']:.2f} x naive")
         print(f"  re-ingest unchanged {r['t_re'] * 1000:8.1f} ms  = {r['t_re'] / r['t_e2e']:.2%} of the first ingest")
         print(f"  settings change 800->600 chars: {r['change_embedded']} of {r['change_chunks']} chunks re-embedded; "
               f"back to 800: {r['back_embedded']} of {r['back_chunks']} (embedding cache)")
-    worst_ratio = min((r["chunks"] / r["t_e2e"]) / (r["chunks"] / r["t_raw"]) for r in results)
+    worst_ratio = min(r["ratio"] for r in results)
     worst_re = max(r["t_re"] / r["t_e2e"] for r in results)
     ok = worst_ratio >= TARGET_RATIO and worst_re < TARGET_REINGEST
     print(f"\nworst re-ingest share {worst_re:.2%} (target < {TARGET_REINGEST:.0%})")
