@@ -208,6 +208,17 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
         docs = list(entry["documents"].items())
         counts: dict[str, int] = {}
         n_chunks = 0
+        pending: list = []
+
+        def flush():
+            # Chunks of several documents per embedding call: few large forward passes, as in ingest.
+            for i in range(0, len(pending), EMBED_BATCH):
+                if cancel and cancel():
+                    raise InterruptedError
+                part = pending[i:i + EMBED_BATCH]
+                col._write_chunks(part, embed([c.text for c in part]), key=new_key)
+            pending.clear()
+
         try:
             for j, (doc_id, rec) in enumerate(docs):
                 if cancel and cancel():
@@ -216,14 +227,12 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
                     progress(j / max(1, len(docs)), f"Re-chunking {rec['name']}")
                 doc = col.kb.catalog.load_document(old_key, doc_id)
                 chunks = chunk_document(doc, cfg, embedder, embed)
-                vecs = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
-                for i in range(0, len(chunks), EMBED_BATCH):
-                    if cancel and cancel():
-                        raise InterruptedError
-                    vecs[i:i + EMBED_BATCH] = embed([c.text for c in chunks[i:i + EMBED_BATCH]])
-                col._write_chunks(chunks, vecs, key=new_key)
+                pending.extend(chunks)
                 counts[doc_id] = len(chunks)
                 n_chunks += len(chunks)
+                if len(pending) >= EMBED_BATCH:
+                    flush()
+            flush()
         except InterruptedError:
             _drop_chroma(settings, new_key)
             return IngestReport(unchanged=tuple(r["name"] for _, r in docs), cancelled=True,
