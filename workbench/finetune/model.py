@@ -1,6 +1,7 @@
 """The base model for training: where it lives, which linear layers it has, how it is loaded."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from workbench.models.generator import resolve_generator_path
@@ -31,6 +32,20 @@ def _linear_names(path: str) -> tuple[str, ...]:
 def linear_layer_names(settings: Settings, name: str) -> tuple[str, ...]:
     """Names (last path part) of the model's linear layers that LoRA can target; lm_head excluded."""
     return _linear_names(base_model_path(settings, name))
+
+
+def cpu_threads() -> int:
+    """Torch threads for training on CPU: all cores, or 1 when other work already keeps them busy.
+
+    Oversubscribed OpenMP threads spin while they wait for a core: on this project's shared 2-core
+    machine (load average ~12) a step took 4-5x longer with 2 threads than with 1.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0] > cores
+    except OSError:
+        busy = False
+    return 1 if busy else cores
 
 
 def device_for_training(settings: Settings):

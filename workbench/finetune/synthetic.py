@@ -33,8 +33,8 @@ def parse_qa(text: str) -> tuple[str, str] | None:
     m = QA_RE.search(text)
     if not m:
         return None
-    q = m.group("q").strip().splitlines()[0].strip()
-    a = m.group("a").strip().split("\nQuestion")[0].strip().splitlines()[0].strip()
+    q = next(iter(m.group("q").strip().splitlines()), "").strip()
+    a = next(iter(m.group("a").strip().splitlines()), "").strip()
     if len(q) < 8 or not a or q.lower() == a.lower():
         return None
     return q, a

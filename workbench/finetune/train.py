@@ -192,7 +192,7 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
     queue: list[list[int]] = []
     epoch, seen_examples, seen_tokens = 0, 0, 0
     last_loss = last_val = None
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     rep.log(f"setup took {t0 - t_setup:.1f} s")
     rep.progress(0, steps, "training")
     completed = 0
@@ -245,10 +245,11 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
         raise Cancelled(completed) from None
     for h in stop_hooks:
         h.remove()
-    train_s = time.time() - t0
+    train_s, train_cpu_s = time.time() - t0, time.process_time() - cpu0
     save_adapter(model, out_dir / "adapter")
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
-    return dict(final_loss=last_loss, final_val_loss=last_val, train_seconds=round(train_s, 1), steps=steps,
+    return dict(final_loss=last_loss, final_val_loss=last_val, train_seconds=round(train_s, 1),
+                train_cpu_seconds=round(train_cpu_s, 1), steps=steps,
                 examples_per_s=seen_examples / train_s, tokens_per_s=seen_tokens / train_s,
                 n_train=len(data.train), n_val=len(data.val), n_truncated=data.n_truncated,
                 n_dropped=data.n_dropped, dataset_hash=data.dataset_hash, device=device_label,
@@ -260,7 +261,12 @@ def run_job(ctx) -> dict:
     from workbench.finetune.adapters import AdapterRegistry
     from workbench.jobs.context import JobCancelled
 
+    import torch
+
+    from workbench.finetune.model import cpu_threads
+
     spec = TrainSpec.from_json(ctx.spec)
+    torch.set_num_threads(cpu_threads())  # this process is the job's own: size it to the free cores
     try:
         result = fit(ctx.settings, spec, ctx.dir, ctx)
     except Cancelled as e:
