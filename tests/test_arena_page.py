@@ -84,3 +84,17 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     assert not at.exception
     assert VoteBook(settings).tally().wins == {order[1]: 1}
     assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
+
+    # An unreachable endpoint serving the base column fails only that column; the fine-tuned one answers,
+    # with the first turn as its history.
+    at.toggle(key="arena_blind").set_value(False)
+    at.multiselect(key="arena_setups").set_value(["base", "finetuned"])
+    at.radio(key="arena_source").set_value("OpenAI-compatible endpoint").run()
+    at.text_input(key="arena_ep_url").set_value("http://127.0.0.1:9/v1")
+    at.text_input(key="arena_ep_model").set_value("big-model")
+    at.chat_input[0].set_value("And on weekends?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    second = at.session_state[state.ARENA_CONV].turns[1].answers
+    assert "unreachable" in second["base"].error and second["finetuned"].error is None
+    assert second["finetuned"].text and "What are the support hours?" in second["finetuned"].prompt
+    assert any("unreachable" in e.value for e in at.error)

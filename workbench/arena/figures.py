@@ -19,8 +19,8 @@ def cost_figure(answers: dict[str, Answer], labels: dict[str, str]) -> go.Figure
                 name="completion tokens", row=1, col=1)
     fig.add_bar(x=names, y=[a.stats.ttft_s or 0.0 for _, a in done], name="time to first token", row=1, col=2)
     fig.add_bar(x=names, y=[a.stats.latency_s for _, a in done], name="total latency", row=1, col=2)
-    fig.update_layout(barmode="group", height=300, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", y=1.25, x=0))
     return fig
 
 

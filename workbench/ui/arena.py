@@ -10,7 +10,7 @@ from workbench.arena import SETUPS, USES_ADAPTER, USES_RETRIEVAL, Conversation, 
 from workbench.arena.blind import VoteBook, blind_label, shuffled
 from workbench.arena.conversation import stats_line, to_json, to_markdown
 from workbench.arena.figures import cost_figure, votes_figure
-from workbench.models.endpoint import EndpointError, EndpointGenerator
+from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
 from workbench.models.registry import ModelError
 from workbench.prompts import DEFAULT_SYSTEM_PROMPT
@@ -74,20 +74,21 @@ def controls() -> ArenaControls:
     """The settings panel; returns what was chosen."""
     settings = get_settings()
     with st.container(border=True):
-        c1, c2, c3 = st.columns([2, 2, 1])
+        c1, c3 = st.columns([4, 1])
         setups = c1.multiselect("Columns", SETUPS, default=list(SETUPS), format_func=setup_label,
                                 key="arena_setups")
         blind = c3.toggle("Blind mode", key="arena_blind",
                           help="Shuffle and hide the column names; the audience votes, then the names are revealed.")
-        with c2:
+        c1, c2 = st.columns(2)
+        with c1:
             collection, _ = _collection_picker("arena")
         infos = _adapters()
         adapter_name = adapter_path = None
         if infos:
-            adapter_name = c1.selectbox("Adapter (fine-tuned, hybrid)", [i.name for i in infos], key="arena_adapter")
+            adapter_name = c2.selectbox("Adapter (fine-tuned, hybrid)", [i.name for i in infos], key="arena_adapter")
             adapter_path = str(next(i.path for i in infos if i.name == adapter_name))
         elif any(s in USES_ADAPTER for s in setups):
-            c1.info("No adapter yet: train one on **Training jobs** (the fine-tuned and hybrid columns need one).")
+            c2.info("No adapter yet: train one on **Training jobs** (the fine-tuned and hybrid columns need one).")
         retrieval = None
         with st.expander("Retrieval settings (defaults from the retrieval lab)", expanded=False):
             if collection is not None:
@@ -133,11 +134,16 @@ def conversation() -> Conversation:
     return st.session_state.setdefault(state.ARENA_CONV, Conversation())
 
 
+def _no_math(text: str) -> str:
+    """Model text for st.markdown: a "$" is a price here, not the start of LaTeX."""
+    return text.replace("$", "\\$")
+
+
 def _show_citations(a: Answer) -> None:
     for p in a.passages:
         page = f", p. {p.chunk.page}" if p.chunk.page else ""
         with st.expander(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.3f}"):
-            st.markdown(p.chunk.text)
+            st.markdown(_no_math(p.chunk.text))
 
 
 def show_answer(a: Answer, live: bool = False) -> None:
@@ -145,7 +151,7 @@ def show_answer(a: Answer, live: bool = False) -> None:
     if a.error:
         st.error(a.error)
     elif not live:
-        st.markdown(a.text or "_(empty answer)_")
+        st.markdown(_no_math(a.text) or "_(empty answer)_")
     if a.note:
         st.info(a.note, icon=":material/info:")
     if a.stats is not None:
@@ -230,9 +236,15 @@ def ask(question: str, c: ArenaControls) -> None:
     if c.blind:
         st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
     answers: dict[str, Answer] = {}
+    slots = {}
+    # Every column's header first, so the audience sees all four waiting while the first one streams.
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
             st.subheader(blind_label(pos) if c.blind else LABELS[setup], divider="gray")
+            slots[setup] = st.empty()
+            slots[setup].caption("Waiting for its turn...")
+    for setup in order:
+        with slots[setup].container():
             if setup in USES_RETRIEVAL and retrieval_error:
                 answers[setup] = Answer(setup, "", error=retrieval_error)
                 show_answer(answers[setup])
@@ -246,7 +258,7 @@ def ask(question: str, c: ArenaControls) -> None:
             stream = stream_answer(setup, question, generator=gen, passages=passages, adapter_path=c.adapter_path,
                                    cfg=c.cfg, system_prompt=c.system_prompt, history=conv.history(setup))
             with st.spinner("Generating..."):
-                st.write_stream(stream)
+                st.write_stream(_no_math(piece) for piece in stream)
             answers[setup] = stream.answer
             show_answer(stream.answer, live=True)
     st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
