@@ -91,6 +91,7 @@ def test_summarise_hand_computed():
                for k, lat, ct in (("a", 1.0, 5), ("b", 2.0, 3), ("u", 6.0, 4))]
     s = m.summarise("base", items, scores, results)
     assert s.correct == pytest.approx(2 / 3) and s.fact_correct == pytest.approx(0.5)
+    assert s.usable == pytest.approx(2 / 3)  # a: correct JSON, u: abstained in JSON; b: wrong
     assert s.format_ok == pytest.approx(2 / 3) and s.abstention == 1.0 and s.false_abstention == 0.0
     assert s.latency_s == pytest.approx(3.0) and s.latency_p50_s == 2.0 and s.completion_tokens == 4.0
     assert s.hit_at_k is None

@@ -159,7 +159,7 @@ def test_exports_and_compare(settings):
 def _summ(**kw):
     from workbench.evaluation.metrics import SetupSummary
 
-    base = dict(n=10, correct=None, fact_correct=None, exact=None, f1=None, contains=None, format_ok=None,
+    base = dict(n=10, correct=None, usable=None, fact_correct=None, exact=None, f1=None, contains=None, format_ok=None,
                 hit_at_k=None, abstention=None, false_abstention=None, latency_s=1.0, latency_p50_s=1.0,
                 prompt_tokens=100.0, completion_tokens=20.0)
     return SetupSummary(**{**base, **kw})

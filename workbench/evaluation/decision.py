@@ -70,9 +70,11 @@ def recommend(summaries: dict) -> Recommendation:
         f"(gap {_pct(b_gap)}); the fine-tuned model changes that by {_pct(ft_gain)} "
         f"(to {_pct(_get(summaries, 'finetuned', 'format_ok'))}).",
     ]
-    if hyb is not None:
-        ev.append(f"Hybrid is correct on {_pct(hyb)} of all questions with format adherence "
-                  f"{_pct(_get(summaries, 'hybrid', 'format_ok'))}.")
+    usable = {s: v.usable for s, v in summaries.items() if v.usable is not None}
+    if usable:
+        best = max(usable, key=usable.get)
+        ev.append("Correct and well-formed answers: " + ", ".join(f"{s} {_pct(v)}" for s, v in usable.items())
+                  + f" (best: {best}).")
     not_run = [name for name, g in (("RAG", rag_gain), ("fine-tuned", ft_gain)) if g is None]
     if not_run and base_fact is not None:
         ev.append(f"Not measured: {' and '.join(not_run)} (not in this run); the verdict rests on the gaps alone.")

@@ -194,6 +194,7 @@ class SetupSummary:
     setup: str
     n: int
     correct: float | None  # over all questions (abstaining counts as correct on unanswerable ones)
+    usable: float | None  # correct and in the expected format: what an application can use as is
     fact_correct: float | None  # over answerable questions only
     exact: float | None
     f1: float | None
@@ -214,6 +215,7 @@ class SetupSummary:
 
 # (key, label) of the rates shown as charts, in display order.
 RATE_METRICS = (
+    ("usable", "Correct and well-formed"),
     ("correct", "Correct (all questions)"),
     ("fact_correct", "Correct on answerable questions"),
     ("exact", "Normalised exact match"),
@@ -240,6 +242,7 @@ def summarise(setup: str, items: dict[str, EvalItem], scores: list[AnswerScore],
         setup=setup,
         n=len(scores),
         correct=_mean([s.correct for s in scores]),
+        usable=_mean([s.correct and s.format_ok is not False for s in scores]),
         fact_correct=_mean([s.correct for s in answerable]),
         exact=_mean([s.exact for s in answerable]),
         f1=_mean([s.f1 for s in answerable]),

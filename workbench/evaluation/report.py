@@ -138,10 +138,10 @@ def _fmt(v, pct: bool = True) -> str:
 
 def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
     """The headline table: one row per setup (header, rows) as display strings."""
-    head = ["Setup", "Correct", "Facts", "F1", "Format", "hit@k", "Abstains", "Latency s", "Prompt tok", "Compl tok"]
+    head = ["Setup", "Usable", "Correct", "Facts", "F1", "Format", "hit@k", "Abstains", "Latency s", "Prompt tok", "Compl tok"]
     rows = []
     for s, v in rs.summaries.items():
-        rows.append([_label(s), _fmt(v.correct), _fmt(v.fact_correct), _fmt(v.f1), _fmt(v.format_ok),
+        rows.append([_label(s), _fmt(v.usable), _fmt(v.correct), _fmt(v.fact_correct), _fmt(v.f1), _fmt(v.format_ok),
                      _fmt(v.hit_at_k), _fmt(v.abstention), _fmt(v.latency_s, False),
                      "n/a" if v.prompt_tokens is None else f"{v.prompt_tokens:.0f}",
                      "n/a" if v.completion_tokens is None else f"{v.completion_tokens:.0f}"])
