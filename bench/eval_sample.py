@@ -10,7 +10,8 @@
 
 Uses the storage of WORKBENCH_STORAGE (default ./storage) and loads the sample workspace into it.
 The naive baseline is the base model measured in the same run; every other setup is printed against it.
-Last line: RESULT hybrid_gain_points=<hybrid correct - base correct, in points> target=+20 ok|short
+Last line: RESULT hybrid_usable_gain_points=<hybrid - base, share of answers correct and well-formed, in
+points> target=+20 ok|short
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from workbench.evaluation.evalset import load_set  # noqa: E402
 from workbench.evaluation.scoring import score_run  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 
-TARGET_POINTS = 20.0  # hybrid must beat the base model by at least this many points of correctness
+TARGET_POINTS = 20.0  # hybrid must beat the base model by this many points of usable (correct + well-formed) answers
 COLLECTION = "sample-kb"
 
 
@@ -133,7 +134,8 @@ def main() -> None:
         if s == "base":
             continue
         parts = []
-        for key, label in (("fact_correct", "facts"), ("format_ok", "format"), ("correct", "overall")):
+        for key, label in (("fact_correct", "facts"), ("format_ok", "format"), ("correct", "correct"),
+                           ("usable", "usable")):
             a, b = getattr(base, key), getattr(v, key)
             if a is not None and b is not None:
                 parts.append(f"{label} {100 * (b - a):+.0f} pts")
@@ -164,8 +166,9 @@ def main() -> None:
             print(f"  {r['question']} {runs.SETUP_LABELS[r['setup']]:<11} before: {r['before says']:<8} "
                   f"after: {r['after says']:<8} {r['after'][:70]!r}")
     top = rs.summaries.get("hybrid") or rs.summaries.get("rag")
-    gain = 100 * ((top.correct or 0) - (base.correct or 0))
-    print(f"RESULT hybrid_gain_points={gain:+.1f} target=+{TARGET_POINTS:.0f} {'ok' if gain >= TARGET_POINTS else 'short'}")
+    gain = 100 * ((top.usable or 0) - (base.usable or 0))
+    print(f"RESULT hybrid_usable_gain_points={gain:+.1f} target=+{TARGET_POINTS:.0f} "
+          f"{'ok' if gain >= TARGET_POINTS else 'short'}")
 
 
 if __name__ == "__main__":
