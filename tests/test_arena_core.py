@@ -187,3 +187,21 @@ def test_unreachable_endpoint_fails_only_its_column(settings):
     assert answers["finetuned"].text == "Two years."
     with pytest.raises(EndpointError, match="No endpoint configured"):
         EndpointGenerator.from_settings(settings)
+
+
+def test_stopping_a_stream_closes_the_generation_and_keeps_the_partial_answer():
+    closed = []
+
+    class Slow(RecordingGenerator):
+        def stream(self, messages, cfg, stats_out=None, adapter=None, prepared_out=None):
+            try:
+                yield from ("One ", "two ", "three")
+            finally:
+                closed.append(True)
+
+    s = stream_answer("base", Q, generator=Slow())
+    it = iter(s)
+    assert next(it) == "One "
+    it.close()
+    assert closed == [True]
+    assert s.answer.text == "One" and "Stopped" in s.answer.error

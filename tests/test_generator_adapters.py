@@ -134,3 +134,16 @@ def test_prompt_lookup_keeps_greedy_answers_identical(gen):
     finally:
         gen.prompt_lookup_tokens = saved
     assert fast == plain
+
+
+def test_closing_a_stream_cancels_the_generation(gen):
+    import time
+
+    stream = gen.stream(QUESTION, GenerationConfig(max_new_tokens=400))
+    next(p for p in stream if p)
+    t0 = time.perf_counter()
+    stream.close()
+    # The model lock is released within a few tokens, not after the 400 asked for.
+    assert gen.lock.acquire(timeout=20)
+    gen.lock.release()
+    assert time.perf_counter() - t0 < 20

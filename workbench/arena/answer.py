@@ -73,10 +73,18 @@ class AnswerStream:
             messages = build_messages(self.setup, self.question, self.passages, self.system_prompt,
                                       self.history)
             prompt = self.generator.render(messages)
-            for piece in self.generator.stream(messages, self.cfg, stats_out=stats, adapter=self.adapter_path,
-                                               prepared_out=prepared):
-                self.text += piece
-                yield piece
+            pieces = self.generator.stream(messages, self.cfg, stats_out=stats, adapter=self.adapter_path,
+                                           prepared_out=prepared)
+            try:
+                for piece in pieces:
+                    self.text += piece
+                    yield piece
+            except GeneratorExit:
+                # The reader stopped (rerun, Stop button): record what was said so far, free the model.
+                pieces.close()
+                self.answer = Answer(self.setup, self.text.strip(), None, self.passages, prompt,
+                                     error="Stopped before the answer was complete.")
+                raise
             error = None
         except (ModelError, ValueError, OSError) as e:  # shown in this column; the others still answer
             error = str(e)

@@ -77,6 +77,18 @@ def cpu_threads_free(own_recent: int = 0) -> int:
     return max(1, min(n, int(n - others + 0.5)))
 
 
+def _Cancelled(event: threading.Event):
+    """A StoppingCriteria that ends generation once `event` is set."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return Cancelled()
+
+
 def _adapter_key(path: Path) -> str:
     """A stable PEFT adapter name for a folder; changes when the weights file changes."""
     weights = next((f for f in (path / "adapter_model.safetensors", path / "adapter_model.bin") if f.is_file()),
@@ -268,7 +280,7 @@ class LocalGenerator:
         `prepared_out` receives the PreparedPrompt actually sent (with its trimming note).
         """
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         if adapter is not None:
             self.check_adapter(adapter)  # refuse early, before any thread starts
@@ -286,6 +298,8 @@ class LocalGenerator:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if self.prompt_lookup_tokens:
                 kwargs.update(prompt_lookup_num_tokens=self.prompt_lookup_tokens)
+        cancel = threading.Event()
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
         out: dict = {}
         errors: list[BaseException] = []
 
@@ -303,10 +317,15 @@ class LocalGenerator:
         ttft = None
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        for piece in streamer:
-            if ttft is None and piece:
-                ttft = time.perf_counter() - t0
-            yield piece
+        try:
+            for piece in streamer:
+                if ttft is None and piece:
+                    ttft = time.perf_counter() - t0
+                yield piece
+        finally:
+            # A consumer that stops reading (closed iterator, Streamlit rerun or Stop) cancels the
+            # generation at the next token, so the shared model is free again for the next request.
+            cancel.set()
         worker.join()
         if errors:
             if isinstance(errors[0], ModelError):
