@@ -5,7 +5,8 @@ from workbench.ui import arena
 
 st.title("Arena")
 st.caption("One question to the base model, RAG, the fine-tuned model and the hybrid: each answer streams "
-           "into its column with its citations, the prompt it was given and what it cost.")
+           "into its column with its citations, the prompt it was given and what it cost. Columns answer one "
+           "after another on the one shared model; **Stop** (top right) cancels the answer being written.")
 
 arena.flash()
 c = arena.controls()
