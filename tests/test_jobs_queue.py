@@ -108,12 +108,13 @@ def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
     from workbench.settings import Settings
 
     job = jobs.submit(settings, "demo", {"n": 30, "sleep_s": 0.1})
+    waiting = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
     wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
     # A "restarted app": fresh Settings, nothing in memory; the job is found running and progressing.
     fresh = Settings.from_env()
-    seen = jobs.reconcile(fresh)
-    assert [s.job_id for s in seen] == [job.job_id] and seen[0].state == jobs.RUNNING
-    step = seen[0].step
+    seen = {s.job_id: s for s in jobs.reconcile(fresh)}
+    assert seen[job.job_id].state == jobs.RUNNING and seen[waiting.job_id].state == jobs.QUEUED
+    step = seen[job.job_id].step
     wait_for(lambda: jobs.get(fresh, job.job_id).step > step)
     # Now the whole machine "crashes": runner and worker die together.
     st = jobs.get(fresh, job.job_id)
@@ -124,6 +125,8 @@ def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
     settled = {s.job_id: s for s in jobs.reconcile(fresh)}[job.job_id]
     assert settled.state == jobs.FAILED and "died" in settled.error
     assert jobs.get(fresh, job.job_id).state == jobs.FAILED  # stored, not just reported
+    # The runner died with it; reconcile started a new one, and the queue moves again.
+    assert final(fresh, waiting.job_id).state == jobs.SUCCEEDED
 
 
 def _runner_pid_of(worker_pid: int) -> int:

@@ -33,7 +33,9 @@ def target_module_choices(_settings: Settings, model: str) -> tuple[str, ...]:
 
 @st.cache_data(show_spinner=False)
 def device_label(_settings: Settings) -> str:
-    return device_for_training(_settings)[2]
+    """Where training will run; on CPU the worker sizes its threads to the cores free at the time."""
+    device, _, label = device_for_training(_settings)
+    return label if device == "cuda" else "CPU (fp32)"
 
 
 def flash(msg: str, kind: str = "success") -> None:
