@@ -312,4 +312,4 @@ def footer(blind: bool) -> None:
 def flash() -> None:
     msg = st.session_state.pop(state.ARENA_FLASH, None)
     if msg:
-        st.success(msg)
+        st.toast(msg, icon=":material/check_circle:")
