@@ -100,10 +100,10 @@ def workbench_generate(gen, messages, cfg):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="2 short prompts, 16 new tokens: about a minute")
+    ap.add_argument("--quick", action="store_true", help="2 short prompts, 12 new tokens: about a minute")
     ap.add_argument("--rounds", type=int, default=None)
     args = ap.parse_args()
-    n_rag, n_bare, max_new, rounds = (1, 1, 16, 1) if args.quick else (6, 2, 48, 1)
+    n_rag, n_bare, max_new, rounds = (1, 1, 12, 1) if args.quick else (6, 2, 48, 1)
     rounds = args.rounds or rounds
     default_threads = torch.get_num_threads()
     gen = load_generator(Settings.from_env())
