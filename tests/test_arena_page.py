@@ -1,6 +1,7 @@
 """The Arena page through AppTest: empty storage, bad input, and ask -> four streamed answers with stats."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -49,9 +50,13 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     col = kb.create("support")
     col.ingest([("support_policy.txt", DOC.encode())])
     shutil.copytree(lora_adapter, settings.adapters_dir / "demo-lora")
+    wrong = shutil.copytree(lora_adapter, settings.adapters_dir / "wrong-base")
+    cfg = json.loads((wrong / "adapter_config.json").read_text())
+    (wrong / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": "meta-llama/Llama-3.1-8B"}))
 
     at = AppTest.from_file(PAGE, default_timeout=600).run()
     assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="arena_adapter").set_value("demo-lora")
     at.number_input(key="arena_max_new").set_value(8)
     question = "What are the support hours?"
     at.chat_input[0].set_value(question).run()
@@ -98,3 +103,13 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     assert "unreachable" in second["base"].error and second["finetuned"].error is None
     assert second["finetuned"].text and "What are the support hours?" in second["finetuned"].prompt
     assert any("unreachable" in e.value for e in at.error)
+
+    # An adapter made for another base model is refused in its columns with a clear message.
+    at.radio(key="arena_source").set_value("Local model")
+    at.multiselect(key="arena_setups").set_value(["finetuned"])
+    at.selectbox(key="arena_adapter").set_value("wrong-base").run()
+    at.chat_input[0].set_value("Hello?").run()
+    assert not at.exception
+    refused = at.session_state[state.ARENA_CONV].turns[2].answers["finetuned"]
+    assert "meta-llama/Llama-3.1-8B" in refused.error and refused.text == ""
+    assert any("Llama-3.1-8B" in e.value for e in at.error)
