@@ -175,3 +175,17 @@ def test_schedule_and_step_count():
     spec = TrainSpec(dataset="d", adapter_name="a", batch_size=4, grad_accum=2, epochs=2.0)
     assert total_steps(spec, 17) == 6  # 5 micro-batches -> 3 steps per epoch
     assert total_steps(spec.with_(max_steps=7), 17) == 7
+
+
+def test_plots_overlay_two_runs_and_mark_the_length_limit():
+    from workbench.finetune.plots import length_histogram, training_curves
+
+    a = [{"step": 1, "loss": 2.0, "lr": 1e-3}, {"step": 2, "loss": 1.0, "lr": 5e-4, "val_loss": 1.2}]
+    b = [{"step": 1, "loss": 3.0, "lr": 1e-3}]
+    fig = training_curves({"run A": a, "run B": b})
+    names = [t.name for t in fig.data]
+    assert "run A: training loss" in names and "run A: validation loss" in names and "run B: training loss" in names
+    val = next(t for t in fig.data if t.name == "run A: validation loss")
+    assert list(val.x) == [2] and list(val.y) == [1.2]
+    hist = length_histogram([10, 50, 300, 400], 256)
+    assert "(2 over)" in hist.layout.annotations[0].text
