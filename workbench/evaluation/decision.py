@@ -74,7 +74,7 @@ def recommend(summaries: dict) -> Recommendation:
     if usable:
         best = max(usable, key=usable.get)
         ev.append("Correct and well-formed answers: " + ", ".join(f"{s} {_pct(v)}" for s, v in usable.items())
-                  + f" (best: {best}).")
+                  + (f" (best: {best})." if usable[best] > 0 else " (none yet)."))
     not_run = [name for name, g in (("RAG", rag_gain), ("fine-tuned", ft_gain)) if g is None]
     if not_run and base_fact is not None:
         ev.append(f"Not measured: {' and '.join(not_run)} (not in this run); the verdict rests on the gaps alone.")
