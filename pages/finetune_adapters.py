@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
+from workbench import jobs
 from workbench.finetune.adapters import AdapterError, AdapterRegistry
+from workbench.finetune.plots import training_curves
 from workbench.ui.finetune import flash, fmt_duration, show_flash
 from workbench.ui.resources import get_settings
 
@@ -46,6 +48,9 @@ with c3:
         reg.delete(name)
         flash(f"Deleted adapter '{name}'.")
         st.rerun()
+runs = jobs.read_metrics(settings.jobs_dir / info.job_id) if info.job_id else []
+if runs:
+    st.plotly_chart(training_curves({info.name: runs}), key="ft_adapter_curves")
 with st.expander("Training spec and record"):
     st.json({"job": info.job_id, "dataset": info.dataset, "dataset_hash": info.dataset_hash,
              "final_loss": info.final_loss, "final_val_loss": info.final_val_loss, "spec": info.spec})
