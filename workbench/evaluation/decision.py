@@ -82,6 +82,9 @@ def recommend(summaries: dict) -> Recommendation:
         ev.append("No base-model answers: gaps cannot be measured; include the base setup.")
     ev.append(f"Rule: a gap counts at {_pct(GAP)} or more when the targeted setup closes at least {_pct(MIN_GAIN)}.")
     title = TITLES[verdict]
+    big_gap = (k_gap or 0) >= GAP or (b_gap or 0) >= GAP
+    if verdict == "prompt" and big_gap:
+        title = "Start with prompt engineering: neither RAG nor fine-tuning closed the measured gaps"
     unmeasured = {"rag": rag_gain is None, "finetune": ft_gain is None,
                   "hybrid": rag_gain is None or ft_gain is None}.get(verdict, False)
     if unmeasured:

@@ -221,6 +221,9 @@ def render_report_page() -> None:
         return
     if rec.summary and rec.summary.get("cancelled"):
         st.warning(f"This run was cancelled: {len(rec.results)} of {len(rec.items) * len(rec.spec.setups)} answers.")
+    if rec.spec.freshness:
+        st.info(f"A freshness re-run of {len(rec.items)} questions after a fact change: the Freshness tab has the "
+                f"before/after table (before = run {rec.spec.parent_run}).")
     tabs = st.tabs(["Results", "Answers", "Cost", "Freshness", "Export & compare"])
     with tabs[0]:
         report = build_report(rs)
