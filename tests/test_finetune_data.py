@@ -189,3 +189,16 @@ def test_plots_overlay_two_runs_and_mark_the_length_limit():
     assert list(val.x) == [2] and list(val.y) == [1.2]
     hist = length_histogram([10, 50, 300, 400], 256)
     assert "(2 over)" in hist.layout.annotations[0].text
+
+
+def test_sample_behaviour_dataset_loads_in_one_call(settings):
+    from workbench.finetune import sample
+
+    steps = []
+    msg = sample.load(settings, lambda f, m: steps.append(f))
+    info = ds.get_dataset(settings, sample.SAMPLE_NAME)
+    assert msg == f"{info.n_examples} examples as dataset '{sample.SAMPLE_NAME}'" and info.n_examples >= 150
+    assert info.shapes == {"prompt/completion": info.n_examples} and steps[-1] == 1.0
+    first = ds.load_examples(settings, sample.SAMPLE_NAME)[0]
+    assert json.loads(first.completion).keys() == {"answer", "confidence", "source"}
+    assert sample.load(settings).startswith(str(info.n_examples))  # loading again replaces, never fails

@@ -45,6 +45,8 @@ def test_launch_refuses_missing_dataset_and_taken_names_before_anything_starts(s
     tiny_dataset(settings)
     with pytest.raises(SpecError, match="Adapter names"):
         finetune.launch(settings, TrainSpec(dataset="tiny", adapter_name="bad/name"))
+    with pytest.raises(SpecError, match="not linear layers .* has .*down_proj"):
+        finetune.launch(settings, TrainSpec(dataset="tiny", adapter_name="a", target_modules=("q_proj", "attn")))
     assert jobs.list_jobs(settings) == []
 
 

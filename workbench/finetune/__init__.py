@@ -28,6 +28,16 @@ def launch(settings: Settings, spec: TrainSpec):
             problems.append(f"an adapter named '{spec.adapter_name}' exists already")
     except ValueError as e:
         problems.append(str(e))
+    try:
+        from workbench.finetune.model import linear_layer_names
+
+        available = linear_layer_names(settings, spec.base_model)
+        missing = [m for m in spec.target_modules if m not in available]
+        if missing:
+            problems.append(f"target module(s) {', '.join(missing)} are not linear layers of {spec.base_model} "
+                            f"(it has {', '.join(available)})")
+    except Exception as e:  # a missing or broken base model is reported, not raised
+        problems.append(f"base model {spec.base_model} unavailable: {e}")
     if problems:
         raise SpecError("Cannot start: " + "; ".join(problems))
     return jobs.submit(settings, "finetune", spec.to_json(), name=spec.adapter_name)
