@@ -35,7 +35,7 @@ browser:
 
 run: prepare
 	@echo "Workbench at http://127.0.0.1:8501"
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+	$(BIN)/python -m workbench.ui.serve --server.address 127.0.0.1 --server.port 8501
 
 test: prepare browser
 	$(BIN)/python -m pytest -q

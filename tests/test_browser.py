@@ -30,12 +30,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port with its own empty storage."""
+    """The app as `make run` starts it, on a free loopback port with its own empty storage."""
     port = free_port()
     env = dict(os.environ, WORKBENCH_STORAGE=str(tmp_path_factory.mktemp("browser-storage")))
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "workbench.ui.serve", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -92,16 +92,18 @@ def test_deep_link_on_a_fresh_server_uses_the_router(app_url, browser):
     """A first visit straight to a page must get the sectioned navigation, not the pages/ folder list.
 
     Streamlit runs a fresh server in the old pages-directory mode until app.py calls st.navigation;
-    a URL equal to a page file's stem would bypass app.py, so url paths must differ from file stems.
+    workbench.ui.serve switches that off before the server starts, and url paths differ from file
+    stems as a second guard.
     """
     stems = {Path(f).stem for f, _ in declared_pages()}
     assert not stems & {u for _, u in declared_pages()}
     page = browser.new_page()
     try:
-        page.goto(f"{app_url}/system", wait_until="domcontentloaded")
+        page.goto(f"{app_url}/evaluate", wait_until="domcontentloaded")
         wait_until_idle(page)
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Fine-tune" in nav and "Knowledge" in nav, nav
+        assert "Page not found" not in page.content()
     finally:
         page.close()
 
