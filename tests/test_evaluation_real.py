@@ -33,7 +33,9 @@ def lora_adapter(real_generator, tmp_path_factory):
 
 
 def test_four_setups_end_to_end_real_models(settings, real_generator, real_embedder, lora_adapter):
-    items = [i for i in sample_items() if i.id in ("q02", "q07")]
+    change = sample_change()
+    fresh_q = change.question_ids[0]
+    items = [i for i in sample_items() if i.id in ("q02", fresh_q)]
     spec = runs.RunSpec(set_name="sample", collection="kb", adapter_path=lora_adapter, max_new_tokens=12)
     run_id = runs.create_run(settings, spec, items)
     kb = KnowledgeBase(settings, real_embedder)
@@ -41,7 +43,7 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     # One file per call: ingest tokenizes the next file in a thread while embedding, and the shared
     # fast tokenizer is not thread-safe (seen as a rare "Unable to create tensor" in a batch).
     for p in kb_files():
-        if p.suffix in (".md", ".txt"):
+        if p.suffix in (".md", ".txt") or p.name == change.doc_name:
             collection.ingest([(p.name, p.read_bytes())])
     msgs = [{"role": "user", "content": "Say hello."}]
     before = real_generator.generate(msgs, GenerationConfig(max_new_tokens=8)).text
@@ -66,16 +68,15 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     assert "Plotly.newPlot" in to_html(build_report(rs))
 
     # Freshness: change the fact, re-index, re-run the affected question; RAG now sees the new fact.
-    change = sample_change()
     assert not applied(settings, "kb", change, kb=kb)
     assert "re-indexed" in apply_change(settings, "kb", change, kb=kb)
     assert applied(settings, "kb", change, kb=kb)
-    after_spec_ = replace(after_spec(rec.spec, change, run_id), setups=("rag",), question_ids=("q02",))
+    after_spec_ = replace(after_spec(rec.spec, change, run_id), setups=("rag",), question_ids=(fresh_q,))
     after_id = runs.create_run(settings, after_spec_, list(rec.items))
     runs.execute(settings, after_id, runs.PlainContext(), generator=real_generator)
     after = runs.load_run(settings, after_id)
-    seen = " ".join(p["text"] for p in after.retrieved["q02"])
+    seen = " ".join(p["text"] for p in after.retrieved[fresh_q])
     assert change.new in seen and change.old not in seen
     assert after.items[0].reference == change.new_reference
     rows = before_after(rec, after, change)
-    assert [r["setup"] for r in rows] == ["rag"] and rows[0]["before"] == text[("q02", "rag")]["text"]
+    assert [r["setup"] for r in rows] == ["rag"] and rows[0]["before"] == text[(fresh_q, "rag")]["text"]

@@ -131,7 +131,7 @@ def test_eval_reference_is_in_its_source(row):
 def test_freshness_scenario_points_at_a_real_fact():
     fresh = json.loads((DATA / "freshness.json").read_text(encoding="utf-8"))
     doc = DATA / fresh["document"]
-    assert doc.suffix in {".md", ".txt"}
+    assert doc.suffix in {".md", ".txt", ".html"}
     text = doc.read_text(encoding="utf-8")
     assert text.count(fresh["old"]) == 1 and fresh["new"] not in text
     evals = {r["id"]: r for r in _jsonl("eval.jsonl")}
