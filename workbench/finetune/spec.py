@@ -122,8 +122,8 @@ class TrainSpec:
 # Presets fill in everything but the dataset and adapter name.
 PRESETS: dict[str, dict] = {
     # Sized for the 280-row sample behaviour dataset on a 2-core laptop CPU (160 examples seen, about
-    # 18k tokens). Measured on the shared 2-core dev machine (load average ~12): 6 min 50 s end to end,
-    # 121 CPU-seconds; the adapter then answered 11 of 12 held-out prompts as one-line JSON with all
+    # 18k tokens). Measured on the shared 2-core dev machine: 2 min 30 s end to end at load average ~4,
+    # 6 min 50 s at ~12; the adapter then answered 11 of 12 held-out prompts as one-line JSON with all
     # three keys (the base model: 0 of 12).
     "Quick CPU demo": dict(
         lora_r=8, lora_alpha=16, lora_dropout=0.0, target_modules=ATTENTION, learning_rate=1e-3,

@@ -12,8 +12,8 @@ from workbench.ui.finetune import target_module_choices
 def spec_form(settings: Settings, datasets: list[str]) -> TrainSpec | None:
     """Render the form; returns a valid spec when submitted (errors are shown, None returned)."""
     preset_name = st.radio("Preset", list(PRESETS), horizontal=True, key="ft_preset",
-                           help="Quick CPU demo: 20 steps of 8 examples; on the sample dataset it took under "
-                                "7 minutes on a busy 2-core CPU and taught the JSON answer format. "
+                           help="Quick CPU demo: 20 steps of 8 examples; on the sample dataset it took 2.5 to 7 "
+                                "minutes on a shared 2-core CPU and taught the JSON answer format. "
                                 "GPU standard: all linear layers, 3 epochs.")
     p = PRESETS[preset_name]
     try:
