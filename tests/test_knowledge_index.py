@@ -115,6 +115,10 @@ def test_reupload_is_idempotent_and_changes_replace_exactly_their_chunks(kb):
     assert all(after[k] == v for k, v in untouched.items())
     assert not any("12 EUR" in t for t in after.values()) and any("15 EUR" in t for t in after.values())
     assert len(col.documents()) == 3
+    # The same content under two names in one upload: indexed once, the copy reported.
+    rep = col.ingest([("copy-a.txt", b"Identical text about anchors."), ("copy-b.txt", b"Identical text about anchors.")])
+    assert rep.added == ("copy-a.txt",) and rep.unchanged == ("copy-b.txt",) and "copy-a.txt" in rep.notes[0]
+    col.delete_document(next(d.doc_id for d in col.documents() if d.name == "copy-a.txt"))
     pid = next(d.doc_id for d in col.documents() if d.name == "pricing.txt")
     col.delete_document(pid)
     assert {d.name for d in col.documents()} == {"buoy.md", "about.html"}

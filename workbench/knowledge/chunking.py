@@ -1,6 +1,7 @@
 """Chunking strategies as spans over the document text, so every chunk maps back to its source exactly."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import re
@@ -35,28 +36,40 @@ def _trim(text: str, start: int, end: int) -> Span:
     return start, end
 
 
-_local = threading.local()
+_pool: dict[int, tuple[object, list]] = {}
+_pool_lock = threading.Lock()
 
 
+@contextlib.contextmanager
 def _tokenizer(embedder: Embedder):
-    """This thread's own copy of the embedder's tokenizer: a Rust tokenizer used from two threads at once
-    (the ingest parser thread counting, the model thread encoding) fails with 'Already borrowed'."""
+    """A private copy of the embedder's tokenizer for the duration of the block: one Rust tokenizer used
+    from two threads at once (the ingest parser counting, the model encoding) fails with 'Already
+    borrowed'. Copies are pooled, so a new ingest thread does not pay for a deep copy."""
     tok = getattr(embedder, "tokenizer", None)
     if tok is None:
-        return None
-    cache = _local.__dict__.setdefault("tokenizers", {})
-    mine = cache.get(id(tok))
-    if mine is None or mine[0] is not tok:
-        mine = cache[id(tok)] = (tok, copy.deepcopy(tok))
-    return mine[1]
+        yield None
+        return
+    with _pool_lock:
+        entry = _pool.get(id(tok))
+        if entry is None or entry[0] is not tok:
+            entry = _pool[id(tok)] = (tok, [])
+        mine = entry[1].pop() if entry[1] else None
+    if mine is None:
+        mine = copy.deepcopy(tok)
+    try:
+        yield mine
+    finally:
+        with _pool_lock:
+            entry[1].append(mine)
 
 
 def count_tokens(embedder: Embedder, texts: list[str]) -> list[int]:
     """Tokens per text in the embedder's tokenizer, special tokens included (as the model sees them)."""
-    tok = _tokenizer(embedder)
-    if tok is None:
-        return embedder.count_tokens(texts)
-    return [len(ids) for ids in tok(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+    with _tokenizer(embedder) as tok:
+        if tok is None:
+            return embedder.count_tokens(texts)
+        enc = tok(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return [len(ids) for ids in enc]
 
 
 def length_fn(config: CollectionConfig, embedder: Embedder) -> Callable[[str], int]:
@@ -72,10 +85,10 @@ def n_special_tokens(embedder: Embedder) -> int:
 
 def token_offsets(text: str, embedder: Embedder) -> list[Span]:
     """Character span of every token of `text` in the embedder's own tokenizer (no special tokens)."""
-    tok = _tokenizer(embedder)
-    if tok is not None and getattr(tok, "is_fast", False):
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
-        return [(a, b) for a, b in enc["offset_mapping"] if b > a]
+    with _tokenizer(embedder) as tok:
+        if tok is not None and getattr(tok, "is_fast", False):
+            enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+            return [(a, b) for a, b in enc["offset_mapping"] if b > a]
     # Tokenizer-less embedders (the test fake): words and runs of punctuation, so nothing is dropped.
     return [m.span() for m in _PIECE.finditer(text)]
 

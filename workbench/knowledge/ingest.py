@@ -67,6 +67,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
 
     def produce():
         seen: set[str] = set()
+        batch_ids: dict[str, str] = {}  # content hash -> first name in this upload
         for name, data in files:
             if stop.is_set():  # only the consumer thread calls `cancel` (it may touch UI state)
                 break
@@ -79,10 +80,11 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 if by_name.get(name) == doc_id:
                     put(("unchanged", name, len(data)))
                     continue
-                if doc_id in entry["documents"]:
-                    other = entry["documents"][doc_id]["name"]
+                if doc_id in entry["documents"] or doc_id in batch_ids:
+                    other = entry["documents"][doc_id]["name"] if doc_id in entry["documents"] else batch_ids[doc_id]
                     put(("duplicate", (name, other), len(data)))
                     continue
+                batch_ids[doc_id] = name
                 doc = parse(name, data, max_bytes)
                 chunks = chunk_document(doc, cfg, embedder, embed)
                 put(("doc", (doc, chunks, by_name.get(name)), len(data)))
@@ -115,14 +117,12 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                    pend_bytes * i / max(1, len(texts)))
             vecs[i:i + EMBED_BATCH] = embed(texts[i:i + EMBED_BATCH])
         with write_lock(settings):
-            pos = 0
             records = {}
+            # One delete (replaced versions, and leftovers of an interrupted run) and one upsert per batch.
+            stale_ids = {d.doc_id for _, (d, _, _), _ in pending} | {o for _, (_, _, o), _ in pending if o}
+            col._chroma().delete(where=col._where(sorted(stale_ids)))
+            col._write_chunks(chunks, vecs)
             for _, (doc, cs, old_id), _ in pending:
-                if old_id and old_id != doc.doc_id:
-                    col._delete_doc_chunks(old_id)
-                col._delete_doc_chunks(doc.doc_id)
-                col._write_chunks(cs, vecs[pos:pos + len(cs)])
-                pos += len(cs)
                 col.kb.catalog.save_document(entry["key"], doc)
                 records[doc.doc_id] = (doc_record(doc, len(cs)), old_id)
 
