@@ -40,6 +40,13 @@ def parse_qa(text: str) -> tuple[str, str] | None:
     return q, a
 
 
+def parse_question(text: str) -> str | None:
+    """The question line of generator output (after "Question:", or a first line ending in "?")."""
+    m = re.search(r"Q(?:uestion)?\s*[:.]\s*(.+)", text, re.I)
+    line = m.group(1).strip() if m else next(iter(text.strip().splitlines()), "").strip()
+    return line if len(line) >= 8 and line.endswith("?") else None
+
+
 def build_qa(chunks, generator, max_chunks: int = 20, seed: int = 0, max_new_tokens: int = 64,
              progress: Callable[[int, int], None] | None = None,
              cancelled: Callable[[], bool] | None = None) -> SyntheticResult:
@@ -49,13 +56,22 @@ def build_qa(chunks, generator, max_chunks: int = 20, seed: int = 0, max_new_tok
     pool = [c for c in chunks if len(c.text.strip()) >= 80]  # headings and scraps make no questions
     random.Random(seed).shuffle(pool)
     pool = pool[:max_chunks]
+    from workbench.prompts import Passage, chat_messages
+
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     out, failed = [], 0
     for i, chunk in enumerate(pool):
         if cancelled and cancelled():
             break
         msgs = [{"role": "user", "content": INSTRUCTION.format(passage=chunk.text.strip())}]
-        qa = parse_qa(generator.generate(msgs, cfg).text)
+        text = generator.generate(msgs, cfg).text
+        qa = parse_qa(text)
+        question = parse_question(text) if qa is None else None
+        if question:
+            # Small models often stop after "Answer:"; answering with the passage as context works better.
+            answer = generator.generate(chat_messages(question, [Passage(chunk.text, chunk.doc_name)]), cfg).text
+            answer = next(iter(answer.strip().splitlines()), "").strip()
+            qa = (question, answer) if answer else None
         if qa is None:
             failed += 1
         else:
@@ -81,6 +97,9 @@ def run_job(ctx) -> dict:
     ctx.log(f"{len(res.examples)} pairs from {res.n_chunks} chunks ({res.n_failed} unusable outputs)")
     if ctx.cancelled():
         return {"pairs": len(res.examples)}
+    if not res.examples:
+        raise ValueError(f"The generator wrote no usable question/answer pair from {res.n_chunks} chunk(s); "
+                         "try more chunks or longer ones.")
     info = save_dataset(ctx.settings, spec["dataset"], res.examples,
                         source=f"synthetic from collection {spec['collection']}", synthetic=True,
                         shapes={"synthetic QA": len(res.examples)}, overwrite=bool(spec.get("overwrite")))
