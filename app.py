@@ -5,9 +5,12 @@ st.set_page_config(page_title="RAG & Fine-Tuning Workbench", page_icon=":materia
 
 P = st.Page
 pages = {
+    "": [
+        P("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    ],
     "Knowledge": [
         P("pages/knowledge_collections.py", title="Collections", icon=":material/library_books:",
-          url_path="collections", default=True),
+          url_path="collections"),
         P("pages/knowledge_chunking.py", title="Chunking preview", icon=":material/view_agenda:",
           url_path="chunking"),
         P("pages/knowledge_documents.py", title="Documents", icon=":material/description:",

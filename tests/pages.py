@@ -8,7 +8,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def declared_pages() -> list[tuple[str, str]]:
-    """(page file, url_path) for every st.Page(...) call in app.py."""
+    """(page file, URL path) for every st.Page(...) call in app.py; "" for the default page."""
     tree = ast.parse((REPO / "app.py").read_text())
     out = []
     for node in ast.walk(tree):
@@ -16,6 +16,8 @@ def declared_pages() -> list[tuple[str, str]]:
             isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page"
         ):
             file = node.args[0].value
-            url = next((k.value.value for k in node.keywords if k.arg == "url_path"), Path(file).stem)
+            kw = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+            # Streamlit serves the default page at the root, whatever its url_path says.
+            url = "" if kw.get("default") else kw.get("url_path", Path(file).stem)
             out.append((file, url))
     return out

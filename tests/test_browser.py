@@ -115,9 +115,10 @@ def test_page_opens_without_exception(app_url, browser, page_file, url_path):
     try:
         page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
         wait_until_idle(page)
-        page.screenshot(path=str(SHOTS / f"{url_path}.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / f"{url_path or 'home'}.png"), full_page=True)
         exceptions = page.locator('[data-testid="stException"]')
         assert exceptions.count() == 0, exceptions.first.inner_text()
         assert page.locator("h1").count() >= 1, "no page title rendered"
+        assert "Page not found" not in page.content()
     finally:
         page.close()
