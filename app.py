@@ -6,7 +6,7 @@ st.set_page_config(page_title="RAG & Fine-Tuning Workbench", page_icon=":materia
 P = st.Page
 pages = {
     "": [
-        P("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+        P("pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
     "Knowledge": [
         P("pages/knowledge_collections.py", title="Collections", icon=":material/library_books:",
