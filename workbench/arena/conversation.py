@@ -95,6 +95,6 @@ def to_markdown(conv: Conversation, labels: dict | None = None) -> str:
                 out += ["Citations:", ""]
                 for p in a.passages:
                     page = f", page {p.chunk.page}" if p.chunk.page else ""
-                    out.append(f"{p.rank}. {p.chunk.doc_name}{page} ({p.metric} {p.score:.3f})")
+                    out.append(f"{p.rank}. {p.chunk.doc_name}{page} ({p.metric} {p.score:.4g})")
                 out.append("")
     return "\n".join(out)

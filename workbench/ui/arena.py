@@ -141,7 +141,7 @@ def _no_math(text: str) -> str:
 def _show_citations(a: Answer) -> None:
     for p in a.passages:
         page = f", p. {p.chunk.page}" if p.chunk.page else ""
-        with st.expander(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.3f}"):
+        with st.expander(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}"):
             st.markdown(_no_math(p.chunk.text))
 
 
