@@ -40,8 +40,9 @@ def lora_adapter(tmp_path_factory, real_generator):
 
 @pytest.fixture
 def gen(real_generator):
+    # The session generator is shared with other tests: start and leave it without adapters.
+    real_generator.detach_adapters()
     yield real_generator
-    # The session generator is shared with other tests: leave it without adapters.
     real_generator.detach_adapters()
 
 
