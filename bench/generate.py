@@ -77,14 +77,14 @@ class _FirstToken(BaseStreamer):
         pass
 
 
-def plain_generate(gen, messages, cfg, threads: int, **extra):
-    """The baseline: tokenizer + model.generate in fp32, nothing else."""
+def plain_generate(gen, model, messages, cfg, threads: int, **extra):
+    """The baseline: tokenizer + model.generate on a plain fp32 copy of the model, nothing else."""
     inputs = gen.tokenizer(gen.render(messages), return_tensors="pt", add_special_tokens=False)
     ft = _FirstToken()
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with torch.inference_mode():
-        ids = gen.model.generate(**inputs, max_new_tokens=cfg.max_new_tokens, do_sample=False, streamer=ft,
+        ids = model.generate(**inputs, max_new_tokens=cfg.max_new_tokens, do_sample=False, streamer=ft,
                                  pad_token_id=gen.tokenizer.pad_token_id, **extra)
     dt = time.perf_counter() - t0
     new = ids[0, inputs["input_ids"].shape[1]:].tolist()
@@ -109,10 +109,16 @@ def main() -> None:
     gen = load_generator(Settings.from_env())
     if gen.device != "cpu":
         print(f"note: running on {gen.device}; the target is stated for CPU")
+    from transformers import AutoModelForCausalLM
+
+    # The baseline's own fp32 weights: the workbench may hold the model in bf16 (WORKBENCH_CPU_DTYPE).
+    fp32 = AutoModelForCausalLM.from_pretrained(gen.path, dtype=torch.float32).to(gen.device).eval()
+    print(f"workbench generator dtype: {str(gen.dtype).removeprefix('torch.')}; baseline: float32")
     cfg = GenerationConfig(max_new_tokens=max_new)
     prompts = [("rag", m) for m in rag_prompts(n_rag, 1 if args.quick else 3)]
     prompts += [("bare", m) for m in build_bare(n_bare)]
-    plain_generate(gen, prompts[0][1], GenerationConfig(max_new_tokens=2), default_threads)  # warm-up
+    plain_generate(gen, fp32, prompts[0][1], GenerationConfig(max_new_tokens=2), default_threads)  # warm-up
+    workbench_generate(gen, prompts[0][1], GenerationConfig(max_new_tokens=2))
     variants = ["baseline", "workbench"] + ([] if args.quick else ["threads only", "prompt lookup only"])
     tot = {v: {"tok": 0, "s": 0.0, "ttft": [], "same": 0, "n": 0, "kind": {}} for v in variants}
     for r in range(rounds):
@@ -132,7 +138,7 @@ def main() -> None:
                         threads = cpu_threads_free()
                     if v == "prompt lookup only":
                         extra = {"prompt_lookup_num_tokens": gen.prompt_lookup_tokens}
-                    ids, dt, ttft = plain_generate(gen, msgs, cfg, threads, **extra)
+                    ids, dt, ttft = plain_generate(gen, fp32, msgs, cfg, threads, **extra)
                     eos = gen.tokenizer.eos_token_id
                     n = len(ids)
                     text = gen.tokenizer.decode([t for t in ids if t != eos], skip_special_tokens=True)

@@ -27,7 +27,7 @@ def device_info(settings: Settings) -> dict[str, str]:
     """Where models run and why."""
     import torch
 
-    from workbench.models.registry import ModelError, pick_device
+    from workbench.models.registry import ModelError, generation_device, pick_device
 
     info = {"cpu threads": str(torch.get_num_threads()), "cuda available": str(torch.cuda.is_available())}
     if torch.cuda.is_available():
@@ -35,6 +35,7 @@ def device_info(settings: Settings) -> dict[str, str]:
     try:
         device, dtype = pick_device(settings)
         info["device"], info["dtype"] = device, str(dtype).removeprefix("torch.")
+        info["generator dtype"] = str(generation_device(settings)[1]).removeprefix("torch.")
     except ModelError as e:
         info["device"], info["dtype"] = "unavailable", str(e)
     return info
@@ -64,7 +65,7 @@ def settings_rows(settings: Settings) -> list[dict[str, str]]:
     env = {
         "storage": "WORKBENCH_STORAGE", "models_root": "WORKBENCH_MODELS_DIR",
         "embedding_model": "WORKBENCH_EMBEDDING_MODEL", "generator_model": "WORKBENCH_GENERATOR_MODEL",
-        "device": "WORKBENCH_DEVICE", "chroma_url": "WORKBENCH_CHROMA_URL",
+        "device": "WORKBENCH_DEVICE", "cpu_dtype": "WORKBENCH_CPU_DTYPE", "chroma_url": "WORKBENCH_CHROMA_URL",
         "max_upload_mb": "WORKBENCH_MAX_UPLOAD_MB", "max_files_per_upload": "WORKBENCH_MAX_FILES",
         "max_dataset_mb": "WORKBENCH_MAX_DATASET_MB", "endpoint_url": "WORKBENCH_ENDPOINT_URL",
         "endpoint_model": "WORKBENCH_ENDPOINT_MODEL",

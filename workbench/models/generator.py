@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from workbench.models.convert import ensure_bundled_generator
-from workbench.models.registry import ModelError, converted_generator_dir, pick_device, resolve_local
+from workbench.models.registry import ModelError, converted_generator_dir, generation_device, resolve_local
 from workbench.settings import Settings
 from workbench.types import GenerationStats
 
@@ -66,14 +67,36 @@ PROMPT_LOOKUP_TOKENS = 10
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
 
-def cpu_threads_free(own_recent: int = 0) -> int:
-    """Cores not busy with other work (1-minute load average minus our own recent threads), at least 1."""
+_CPU_SAMPLES: deque = deque()  # (monotonic s, this process's CPU s): its own share of the load
+_CPU_WINDOW_S = 60.0  # the 1-minute load average remembers about this long
+
+
+def own_cpu_load() -> float:
+    """Cores this process kept busy on average over about the last minute (all its threads)."""
+    now, cpu = time.monotonic(), time.process_time()
+    _CPU_SAMPLES.append((now, cpu))
+    while len(_CPU_SAMPLES) > 2 and now - _CPU_SAMPLES[1][0] >= _CPU_WINDOW_S:
+        _CPU_SAMPLES.popleft()
+    t0, c0 = _CPU_SAMPLES[0]
+    if now - t0 < 5.0:  # too short a window: average since the process started
+        try:
+            import psutil
+
+            age = max(1.0, time.time() - psutil.Process().create_time())
+        except Exception:
+            return 0.0
+        return cpu / age
+    return (cpu - c0) / (now - t0)
+
+
+def cpu_threads_free(own_recent: float = 0.0) -> int:
+    """Cores not busy with other processes' work (1-minute load average minus our own share), at least 1."""
     n = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):  # no load average (Windows): use every core
         return n
-    others = max(0.0, load - own_recent)
+    others = max(0.0, load - max(own_recent, own_cpu_load()))
     return max(1, min(n, int(n - others + 0.5)))
 
 
@@ -355,7 +378,7 @@ def load_generator(settings: Settings, name: str | None = None) -> LocalGenerato
     """The generator named `name` (default: settings.generator_model), loaded once per process."""
     name = name or settings.generator_model
     path = resolve_generator_path(settings, name)
-    device, dtype = pick_device(settings)
+    device, dtype = generation_device(settings)
     return _load(name, str(Path(path)), device, str(dtype).removeprefix("torch."))
 
 

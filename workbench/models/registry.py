@@ -101,6 +101,31 @@ def pick_device(settings: Settings):
     return "cpu", torch.float32
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def generation_device(settings: Settings):
+    """(device, dtype) for generation: as pick_device, but bfloat16 on CPUs that compute it natively."""
+    import torch
+
+    device, dtype = pick_device(settings)
+    if device != "cpu":
+        return device, dtype
+    want = settings.cpu_dtype
+    if want not in ("auto", "float32", "bfloat16"):
+        raise ModelError(f"WORKBENCH_CPU_DTYPE={want!r}: use auto, float32 or bfloat16.")
+    if want == "bfloat16" or (want == "auto" and cpu_has_native_bf16()):
+        return "cpu", torch.bfloat16
+    return "cpu", torch.float32
+
+
 def _size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 1e6
