@@ -93,3 +93,18 @@ def test_boundary_check_catches_a_streamlit_import(tmp_path):
     p = tmp_path / "m.py"
     p.write_text("from streamlit import session_state\n")
     assert "streamlit" in _imports(p)
+
+
+def test_generation_dtype_follows_the_setting(tmp_path):
+    import torch
+
+    from workbench.models.registry import cpu_has_native_bf16, generation_device
+
+    def dtype(value):
+        return generation_device(Settings.from_env({"WORKBENCH_STORAGE": str(tmp_path), "WORKBENCH_DEVICE": "cpu",
+                                                    "WORKBENCH_CPU_DTYPE": value}))
+    assert dtype("float32") == ("cpu", torch.float32)
+    assert dtype("bfloat16") == ("cpu", torch.bfloat16)
+    assert dtype("auto")[1] == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    with pytest.raises(ModelError, match="WORKBENCH_CPU_DTYPE"):
+        dtype("int3")
