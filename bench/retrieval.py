@@ -127,7 +127,6 @@ def latency(n: int, n_queries: int, n_naive: int, k: int = 4) -> dict:
 def quality(quick: bool) -> dict:
     """hit@5 / MRR of the sweep's best configuration vs RecursiveCharacterTextSplitter 1000/200 + Chroma top-k."""
     from langchain_community.vectorstores import Chroma
-    from langchain_core.documents import Document as LCDocument
     from langchain_core.embeddings import Embeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 

@@ -1,7 +1,6 @@
 """Every page renders through the router on a fresh, empty storage without an exception."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -35,7 +34,6 @@ def test_system_page_shows_models_and_versions():
     at.switch_page("pages/system_overview.py")
     at.run()
     assert not at.exception
-    text = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.table)
     assert at.title[0].value == "System"
     assert any("Load sample workspace" == b.label for b in at.button)
     frames = [df.value for df in at.dataframe]

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from workbench.files import write_json_atomic
 from workbench.settings import Settings
 
 _LOCK = threading.Lock()  # sessions of one Streamlit process vote through the same file
@@ -64,11 +63,7 @@ class VoteBook:
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with _LOCK:
             all_votes = self.votes() + [vote]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(all_votes, f, indent=1)
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, all_votes)
         return vote
 
     def tally(self) -> Tally:

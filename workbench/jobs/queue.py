@@ -14,7 +14,7 @@ from pathlib import Path
 
 from workbench.jobs.store import (
     CANCEL_FILE, CANCELLED, FAILED, LOG, QUEUED, RUNNING, JobStatus, log_tail, process_alive, read_status,
-    status_lock, update_status, write_json_atomic, write_status, SPEC,
+    status_lock, write_json_atomic, write_status, SPEC,
 )
 from workbench.settings import REPO_ROOT, Settings
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from workbench.files import write_json_atomic  # noqa: F401  (re-exported: jobs write status through it)
+
 # queued -> running -> one of the final states; a job is never left "running" once its process is gone.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
@@ -69,20 +71,6 @@ class JobStatus:
     def from_json(cls, d: dict) -> "JobStatus":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON so readers see the old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from workbench.files import write_json_atomic as _write_json_atomic
 from workbench.settings import Settings
 
 _clients: dict[str, object] = {}
@@ -123,19 +123,8 @@ def write_lock(settings: Settings) -> Iterator[None]:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    """Write JSON so readers see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Catalog files: atomic, keys sorted so diffs of the catalog stay readable."""
+    _write_json_atomic(path, data, sort_keys=True)
 
 
 def read_json(path: Path, default):

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from workbench.files import write_json_atomic
 from workbench.settings import Settings
 
 MODES = ("dense", "bm25", "hybrid", "mmr")
@@ -82,9 +81,4 @@ def save_defaults(settings: Settings, rs: RetrievalSettings, collection_name: st
     data = _read_all(settings)
     # A document filter is a per-query choice, not a default worth carrying to other pages.
     data[f"collection:{collection_name}" if collection_name else "global"] = replace(rs, doc_ids=()).to_json()
-    path = _defaults_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".retrieval_defaults.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    write_json_atomic(_defaults_path(settings), data, indent=2)
