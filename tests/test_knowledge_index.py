@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -12,6 +11,7 @@ import numpy as np
 from pathlib import Path
 import pytest
 
+from tests.servers import free_port
 from tests.test_knowledge_parsing import make_pdf, scanned_pdf
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
 from workbench.knowledge.store import forget_clients
@@ -25,12 +25,6 @@ DOCS = {
     "about.html": b"<html><body><h1>About</h1><p>Lumenkeel builds water sensors in Rotterdam.</p>"
                   b"<script>steal()</script></body></html>",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
