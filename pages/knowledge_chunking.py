@@ -8,7 +8,8 @@ from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.preview import Preview, page_window, render_html, token_histogram
 from workbench.ui import state
 from workbench.ui.knowledge import (
-    collection_picker, config_inputs, document_source, get_kb, preview_chunks, preview_metrics, stale_notice,
+    collection_picker, config_inputs, document_source, flash, get_kb, preview_chunks, preview_metrics, show_flash,
+    stale_notice,
 )
 from workbench.ui.resources import get_embedder
 
@@ -17,8 +18,7 @@ SEMANTIC_ASK_ABOVE = 400  # sentences to embed before the page asks first (about
 st.title("Chunking preview")
 st.caption("Tune chunk settings on a real document: boundaries, overlaps and token lengths update at once; "
            "nothing is indexed until you save and re-index.")
-if flash := st.session_state.pop(state.KNOWLEDGE_FLASH, None):
-    getattr(st, flash[0])(flash[1])
+show_flash()
 kb = get_kb()
 if not (name := collection_picker("kn_chunk_collection")):
     st.stop()
@@ -59,9 +59,9 @@ if cfg != col.config:
     if c2.button("Save settings to collection", type="primary"):
         try:
             col.set_config(cfg)
-            st.session_state[state.KNOWLEDGE_FLASH] = ("success", f"Saved the chunk settings of '{name}'.")
+            flash("success", f"Saved the chunk settings of '{name}'.")
         except KnowledgeError as e:
-            st.session_state[state.KNOWLEDGE_FLASH] = ("error", str(e))
+            flash("error", str(e))
         st.rerun()
 
 preview_metrics(pv, embedder.name)

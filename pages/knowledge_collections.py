@@ -6,14 +6,15 @@ from workbench.knowledge import CollectionConfig, KnowledgeError
 from workbench.knowledge.config import STRATEGY_LABELS
 from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
 from workbench.ui import state
-from workbench.ui.knowledge import UPLOAD_TYPES, collection_picker, config_inputs, get_kb, show_report
+from workbench.ui.knowledge import (
+    UPLOAD_TYPES, collection_picker, config_inputs, flash, get_kb, show_flash, show_report,
+)
 from workbench.ui.resources import get_settings
 
 st.title("Collections")
 st.caption("Named knowledge bases, each with its own embedding model and chunk settings.")
 kb, settings = get_kb(), get_settings()
-if flash := st.session_state.pop(state.KNOWLEDGE_FLASH, None):
-    getattr(st, flash[0])(flash[1])
+show_flash()
 
 infos = kb.list_collections()
 if not infos:
@@ -23,10 +24,10 @@ if st.button("Load sample knowledge base", icon=":material/download:",
     bar = st.progress(0.0, "Loading the sample knowledge base...")
     try:
         msg = load_sample_kb(settings, lambda f, m: bar.progress(min(1.0, f), m))
-        st.session_state[state.KNOWLEDGE_FLASH] = ("success", msg)
+        flash("success", msg)
         st.session_state[state.ACTIVE_COLLECTION] = SAMPLE_COLLECTION
     except Exception as e:  # noqa: BLE001 - shown to the user, nothing is half-written
-        st.session_state[state.KNOWLEDGE_FLASH] = ("error", f"Could not load the sample: {e}")
+        flash("error", f"Could not load the sample: {e}")
     st.rerun()
 
 if infos:
@@ -52,7 +53,7 @@ with upload_tab:
         if files and st.button(f"Ingest {len(files)} file(s) into {name}", type="primary"):
             st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
             # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
-            st.session_state[state.KNOWLEDGE_FLASH] = (
+            flash(
                 "warning", "Upload cancelled: documents finished before the cancel are indexed, the rest are not. "
                            "Upload the same files again to finish: finished ones are recognised as unchanged.")
             bar = st.progress(0.0, "Starting...")
@@ -75,7 +76,7 @@ with create_tab:
                     raise KnowledgeError(cfg)
                 kb.create(new_name, cfg)
                 st.session_state[state.ACTIVE_COLLECTION] = new_name.strip()
-                st.session_state[state.KNOWLEDGE_FLASH] = ("success", f"Created collection '{new_name.strip()}'.")
+                flash("success", f"Created collection '{new_name.strip()}'.")
                 st.rerun()
             except KnowledgeError as e:
                 st.error(str(e))
@@ -90,7 +91,7 @@ with manage_tab:
             try:
                 kb.rename(target, renamed)
                 st.session_state[state.ACTIVE_COLLECTION] = renamed.strip()
-                st.session_state[state.KNOWLEDGE_FLASH] = ("success", f"Renamed '{target}' to '{renamed.strip()}'.")
+                flash("success", f"Renamed '{target}' to '{renamed.strip()}'.")
                 st.rerun()
             except KnowledgeError as e:
                 c1.error(str(e))
@@ -98,5 +99,5 @@ with manage_tab:
         if c2.button("Delete collection", disabled=not sure):
             kb.delete(target)
             st.session_state.pop(state.ACTIVE_COLLECTION, None)
-            st.session_state[state.KNOWLEDGE_FLASH] = ("success", f"Deleted collection '{target}'.")
+            flash("success", f"Deleted collection '{target}'.")
             st.rerun()

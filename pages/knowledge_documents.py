@@ -4,12 +4,10 @@ import plotly.express as px
 import streamlit as st
 
 from workbench.knowledge import KnowledgeError
-from workbench.ui import state
-from workbench.ui.knowledge import collection_picker, get_kb
+from workbench.ui.knowledge import collection_picker, flash, get_kb, show_flash
 
 st.title("Documents")
-if flash := st.session_state.pop(state.KNOWLEDGE_FLASH, None):
-    getattr(st, flash[0])(flash[1])
+show_flash()
 kb = get_kb()
 if not (name := collection_picker("kn_docs_collection")):
     st.stop()
@@ -57,7 +55,7 @@ sure = st.checkbox(f"Yes, delete '{info.name}' and its {info.n_chunks} chunks", 
 if st.button("Delete document", disabled=not sure, icon=":material/delete:"):
     try:
         col.delete_document(doc_id)
-        st.session_state[state.KNOWLEDGE_FLASH] = ("success", f"Deleted '{info.name}' from '{name}'.")
+        flash("success", f"Deleted '{info.name}' from '{name}'.")
     except KnowledgeError as e:
-        st.session_state[state.KNOWLEDGE_FLASH] = ("error", str(e))
+        flash("error", str(e))
     st.rerun()

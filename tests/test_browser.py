@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.pages import REPO, declared_pages
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -46,11 +46,7 @@ def app_url(tmp_path_factory):
             pytest.fail("streamlit did not start:\n" + log.read()[-3000:])
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 from pathlib import Path
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 from tests.test_knowledge_parsing import make_pdf, scanned_pdf
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
 from workbench.knowledge.store import forget_clients
@@ -49,11 +49,7 @@ def chroma_server(tmp_path_factory):
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         forget_clients()
 
 

@@ -5,24 +5,12 @@ import pytest
 
 from workbench.models.embedder import FakeEmbedder
 from workbench.retrieval import RetrievalSettings
-from workbench.retrieval.corpus import clear_cache
 from workbench.retrieval.evaluate import evaluate
-from workbench.retrieval.memory import MemoryCollection
 from workbench.retrieval.questions import Question, sample_question_set
 from workbench.retrieval.scratch import SCRATCH_PREFIX, scratch_client
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
+from tests.test_retrieval_core import DOCS, coll  # noqa: F401  (shared corpus and fixture)
 from workbench.types import Document
-
-DOCS = {
-    "fruit.txt": "apples are red and sweet\n\nbananas are yellow and long\n\ncherries are small red fruit",
-    "space.txt": "the moon orbits the earth\n\nmars is the red planet\n\njupiter is the largest planet",
-}
-
-
-@pytest.fixture
-def coll():
-    clear_cache()
-    return MemoryCollection("t", FakeEmbedder(dim=256), DOCS)
 
 
 def test_evaluate_ranks_and_metrics(coll):

@@ -19,6 +19,17 @@ def get_kb() -> KnowledgeBase:
     return KnowledgeBase(get_settings())
 
 
+def flash(kind: str, message: str) -> None:
+    """Queue a message ("success", "error", ...) for the next run of a knowledge page (it survives st.rerun)."""
+    st.session_state[state.KNOWLEDGE_FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    """Show, once, the message queued by `flash`."""
+    if queued := st.session_state.pop(state.KNOWLEDGE_FLASH, None):
+        getattr(st, queued[0])(queued[1])
+
+
 def collection_picker(key: str, label: str = "Collection", help: str | None = None) -> str | None:
     """A selectbox of collections that remembers the active one across pages; None when there are none."""
     names = get_kb().names()
@@ -102,7 +113,7 @@ def stale_notice(col) -> None:
         st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
         bar = st.progress(0.0, "Re-indexing...")
         rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), m))
-        st.session_state[state.KNOWLEDGE_FLASH] = (
+        flash(
             "success", f"Re-indexed {len(rep.replaced)} documents: {rep.n_chunks} chunks, "
                        f"{rep.n_embedded} new texts embedded (the rest came from the cache), {rep.seconds:.1f} s.")
         st.rerun()
