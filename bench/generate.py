@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
 from workbench.arena import build_messages  # noqa: E402
-from workbench.models.generator import GenerationConfig, load_generator  # noqa: E402
+from workbench.models.generator import PROMPT_LOOKUP_TOKENS, GenerationConfig, load_generator  # noqa: E402
 from workbench.sample import eval_path, kb_dir  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 from workbench.types import Chunk, ScoredChunk  # noqa: E402
@@ -113,13 +113,24 @@ def main() -> None:
 
     # The baseline's own fp32 weights: the workbench may hold the model in bf16 (WORKBENCH_CPU_DTYPE).
     fp32 = AutoModelForCausalLM.from_pretrained(gen.path, dtype=torch.float32).to(gen.device).eval()
-    print(f"workbench generator dtype: {str(gen.dtype).removeprefix('torch.')}; baseline: float32")
+    print(f"workbench generator: {str(gen.dtype).removeprefix('torch.')}, weights {gen.weights_note}, "
+          f"prompt lookup {gen.prompt_lookup_tokens}; baseline: float32, dense")
     cfg = GenerationConfig(max_new_tokens=max_new)
     prompts = [("rag", m) for m in rag_prompts(n_rag, 1 if args.quick else 3)]
     prompts += [("bare", m) for m in build_bare(n_bare)]
     plain_generate(gen, fp32, prompts[0][1], GenerationConfig(max_new_tokens=2), default_threads)  # warm-up
     workbench_generate(gen, prompts[0][1], GenerationConfig(max_new_tokens=2))
-    variants = ["baseline", "workbench"] + ([] if args.quick else ["threads only", "prompt lookup only"])
+    variants = ["baseline", "workbench"]
+    extra_gens = {}
+    if not args.quick:
+        variants += ["workbench, no prompt lookup", "prompt lookup only (fp32)"]
+        if gen.int4:  # what the 4-bit packing adds: the same path with dense bf16 weights
+            from workbench.models.generator import LocalGenerator
+
+            dense = LocalGenerator(gen.name, gen.path, gen.device, gen.dtype, "dense")
+            extra_gens["workbench, dense weights"] = dense
+            variants.append("workbench, dense weights")
+            workbench_generate(dense, prompts[0][1], GenerationConfig(max_new_tokens=2))
     tot = {v: {"tok": 0, "s": 0.0, "ttft": [], "same": 0, "n": 0, "kind": {}} for v in variants}
     for r in range(rounds):
         for i, (kind, msgs) in enumerate(prompts):
@@ -127,18 +138,19 @@ def main() -> None:
             ref = None
             results = {}
             for v in order:
-                if v == "workbench":
-                    text, dt, ttft, n, _ = workbench_generate(gen, msgs, cfg)
+                if v == "workbench" or v in extra_gens:
+                    text, dt, ttft, n, _ = workbench_generate(extra_gens.get(v, gen), msgs, cfg)
+                elif v == "workbench, no prompt lookup":
+                    saved, gen.prompt_lookup_tokens = gen.prompt_lookup_tokens, None
+                    try:
+                        text, dt, ttft, n, _ = workbench_generate(gen, msgs, cfg)
+                    finally:
+                        gen.prompt_lookup_tokens = saved
                 else:
-                    threads = gen.threads or default_threads
                     extra = {}
-                    if v == "threads only":
-                        from workbench.models.generator import cpu_threads_free
-
-                        threads = cpu_threads_free()
-                    if v == "prompt lookup only":
-                        extra = {"prompt_lookup_num_tokens": gen.prompt_lookup_tokens}
-                    ids, dt, ttft = plain_generate(gen, fp32, msgs, cfg, threads, **extra)
+                    if v == "prompt lookup only (fp32)":
+                        extra = {"prompt_lookup_num_tokens": PROMPT_LOOKUP_TOKENS}
+                    ids, dt, ttft = plain_generate(gen, fp32, msgs, cfg, default_threads, **extra)
                     eos = gen.tokenizer.eos_token_id
                     n = len(ids)
                     text = gen.tokenizer.decode([t for t in ids if t != eos], skip_special_tokens=True)

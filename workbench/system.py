@@ -36,6 +36,10 @@ def device_info(settings: Settings) -> dict[str, str]:
         device, dtype = pick_device(settings)
         info["device"], info["dtype"] = device, str(dtype).removeprefix("torch.")
         info["generator dtype"] = str(generation_device(settings)[1]).removeprefix("torch.")
+        from workbench.models.generator import WEIGHT_NOTES
+
+        info["generator weights"] = WEIGHT_NOTES.get(settings.generator_model) or (
+            f"{settings.cpu_weights} (set on first load)")
     except ModelError as e:
         info["device"], info["dtype"] = "unavailable", str(e)
     return info
@@ -65,7 +69,8 @@ def settings_rows(settings: Settings) -> list[dict[str, str]]:
     env = {
         "storage": "WORKBENCH_STORAGE", "models_root": "WORKBENCH_MODELS_DIR",
         "embedding_model": "WORKBENCH_EMBEDDING_MODEL", "generator_model": "WORKBENCH_GENERATOR_MODEL",
-        "device": "WORKBENCH_DEVICE", "cpu_dtype": "WORKBENCH_CPU_DTYPE", "chroma_url": "WORKBENCH_CHROMA_URL",
+        "device": "WORKBENCH_DEVICE", "cpu_dtype": "WORKBENCH_CPU_DTYPE",
+        "cpu_weights": "WORKBENCH_CPU_WEIGHTS", "chroma_url": "WORKBENCH_CHROMA_URL",
         "max_upload_mb": "WORKBENCH_MAX_UPLOAD_MB", "max_files_per_upload": "WORKBENCH_MAX_FILES",
         "max_dataset_mb": "WORKBENCH_MAX_DATASET_MB", "endpoint_url": "WORKBENCH_ENDPOINT_URL",
         "endpoint_model": "WORKBENCH_ENDPOINT_MODEL",

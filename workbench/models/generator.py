@@ -57,12 +57,17 @@ class PreparedPrompt:
     note: str | None = None  # set when something was cut to fit
 
 
+WEIGHT_NOTES: dict[str, str] = {}  # generator name -> weight format of the copy this process loaded
+
+
 class AdapterError(ModelError):
     """An adapter cannot be used with the loaded base model; the message says why."""
 
 
-# Draft length for prompt-lookup decoding; 10 measured best on the bundled model (bench/generate.py).
+# Draft length for prompt-lookup decoding, measured best on the bundled model (bench/generate.py):
+# 10 with dense weights, 3 with 4-bit weights.
 PROMPT_LOOKUP_TOKENS = 10
+PROMPT_LOOKUP_TOKENS_INT4 = 3
 # Config fields that must agree for a LoRA adapter's weights to fit the base model.
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
@@ -131,21 +136,41 @@ def resolve_generator_path(settings: Settings, name: str | None = None) -> str:
 class LocalGenerator:
     """A Hugging Face causal LM plus its tokenizer; one generation at a time per instance."""
 
-    def __init__(self, name: str, path: str, device: str, dtype):
+    def __init__(self, name: str, path: str, device: str, dtype, weights: str = "dense"):
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if weights not in ("auto", "int4", "dense"):
+            raise ModelError(f"WORKBENCH_CPU_WEIGHTS={weights!r}: use auto, int4 or dense.")
+        # 4-bit packing is for CPU decoding; "auto" only where the CPU runs bfloat16 natively (the
+        # kernel computes in bfloat16) and only where it is lossless (int4.quantize_int4).
+        pack = device == "cpu" and (weights == "int4" or (weights == "auto" and dtype == torch.bfloat16))
+        self.weights_note = "dense"
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            # Packing checks exactness on the float32 weights, so load those first when packing.
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if pack else dtype)
+            if pack:
+                from workbench.models.int4 import quantize_int4
+
+                report = quantize_int4(model, lossless_only=weights == "auto")
+                self.weights_note = f"int4: {report.reason}" if report.layers else f"dense ({report.reason})"
+                model = model.to(dtype)
+            self.model = model.to(device).eval()
+        except ModelError:
+            raise
         except Exception as e:
             raise ModelError(f"Could not load the generator '{name}' from {path}: {e}") from e
+        self.int4 = self.weights_note.startswith("int4")
+        WEIGHT_NOTES[name] = self.weights_note
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.name, self.path, self.device, self.dtype = name, path, device, dtype
         self.lock = threading.RLock()  # the model (and its active adapter) is shared state
         self.adapters: dict[str, str] = {}  # PEFT adapter name -> folder, attached to self.model
         # Greedy only: sampling with speculation would change the output distribution's seed path.
-        self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS
+        # Fewer draft tokens with 4-bit weights: their kernel's cost grows faster with the rows checked.
+        self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS_INT4 if self.int4 else PROMPT_LOOKUP_TOKENS
         # CPU threads per generation: None picks the free cores each time (cpu_threads_free).
         self.threads: int | None = None
         self._last_threads = (0, 0.0)  # (threads, when): our own share of the load average
@@ -368,10 +393,10 @@ class LocalGenerator:
 
 
 @lru_cache(maxsize=2)
-def _load(name: str, path: str, device: str, dtype_name: str) -> LocalGenerator:
+def _load(name: str, path: str, device: str, dtype_name: str, weights: str = "dense") -> LocalGenerator:
     import torch
 
-    return LocalGenerator(name, path, device, getattr(torch, dtype_name))
+    return LocalGenerator(name, path, device, getattr(torch, dtype_name), weights)
 
 
 def load_generator(settings: Settings, name: str | None = None) -> LocalGenerator:
@@ -379,7 +404,7 @@ def load_generator(settings: Settings, name: str | None = None) -> LocalGenerato
     name = name or settings.generator_model
     path = resolve_generator_path(settings, name)
     device, dtype = generation_device(settings)
-    return _load(name, str(Path(path)), device, str(dtype).removeprefix("torch."))
+    return _load(name, str(Path(path)), device, str(dtype).removeprefix("torch."), settings.cpu_weights)
 
 
 def loaded_generators() -> int:
