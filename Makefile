@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt bundled-models.txt bund
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
+# See workbench/__init__.py: libgomp's spin throttle halves decoding speed once two threads use torch.
+export OMP_WAIT_POLICY := ACTIVE
+export GOMP_SPINCOUNT := 300000
 
 .PHONY: run test install prepare browser bench-quick clean-storage
 

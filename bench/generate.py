@@ -5,7 +5,8 @@
 Prompts are the arena's own: RAG prompts (sample evaluation questions with passages from their source
 document, in the RAG template) and bare questions (base setup). Each prompt runs through every
 variant back to back, the order rotating per prompt, so load from other processes hits all alike.
-Greedy decoding; "identical" is the share of answers token-for-token equal to the baseline's.
+Greedy decoding; "identical" is the share of answers token-for-token equal to the baseline's. The full
+run adds variants that take one part away (prompt lookup; the 4-bit weights) to show where the gain is.
 Last line: RESULT generate_speedup=<x> target=2.0x ok|short
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import workbench  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 import torch  # noqa: E402
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 

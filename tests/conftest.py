@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import workbench  # noqa: F401  (its OpenMP settings must be in place before any test imports torch)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -1,6 +1,8 @@
 """4-bit CPU weights: exact packing of 4-bit-grid weights, the kernel against a dense matmul, the real model."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -124,3 +126,18 @@ def test_unknown_weight_format_is_refused_clearly(tmp_path):
     assert Settings.from_env({"WORKBENCH_CPU_WEIGHTS": "dense"}).cpu_weights == "dense"
     with pytest.raises(ModelError, match="WORKBENCH_CPU_WEIGHTS='int3'"):
         LocalGenerator("x", str(tmp_path), "cpu", torch.bfloat16, "int3")
+
+
+def test_openmp_wait_policy_is_set_before_torch_loads_and_user_values_win():
+    """libgomp reads its settings when torch loads it: importing workbench must set them first."""
+    import subprocess
+    import sys
+
+    code = ("import os, workbench, torch; "
+            "print(os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ACTIVE", "300000"]
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "PASSIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "PASSIVE"
