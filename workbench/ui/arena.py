@@ -156,7 +156,8 @@ def show_answer(a: Answer, live: bool = False) -> None:
     if a.stats is not None:
         st.caption(stats_line(a))
     if a.passages:
-        st.markdown("**Citations**")
+        # Without an answer, the passages were retrieved but cite nothing.
+        st.markdown("**Retrieved passages** (no answer used them)" if a.error else "**Citations**")
         _show_citations(a)
     if a.prompt:
         with st.expander("Prompt sent to the model"):

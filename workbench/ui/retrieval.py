@@ -91,10 +91,12 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
 
 def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
     """Sample set, an upload (CSV/JSONL, rows checked) or a synthetic set generated from the collection."""
-    src = st.radio("Question set", ("Sample workspace", "Upload CSV / JSONL", "Generate synthetic"),
-                   key=f"{key}_qsrc", horizontal=True)
+    src = st.radio("Question set", ("Sample workspace", "Public benchmark (HaluEval QA)", "Upload CSV / JSONL",
+                                    "Generate synthetic"), key=f"{key}_qsrc", horizontal=True)
     qs: QuestionSet | None = None
-    if src == "Sample workspace":
+    if src.startswith("Public"):
+        qs = _public_panel(col, key)
+    elif src == "Sample workspace":
         qs = sample_question_set()
         st.caption("The sample workspace's questions with reference answers and source documents; they match "
                    "the sample knowledge base ('Load sample workspace' on System).")
@@ -119,6 +121,38 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
         st.error("No usable question in this set.")
         return None
     st.caption(f"**{qs.name}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else ""))
+    return qs
+
+
+def _public_panel(col, key: str) -> QuestionSet | None:
+    """HaluEval's QA questions; they go with collection 'halueval-qa', which one click builds."""
+    from workbench.sample import public
+
+    try:
+        qs = public.public_question_set()
+    except public.PublicDataMissing as e:
+        st.error(str(e))
+        return None
+    st.caption(f"{public.PUBLIC_QUESTIONS} HotpotQA questions from HaluEval (a published data set, not written "
+               f"here), each with the Wikipedia passage that answers it; gold = that passage. "
+               f"{public.LICENCE}")
+    if col.name != public.PUBLIC_COLLECTION:
+        st.warning(f"These questions are about the passages in collection '{public.PUBLIC_COLLECTION}', "
+                   f"not '{col.name}'.")
+        if st.button(f"Build collection '{public.PUBLIC_COLLECTION}' and switch to it", key=f"{key}_public_go",
+                     icon=":material/download:"):
+            bar = st.progress(0.0, text="Embedding the passages...")
+            msg = public.load_public_benchmark(get_settings(), progress=lambda f, m: bar.progress(
+                min(1.0, max(0.0, f)), text=m))
+            # Select the new collection on the next run (the selectbox reads the active collection).
+            st.session_state[state.ACTIVE_COLLECTION] = public.PUBLIC_COLLECTION
+            st.session_state.pop(f"{key}_collection", None)
+            flash_msg = f"Public benchmark loaded: {msg}."
+            st.session_state[f"{key}_public_msg"] = flash_msg
+            st.rerun()
+        return None
+    if msg := st.session_state.pop(f"{key}_public_msg", None):
+        st.success(msg)
     return qs
 
 
