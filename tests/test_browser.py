@@ -112,3 +112,30 @@ def test_page_opens_without_exception(app_url, browser, page_file, url_path):
         assert "Page not found" not in page.content()
     finally:
         page.close()
+
+
+def test_public_benchmark_builds_and_selects_its_collection(app_url, browser):
+    """In a real browser the collection box keeps the browser's own value across reruns; building the
+    public benchmark must still switch it to 'halueval-qa' (runs last: it adds collections)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{app_url}/system", wait_until="domcontentloaded")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Load sample workspace").click()
+        page.get_by_text("knowledge base: collection 'sample-kb'").wait_for(timeout=180_000)
+        page.goto(f"{app_url}/retrieval-eval", wait_until="domcontentloaded")
+        wait_until_idle(page)
+        page.get_by_text("Public benchmark (HaluEval QA)").click()
+        wait_until_idle(page)
+        assert "not 'sample-kb'" in page.content()
+        page.get_by_role("button", name="Build collection 'halueval-qa' and switch to it").click()
+        page.get_by_text("Public benchmark loaded").wait_for(timeout=240_000)
+        wait_until_idle(page)
+        box = page.locator('[data-testid="stSelectbox"]').first.inner_html()
+        assert "halueval-qa (20 docs" in box and "sample-kb" not in box, box
+        assert "200 questions" in page.locator('[data-testid="stMain"]').inner_text()
+        exceptions = page.locator('[data-testid="stException"]')
+        assert exceptions.count() == 0, exceptions.first.inner_text()
+        page.screenshot(path=str(SHOTS / "public-benchmark.png"), full_page=True)
+    finally:
+        page.close()

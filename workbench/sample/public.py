@@ -108,7 +108,7 @@ def public_question_set(n: int | None = None):
     from workbench.retrieval.questions import QuestionSet
 
     _, questions, info = halueval_files(n or PUBLIC_QUESTIONS)
-    return QuestionSet(f"{TITLE}, {len(questions)} questions", tuple(questions),
+    return QuestionSet(TITLE, tuple(questions),
                        notes=(f"from {info['package']} {info['version']}: {info['file']}", LICENCE))
 
 
