@@ -25,7 +25,7 @@ if st.button("Load sample knowledge base", icon=":material/download:",
     try:
         msg = load_sample_kb(settings, lambda f, m: bar.progress(min(1.0, f), m))
         flash("success", msg)
-        st.session_state[state.ACTIVE_COLLECTION] = SAMPLE_COLLECTION
+        state.choose_collection(SAMPLE_COLLECTION)
     except Exception as e:  # noqa: BLE001 - shown to the user, nothing is half-written
         flash("error", f"Could not load the sample: {e}")
     st.rerun()
@@ -75,7 +75,7 @@ with create_tab:
                 if isinstance(cfg, str):
                     raise KnowledgeError(cfg)
                 kb.create(new_name, cfg)
-                st.session_state[state.ACTIVE_COLLECTION] = new_name.strip()
+                state.choose_collection(new_name.strip())
                 flash("success", f"Created collection '{new_name.strip()}'.")
                 st.rerun()
             except KnowledgeError as e:
@@ -90,7 +90,7 @@ with manage_tab:
         if c1.button("Rename"):
             try:
                 kb.rename(target, renamed)
-                st.session_state[state.ACTIVE_COLLECTION] = renamed.strip()
+                state.choose_collection(renamed.strip())
                 flash("success", f"Renamed '{target}' to '{renamed.strip()}'.")
                 st.rerun()
             except KnowledgeError as e:
@@ -98,6 +98,6 @@ with manage_tab:
         sure = c2.checkbox(f"Yes, delete '{target}' and all its chunks", key=f"kn_sure_{target}")
         if c2.button("Delete collection", disabled=not sure):
             kb.delete(target)
-            st.session_state.pop(state.ACTIVE_COLLECTION, None)
+            state.choose_collection(None)
             flash("success", f"Deleted collection '{target}'.")
             st.rerun()

@@ -57,8 +57,7 @@ def _collection_picker(key: str):
                 "sample workspace on **System**.")
         return None, 0
     names = [i.name for i in infos]
-    current = st.session_state.get(state.ACTIVE_COLLECTION)
-    name = st.selectbox("Collection (RAG, hybrid)", names, index=names.index(current) if current in names else 0,
+    name = st.selectbox("Collection (RAG, hybrid)", names, index=state.collection_index(f"{key}_collection", names),
                         key=f"{key}_collection",
                         format_func=lambda n: next(f"{i.name} ({i.n_chunks} chunks)" for i in infos if i.name == n))
     st.session_state[state.ACTIVE_COLLECTION] = name

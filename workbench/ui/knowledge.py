@@ -36,9 +36,7 @@ def collection_picker(key: str, label: str = "Collection", help: str | None = No
     if not names:
         st.info("No collections yet. Create one, or load the sample workspace, on the **Collections** page.")
         return None
-    current = st.session_state.get(state.ACTIVE_COLLECTION)
-    index = names.index(current) if current in names else 0
-    name = st.selectbox(label, names, index=index, key=key, help=help)
+    name = st.selectbox(label, names, index=state.collection_index(key, names), key=key, help=help)
     st.session_state[state.ACTIVE_COLLECTION] = name
     return name
 

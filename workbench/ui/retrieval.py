@@ -31,13 +31,7 @@ def pick_collection(key: str = "retr"):
             pass
         return None
     names = [i.name for i in infos]
-    # A selection asked for by the previous run (select_next_run): set before the widget exists, the
-    # only time the browser's own value for it can be replaced.
-    pending = st.session_state.pop(f"{key}_collection_next", None)
-    if pending in names:
-        st.session_state[f"{key}_collection"] = pending
-    current = st.session_state.get(state.ACTIVE_COLLECTION)
-    index = names.index(current) if current in names else 0
+    index = state.collection_index(f"{key}_collection", names)
     name = st.selectbox("Collection", names, index=index, key=f"{key}_collection",
                         format_func=lambda n: next(f"{i.name} ({i.n_documents} docs, {i.n_chunks} chunks)"
                                                    for i in infos if i.name == n))
@@ -150,8 +144,7 @@ def _public_panel(col, key: str) -> QuestionSet | None:
             msg = public.load_public_benchmark(get_settings(), progress=lambda f, m: bar.progress(
                 min(1.0, max(0.0, f)), text=m))
             # Select the new collection on the next run (the selectbox reads the active collection).
-            st.session_state[state.ACTIVE_COLLECTION] = public.PUBLIC_COLLECTION
-            st.session_state[f"{key}_collection_next"] = public.PUBLIC_COLLECTION
+            state.choose_collection(public.PUBLIC_COLLECTION)
             flash_msg = f"Public benchmark loaded: {msg}."
             st.session_state[f"{key}_public_msg"] = flash_msg
             st.rerun()

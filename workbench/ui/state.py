@@ -28,3 +28,38 @@ ARENA_BLIND_ORDERS = "arena_blind_orders"  # turn index -> shuffled setup order 
 ARENA_REVEALED = "arena_revealed"  # turn index -> winning setup, for blind turns already voted on
 ARENA_FLASH = "arena_flash"  # one message shown after a rerun (vote recorded, cleared)
 EVAL_UPLOADER_GEN = "eval_uploader_gen"  # bumped to clear the evaluation-set uploader after a save
+ACTIVE_COLLECTION_VERSION = "active_collection_version"  # bumped when code (not a collection box) picks one
+
+
+def choose_collection(name: str | None) -> None:
+    """Make `name` the active collection from code (created, renamed, deleted, built): every collection
+    box shows it on the next run, even one whose value the browser still holds."""
+    import streamlit as st
+
+    if name is None:
+        st.session_state.pop(ACTIVE_COLLECTION, None)
+    else:
+        st.session_state[ACTIVE_COLLECTION] = name
+    st.session_state[ACTIVE_COLLECTION_VERSION] = st.session_state.get(ACTIVE_COLLECTION_VERSION, 0) + 1
+
+
+def collection_index(widget_key: str, names: list[str]) -> int:
+    """The `index` for a collection selectbox keyed `widget_key`, called just before creating it.
+
+    A keyed selectbox keeps the browser's value across reruns and ignores `index`; after
+    choose_collection its value is replaced here, the one moment Streamlit allows it (before the widget
+    exists in this run). Returns 0 then, so Streamlit sees no second default.
+    """
+    import streamlit as st
+
+    current = st.session_state.get(ACTIVE_COLLECTION)
+    version = st.session_state.get(ACTIVE_COLLECTION_VERSION, 0)
+    seen = f"{widget_key}__active_version"
+    if st.session_state.get(seen) != version:
+        st.session_state[seen] = version
+        if current in names:
+            st.session_state[widget_key] = current
+            return 0
+        if st.session_state.get(widget_key) not in names:
+            st.session_state.pop(widget_key, None)
+    return names.index(current) if current in names else 0
