@@ -84,11 +84,17 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     # Blind mode: unlabelled columns, a vote reveals them and is tallied on disk.
     at.toggle(key="arena_blind").set_value(True).run()
     assert [h.value for h in at.subheader][:4] == ["Answer A", "Answer B", "Answer C", "Answer D"]
+    # Before the vote nothing tells the setups apart but the answers: no citations, sizes or prompts.
+    assert not any(e.label.startswith("[1] ") or e.label == "Prompt sent to the model" for e in at.expander)
+    assert not any("tok/s" in c.value for c in at.caption)
+    assert sum("appear after the vote" in c.value for c in at.caption) == 4
     order = at.session_state[state.ARENA_BLIND_ORDERS][0]
     at.button(key="arena_vote_0_1").click().run()
     assert not at.exception
     assert VoteBook(settings).tally().wins == {order[1]: 1}
     assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
+    assert any(e.label.startswith("[1] support_policy.txt") for e in at.expander)
+    assert sum("tok/s" in c.value for c in at.caption) == 4
 
     # An unreachable endpoint serving the base column fails only that column; the fine-tuned one answers,
     # with the first turn as its history.

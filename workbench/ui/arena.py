@@ -144,12 +144,19 @@ def _show_citations(a: Answer) -> None:
             st.markdown(_no_math(p.chunk.text))
 
 
-def show_answer(a: Answer, live: bool = False) -> None:
-    """One column's answer (unless streamed just now), then notes, stats, citations and the prompt."""
+def show_answer(a: Answer, live: bool = False, blind: bool = False) -> None:
+    """One column's answer (unless streamed just now), then notes, stats, citations and the prompt.
+
+    `blind`: only the answer, until the vote: citations, prompt sizes and the prompt itself would tell
+    the audience which column uses retrieval or the adapter.
+    """
     if a.error:
         st.error(a.error)
     elif not live:
         st.markdown(_no_math(a.text) or "_(empty answer)_")
+    if blind:
+        st.caption("Speed, citations and the prompt appear after the vote.")
+        return
     if a.note:
         st.info(a.note, icon=":material/info:")
     if a.stats is not None:
@@ -188,7 +195,7 @@ def show_turn(i: int, turn: Turn, blind: bool) -> None:
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
             st.subheader(_title(setup, pos, i, blind), divider="gray")
-            show_answer(turn.answers[setup])
+            show_answer(turn.answers[setup], blind=blind and i not in st.session_state.get(state.ARENA_REVEALED, {}))
     if blind:
         vote_panel(i, turn, order)
 
@@ -246,20 +253,20 @@ def ask(question: str, c: ArenaControls) -> None:
         with slots[setup].container():
             if setup in USES_RETRIEVAL and retrieval_error:
                 answers[setup] = Answer(setup, "", error=retrieval_error)
-                show_answer(answers[setup])
+                show_answer(answers[setup], blind=c.blind)
                 continue
             try:
                 gen = _generator_for(setup, c)
             except ModelError as e:
                 answers[setup] = Answer(setup, "", error=str(e))
-                show_answer(answers[setup])
+                show_answer(answers[setup], blind=c.blind)
                 continue
             stream = stream_answer(setup, question, generator=gen, passages=passages, adapter_path=c.adapter_path,
                                    cfg=c.cfg, system_prompt=c.system_prompt, history=conv.history(setup))
             with st.spinner("Generating..."):
                 st.write_stream(_no_math(piece) for piece in stream)
             answers[setup] = stream.answer
-            show_answer(stream.answer, live=True)
+            show_answer(stream.answer, live=True, blind=c.blind)
     st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
     st.rerun()  # redraw from the record, so votes, charts and export include this turn
 
