@@ -130,19 +130,25 @@ def live_job(settings: Settings, job_id: str) -> None:
     view()
 
 
+def _history_rows(all_jobs: list[jobs.JobStatus]) -> list[dict]:
+    return [{
+        "name": j.name, "state": j.state,
+        "submitted": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.submitted_ns / 1e9)),
+        "duration": fmt_duration(j.elapsed_s), "steps": f"{j.step}/{j.total}" if j.total else "",
+        "final loss": j.result.get("final_loss"), "val loss": j.result.get("final_val_loss"),
+        "adapter": j.result.get("adapter", ""), "job id": j.job_id,
+    } for j in all_jobs]
+
+
 def history(settings: Settings, kind: str = "finetune") -> list[jobs.JobStatus]:
-    """A table of every job of `kind`, newest first; returns the jobs."""
+    """A table of every job of `kind`, newest first, redrawn while one is queued or running; returns the jobs."""
     all_jobs = jobs.list_jobs(settings, kind)
     if not all_jobs:
         return []
-    rows = []
-    for j in all_jobs:
-        rows.append({
-            "name": j.name, "state": j.state,
-            "submitted": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.submitted_ns / 1e9)),
-            "duration": fmt_duration(j.elapsed_s), "steps": f"{j.step}/{j.total}" if j.total else "",
-            "final loss": j.result.get("final_loss"), "val loss": j.result.get("final_val_loss"),
-            "adapter": j.result.get("adapter", ""), "job id": j.job_id,
-        })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    @st.fragment(run_every=POLL_S if any(not j.is_final for j in all_jobs) else None)
+    def table():
+        st.dataframe(pd.DataFrame(_history_rows(jobs.list_jobs(settings, kind))), hide_index=True, width="stretch")
+
+    table()
     return all_jobs
