@@ -131,3 +131,25 @@ def test_upload_lists_bad_rows_and_saves_the_good_ones(settings):
     assert [i.question for i in load_set(settings, "mine")] == ["How long is the trial?"]
     assert at.selectbox[0].value == "mine"
     assert not any("rejected rows" in m.value for m in at.markdown)  # the uploader was cleared
+
+
+def test_report_opens_on_the_newest_full_run_not_a_freshness_rerun(settings):
+    from tests.test_evaluation_runs import FakeGenerator
+
+    items = sample_items()[:4]
+    full = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), items)
+    runs.execute(settings, full, runs.PlainContext(), generator=FakeGenerator())
+    time.sleep(1.1)  # run ids are timestamped to the second
+    from workbench.evaluation.freshness import FactChange
+
+    change = FactChange("company_overview.html", "2016", "2012", (items[0].id,), "2016", "2012")
+    fresh = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",), parent_run=full,
+                                                   freshness=change.to_json()), items[:1])
+    runs.execute(settings, fresh, runs.PlainContext(), generator=FakeGenerator())
+    assert runs.list_runs(settings)[0] == fresh
+    at = page("evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox[0].value == full
+    at.selectbox[0].set_value(fresh).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No recommendation from a freshness re-run" in texts(at)

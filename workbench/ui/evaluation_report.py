@@ -26,7 +26,9 @@ def pick_run(settings: Settings, ids: list[str]) -> str:
         return f"{rid} · {rec.spec.label or rec.spec.set_name} · {len(rec.results)} answers"
 
     current = st.session_state.get(state.EVAL_RUN)
-    rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=fmt)
+    if current not in ids:  # by default the newest full run, not a freshness re-run of a few questions
+        current = next((r for r in ids if not runs.load_run(settings, r).spec.freshness), ids[0])
+    rid = st.selectbox("Run", ids, index=ids.index(current), format_func=fmt)
     st.session_state[state.EVAL_RUN] = rid
     return rid
 
@@ -227,7 +229,11 @@ def render_report_page() -> None:
     tabs = st.tabs(["Results", "Answers", "Cost", "Freshness", "Export & compare"])
     with tabs[0]:
         report = build_report(rs)
-        recommendation(report)
+        if rec.spec.freshness:
+            st.caption("No recommendation from a freshness re-run: it covers only the changed fact. See run "
+                       f"{rec.spec.parent_run} for the recommendation.")
+        else:
+            recommendation(report)
         headline(rs)
         judge_panel(settings, rs)
     with tabs[1]:
