@@ -28,6 +28,19 @@ def isolated_storage(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fresh_ui_caches(isolated_storage):
+    """The UI's per-process caches (settings, knowledge base) cleared around a test that runs pages."""
+    from workbench.ui.knowledge import get_kb
+    from workbench.ui.resources import get_settings
+
+    get_settings.clear()
+    get_kb.clear()
+    yield
+    get_settings.clear()
+    get_kb.clear()
+
+
+@pytest.fixture
 def settings(isolated_storage):
     from workbench.settings import Settings
 

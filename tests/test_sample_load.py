@@ -10,16 +10,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings_cache(isolated_storage):
-    """get_settings() is cached per process; each test has its own storage root."""
-    from workbench.ui.knowledge import get_kb
-    from workbench.ui.resources import get_settings
-
-    get_settings.clear()
-    get_kb.clear()
-    yield
-    get_settings.clear()
-    get_kb.clear()
+def _fresh(fresh_ui_caches):
+    """Each test's own storage root, not an earlier test's cached settings."""
 
 
 def test_load_sample_workspace_from_system_page(settings):

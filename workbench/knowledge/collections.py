@@ -253,6 +253,12 @@ class KnowledgeBase:
     def get(self, name: str) -> Collection:
         return Collection(self, name)
 
+    def get_or_create(self, name: str) -> Collection:
+        """The collection `name`, created with the default settings when missing (sample loaders)."""
+        if self.exists(name):
+            return self.get(name)
+        return self.create(name)
+
     def rename(self, old: str, new: str) -> None:
         new = check_collection_name(new)
         with write_lock(self.settings):

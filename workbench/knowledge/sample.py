@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from workbench.knowledge.collections import KnowledgeBase
-from workbench.knowledge.config import CollectionConfig
 from workbench.sample import kb_files
 from workbench.settings import Settings
 
@@ -11,11 +10,7 @@ SAMPLE_COLLECTION = "sample-kb"
 
 def load(settings: Settings, progress=None, embedder=None) -> str:
     """Create (or top up) "sample-kb"; idempotent: unchanged files are not re-embedded."""
-    kb = KnowledgeBase(settings, embedder)
-    if kb.exists(SAMPLE_COLLECTION):
-        col = kb.get(SAMPLE_COLLECTION)
-    else:
-        col = kb.create(SAMPLE_COLLECTION, CollectionConfig(embedding_model=settings.embedding_model))
+    col = KnowledgeBase(settings, embedder).get_or_create(SAMPLE_COLLECTION)
     files = [(p.name, p.read_bytes()) for p in kb_files()]
     rep = col.ingest(files, progress)
     msg = (f"collection '{SAMPLE_COLLECTION}': {len(col.documents())} documents, {col.count()} chunks "

@@ -116,12 +116,9 @@ def load_public_benchmark(settings: Settings, n: int | None = None,
                           progress: Callable[[float, str], None] | None = None, embedder=None) -> str:
     """Create (or top up) collection `halueval-qa` with the passages of the first `n` questions."""
     from workbench.knowledge.collections import KnowledgeBase
-    from workbench.knowledge.config import CollectionConfig
 
     files, questions, _ = halueval_files(n or PUBLIC_QUESTIONS)
-    kb = KnowledgeBase(settings, embedder)
-    col = (kb.get(PUBLIC_COLLECTION) if kb.exists(PUBLIC_COLLECTION)
-           else kb.create(PUBLIC_COLLECTION, CollectionConfig(embedding_model=settings.embedding_model)))
+    col = KnowledgeBase(settings, embedder).get_or_create(PUBLIC_COLLECTION)
     rep = col.ingest(files, progress)
     msg = (f"collection '{PUBLIC_COLLECTION}': {len(col.documents())} documents ({len(questions)} Wikipedia "
            f"passages), {col.count()} chunks")
