@@ -6,7 +6,7 @@ from workbench.retrieval.evaluate import DEPTH, evaluate
 from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
 from workbench.ui.resources import get_settings
 from workbench.ui.retrieval import (
-    eval_table, get_task, pick_collection, question_set_picker, running, start_task, task_panel,
+    eval_table, pick_collection, question_set_picker, result_caption, running, start_task, task_panel,
 )
 
 st.title("Retrieval evaluation")
@@ -19,17 +19,17 @@ if col is not None:
     c1, c2 = st.columns([2, 1])
     modes = c1.multiselect("Modes", MODES, default=list(MODES), key="eval_modes")
     k = c2.slider("k", 1, 20, load_defaults(get_settings(), col.name).k, key="eval_k")
-    task_key = f"eval:{col.name}"
+    task_key = f"eval:{col.key}"  # the collection's identity: a rename keeps its saved results
     if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
                  disabled=qs is None or not modes or running(task_key)):
         base = load_defaults(get_settings(), col.name)
         questions = list(qs.questions)
         start_task(task_key, f"{qs.name}: {len(questions)} questions x {len(modes)} modes, k={k}",
                    lambda progress, cancel: evaluate(col, questions, modes, base, k=k, progress=progress,
-                                                     cancel=cancel))
-    ev = task_panel(task_key)
+                                                     cancel=cancel), persist=True)
+    ev = task_panel(task_key, persist=True)
     if ev is not None:
-        st.caption(f"Results of the last run on '{col.name}': {get_task(task_key).label}.")
+        result_caption(task_key, "run", col)
         if ev.cancelled:
             st.warning("Cancelled: the scores below cover only the questions finished before the cancel.")
         if ev.skipped:

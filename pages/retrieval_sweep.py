@@ -9,7 +9,7 @@ from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, ru
 from workbench.ui import state
 from workbench.ui.resources import get_settings
 from workbench.ui.retrieval import (
-    get_task, pick_collection, question_set_picker, running, start_task, task_panel,
+    pick_collection, question_set_picker, result_caption, running, start_task, task_panel,
 )
 
 st.title("Chunk sweep")
@@ -52,7 +52,7 @@ if col is not None:
                             format_func=lambda m: MODE_LABELS[m])
         grid = SweepGrid(tuple(strategies), tuple(sizes), tuple(overlaps), tuple(ks), unit)
         st.caption(f"{grid.size} combinations ({grid.size // max(1, len(ks))} chunkings to index).")
-    task_key = f"sweep:{col.name}"
+    task_key = f"sweep:{col.key}"  # the collection's identity: a rename keeps its saved results
     ready = qs is not None and grid.size > 0
     if not grid.size:
         st.info("Pick at least one strategy, size, overlap and k.")
@@ -62,10 +62,11 @@ if col is not None:
         memo = EmbeddingMemo(emb)
         memo.backing = col.embed_fn(emb, counter=memo.count_model_calls)
         start_task(task_key, f"{qs.name}, {mode}: {grid.size} configurations",
-                   lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo))
-    res = task_panel(task_key)
+                   lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo),
+                   persist=True)
+    res = task_panel(task_key, persist=True)
     if res is not None:
-        st.caption(f"Results of the last sweep on '{col.name}': {get_task(task_key).label}.")
+        result_caption(task_key, "sweep", col)
         if res.cancelled:
             st.warning("Cancelled: results cover the configurations finished before the cancel.")
         for s in res.skipped:

@@ -184,3 +184,29 @@ def test_public_benchmark_builds_its_collection_and_scores(settings, real_embedd
     assert len(df) == 30 and (df["gold matched by"] == "span").all()
     # Each question's own passage is easy to find for BM25: nearly all rank it first.
     assert (df["rank (bm25)"] == 1).mean() > 0.8
+
+
+def test_evaluation_result_survives_a_restart(settings):
+    """The last evaluation is saved: after the server's in-memory tasks are gone, the page shows it again."""
+    from workbench.ui.retrieval import _tasks
+
+    col = fake_sample(settings)
+    at = page("retrieval_eval.py")
+    at.run()
+    at.multiselect(key="eval_modes").set_value(["bm25"])
+    at.run()
+    button(at, "Run evaluation").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    before = at.dataframe[0].value
+    _tasks.clear()  # what a restart of the app does to running and finished tasks
+    at = page("retrieval_eval.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("(saved " in c.value and "sample workspace eval set" in c.value for c in at.caption)
+    assert at.dataframe[0].value.equals(before)
+    # A rename keeps the collection's results (they follow its identity, not its name).
+    KnowledgeBase(settings).rename(col.name, "renamed-kb")
+    _tasks.clear()
+    at = page("retrieval_eval.py")
+    at.run()
+    assert any("(saved " in c.value and "'renamed-kb'" in c.value for c in at.caption)

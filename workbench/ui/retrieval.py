@@ -6,7 +6,7 @@ import streamlit as st
 from workbench.knowledge import KnowledgeBase
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
 from workbench.retrieval.questions import QuestionSet, parse_question_set, sample_question_set, to_jsonl
-from workbench.retrieval.tasks import BackgroundTask
+from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
 from workbench.ui import state
 from workbench.ui.resources import get_settings
 
@@ -183,14 +183,36 @@ def _tasks() -> dict[str, BackgroundTask]:
     return {}
 
 
-def start_task(task_key: str, label: str, fn) -> BackgroundTask:
-    task = BackgroundTask(label, fn).start()
+def _saved_path(task_key: str):
+    import hashlib
+
+    return get_settings().storage / "retrieval_results" / (hashlib.sha1(task_key.encode()).hexdigest()[:16] + ".pkl")
+
+
+def start_task(task_key: str, label: str, fn, persist: bool = False) -> BackgroundTask:
+    """Start `fn` in the background; `persist`: its result is saved and shown again after a restart."""
+    path = _saved_path(task_key) if persist else None
+    task = BackgroundTask(label, fn, on_done=(lambda t: save_result(path, t)) if persist else None).start()
     _tasks()[task_key] = task
     return task
 
 
-def get_task(task_key: str) -> BackgroundTask | None:
-    return _tasks().get(task_key)
+def get_task(task_key: str, persist: bool = False):
+    """The task in this server process, else (with `persist`) the last result saved for `task_key`."""
+    task = _tasks().get(task_key)
+    if task is None and persist and (saved := load_result(_saved_path(task_key))) is not None:
+        _tasks()[task_key] = task = saved
+    return task
+
+
+def result_caption(task_key: str, what: str, col) -> None:
+    """Which run the results below come from (and when, for one saved before a restart)."""
+    import time as _time
+
+    t = get_task(task_key, persist=True)
+    when = (f" (saved {_time.strftime('%Y-%m-%d %H:%M', _time.localtime(t.finished_at))})"
+            if getattr(t, "saved", False) else "")
+    st.caption(f"Results of the last {what} on '{col.name}'{when}: {t.label}.")
 
 
 def running(task_key: str) -> bool:
@@ -198,9 +220,9 @@ def running(task_key: str) -> bool:
     return t is not None and not t.done
 
 
-def task_panel(task_key: str):
+def task_panel(task_key: str, persist: bool = False):
     """Progress and a cancel button while the task runs (polled every second); its result once done."""
-    task = get_task(task_key)
+    task = get_task(task_key, persist)
     if task is None:
         return None
     if not task.done:
