@@ -94,12 +94,7 @@ def test_quantize_is_lossless_only_by_default():
 
 @pytest.mark.slow
 def test_bundled_generator_decodes_with_lossless_int4(real_generator):
-    """The bundled model is packed where the CPU runs bf16 natively, and its logits match the dense path."""
-    from workbench.models.registry import cpu_has_native_bf16
-
-    if not cpu_has_native_bf16():
-        assert not real_generator.int4 and real_generator.weights_note.startswith("dense")
-        pytest.skip("this CPU has no native bfloat16: the generator keeps dense weights")
+    """The bundled model is packed (losslessly), and its logits match the dense path."""
     assert real_generator.int4 and "lossless" in real_generator.weights_note
     layers = [m for m in real_generator.model.modules() if isinstance(m, Int4Linear)]
     assert len(layers) == 30 * 7 and max(m.max_error for m in layers) < 1e-5
@@ -141,3 +136,23 @@ def test_openmp_wait_policy_is_set_before_torch_loads_and_user_values_win():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "PASSIVE"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "PASSIVE"
+
+
+@pytest.mark.slow
+def test_float32_generator_packs_too_and_keeps_the_rest_in_float32(real_generator):
+    """CPUs without native bf16 run the model in float32: packed layers inside, same top tokens as dense."""
+    from workbench.models.generator import GenerationConfig, LocalGenerator
+
+    packed = LocalGenerator("fp32-int4", real_generator.path, "cpu", torch.float32, "auto")
+    dense = LocalGenerator("fp32-dense", real_generator.path, "cpu", torch.float32, "dense")
+    assert packed.int4 and not dense.int4 and dense.weights_note == "dense"
+    assert packed.model.lm_head.weight.dtype == torch.float32
+    assert packed.model.model.norm.weight.dtype == torch.float32
+    ids = packed.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        a = packed.model(ids).logits[0, -1]
+        b = dense.model(ids).logits[0, -1]
+    assert a.dtype == torch.float32
+    assert torch.topk(a, 3).indices.tolist() == torch.topk(b, 3).indices.tolist()
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    assert "Paris" in packed.generate(msgs, GenerationConfig(max_new_tokens=12)).text

@@ -31,9 +31,9 @@ class Settings:
     # float32; or force "float32" / "bfloat16". Training and the embedder stay in float32.
     cpu_dtype: str = "auto"
     # Generator weight format on CPU: "auto" packs the decoder's Linear weights into 4 bits where that
-    # is lossless (the bundled model comes from a 4-bit GGUF) and the CPU runs bfloat16 natively, about
-    # 1.5x the tokens/s of bfloat16 weights; "int4" packs any model (lossy unless it is on a 4-bit grid);
-    # "dense" never packs.
+    # is lossless (the bundled model comes from a 4-bit GGUF): about 1.4x the tokens/s of bfloat16
+    # weights, 1.7x of float32 on CPUs without native bf16; "int4" packs any model (lossy unless it is on
+    # a 4-bit grid); "dense" never packs (with cpu_dtype float32: exactly plain fp32 `generate`).
     cpu_weights: str = "auto"
     # Chroma server URL (http://host:port); None keeps the embedded PersistentClient under storage/.
     chroma_url: str | None = None

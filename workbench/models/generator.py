@@ -144,9 +144,10 @@ class LocalGenerator:
 
         if weights not in ("auto", "int4", "dense"):
             raise ModelError(f"WORKBENCH_CPU_WEIGHTS={weights!r}: use auto, int4 or dense.")
-        # 4-bit packing is for CPU decoding; "auto" only where the CPU runs bfloat16 natively (the
-        # kernel computes in bfloat16) and only where it is lossless (int4.quantize_int4).
-        pack = device == "cpu" and (weights == "int4" or (weights == "auto" and dtype == torch.bfloat16))
+        # 4-bit packing is for CPU decoding; "auto" only where it is lossless (int4.quantize_int4). With
+        # float32 (CPUs without native bf16) the rest of the model stays float32 and only the packed
+        # layers compute in bf16: ~1.7x fp32 in an AVX2-only run (bench/RESULTS.md).
+        pack = device == "cpu" and weights in ("auto", "int4")
         self.weights_note = "dense"
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)

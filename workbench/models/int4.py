@@ -70,6 +70,14 @@ class Int4Linear(nn.Linear):
         self.register_buffer("scales_zeros", packed.scales_zeros.to(torch.bfloat16), persistent=False)
         self.max_error = packed.max_error
 
+    def _apply(self, fn, recurse=True):
+        # model.to(dtype) casts every float buffer; the kernel needs its scales in bfloat16 (a bf16 -> fp32
+        # -> bf16 round trip is exact, so nothing is lost).
+        super()._apply(fn, recurse)
+        if self.scales_zeros.dtype != torch.bfloat16:
+            self.scales_zeros = self.scales_zeros.to(torch.bfloat16)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // x.shape[-1]
         if rows > DENSE_ABOVE_ROWS or x.device.type != "cpu" or torch.is_grad_enabled():
