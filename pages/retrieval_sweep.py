@@ -17,8 +17,7 @@ st.caption("Find the chunk settings that retrieve best for your documents: every
            "indexed in a scratch Chroma collection and scored on the question set. Identical chunk texts are "
            "embedded once (the knowledge base's embedding cache), and scratch collections are always dropped.")
 
-if st.session_state.get(state.RETR_FLASH):
-    st.success(st.session_state.pop(state.RETR_FLASH))
+state.show_flash(state.RETR_FLASH)
 
 col = pick_collection("sweep")
 if col is not None:
@@ -64,7 +63,7 @@ if col is not None:
         start_task(task_key, f"{qs.name}, {mode}: {grid.size} configurations",
                    lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo),
                    persist=True)
-    res = task_panel(task_key, persist=True)
+    res = task_panel(task_key)
     if res is not None:
         result_caption(task_key, "sweep", col)
         if res.cancelled:
@@ -90,8 +89,8 @@ if col is not None:
             if st.button("Apply best to the collection", icon=":material/check_circle:", key="sweep_apply"):
                 col.set_config(apply_config(col.config, best))
                 save_defaults(get_settings(), saved.with_(mode=mode, k=best.k), col.name)
-                st.session_state[state.RETR_FLASH] = (
-                    f"Applied: '{col.name}' now chunks with {best.strategy} {best.chunk_size}/{best.chunk_overlap} "
-                    f"{best.unit}, and retrieves k={best.k} with {mode}. Re-index it on Collections to rebuild "
-                    "the index with these settings.")
+                state.flash(state.RETR_FLASH,
+                            f"Applied: '{col.name}' now chunks with {best.strategy} {best.chunk_size}/"
+                            f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {mode}. Re-index it "
+                            "on Collections to rebuild the index with these settings.")
                 st.rerun()

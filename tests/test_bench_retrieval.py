@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.retrieval.questions import relevance_fn
+from workbench.sample.public import HALUEVAL_DIST, HALUEVAL_FILE
 from workbench.types import Chunk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,11 +24,11 @@ def bench():
     return mod
 
 
-def test_pinned_package_ships_the_file(bench):
+def test_pinned_package_ships_the_file():
     pins = [ln.strip() for ln in (REPO / "bundled-data.txt").read_text().splitlines()
             if ln.strip() and not ln.startswith("#")]
-    assert f"{bench.HALUEVAL_DIST}=={metadata.version(bench.HALUEVAL_DIST)}" in pins
-    files = [f for f in metadata.distribution(bench.HALUEVAL_DIST).files if f.name == bench.HALUEVAL_FILE]
+    assert f"{HALUEVAL_DIST}=={metadata.version(HALUEVAL_DIST)}" in pins
+    files = [f for f in metadata.distribution(HALUEVAL_DIST).files if f.name == HALUEVAL_FILE]
     assert len(files) == 1 and files[0].locate().stat().st_size > 5_000_000
 
 
@@ -35,7 +36,7 @@ def test_halueval_set_spans_are_the_questions_own_passages(bench):
     docs, qs, info = bench.halueval_set(30)
     assert info["rows"] == 10_000 and len(qs) == 30 and len(docs) == 3
     assert [d.name for d in docs] == ["halueval_qa_001.txt", "halueval_qa_002.txt", "halueval_qa_003.txt"]
-    path = next(f for f in metadata.distribution(bench.HALUEVAL_DIST).files if f.name == bench.HALUEVAL_FILE)
+    path = next(f for f in metadata.distribution(HALUEVAL_DIST).files if f.name == HALUEVAL_FILE)
     with open(path.locate(), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     by_name = {d.name: d for d in docs}

@@ -122,7 +122,7 @@ def quantize_int4(model: nn.Module, lossless_only: bool = True, tol: float = LOS
     cands = _candidates(model)
     if not cands:
         return QuantReport(0, float("nan"), "no decoder Linear layers found")
-    packed = []
+    replacements = []  # nothing is swapped in until every layer has passed the check
     worst = 0.0
     for parent, name, lin in cands:
         if lin.weight.device.type != "cpu":
@@ -132,8 +132,9 @@ def quantize_int4(model: nn.Module, lossless_only: bool = True, tol: float = LOS
         if lossless_only and p.max_error > tol:
             return QuantReport(0, p.max_error, f"weights are not on a 4-bit grid (max change {p.max_error:.2g}); "
                                                "kept dense")
-        packed.append(p)
-    for (parent, name, lin), p in zip(cands, packed):
-        setattr(parent, name, Int4Linear(lin, p))
+        # Packed now, so only the 4-bit form is held (not an int32 per weight for the whole model).
+        replacements.append((parent, name, Int4Linear(lin, p)))
+    for parent, name, layer in replacements:
+        setattr(parent, name, layer)
     kind = "lossless" if worst <= tol else f"lossy, max weight change {worst:.2g}"
     return QuantReport(len(cands), worst, f"{len(cands)} layers in 4-bit ({kind})")

@@ -57,10 +57,9 @@ def _collection_picker(key: str):
                 "sample workspace on **System**.")
         return None, 0
     names = [i.name for i in infos]
-    name = st.selectbox("Collection (RAG, hybrid)", names, index=state.collection_index(f"{key}_collection", names),
-                        key=f"{key}_collection",
-                        format_func=lambda n: next(f"{i.name} ({i.n_chunks} chunks)" for i in infos if i.name == n))
-    st.session_state[state.ACTIVE_COLLECTION] = name
+    name = state.collection_box("Collection (RAG, hybrid)", names, f"{key}_collection",
+                                format_func=lambda n: next(f"{i.name} ({i.n_chunks} chunks)" for i in infos
+                                                           if i.name == n))
     info = next(i for i in infos if i.name == name)
     if info.n_chunks == 0:
         st.warning(f"'{name}' is empty: RAG and hybrid columns will be told that nothing was found. "
@@ -187,6 +186,11 @@ def _title(setup: str, pos: int, i: int, blind: bool) -> str:
     return LABELS[setup]
 
 
+def _unrevealed(i: int, blind: bool) -> bool:
+    """Turn `i` is shown blind and not voted on yet: nothing may tell its columns apart but the answers."""
+    return blind and i not in st.session_state.get(state.ARENA_REVEALED, {})
+
+
 def show_turn(i: int, turn: Turn, blind: bool) -> None:
     """A past turn: the question, then its answers in columns."""
     with st.chat_message("user"):
@@ -195,7 +199,7 @@ def show_turn(i: int, turn: Turn, blind: bool) -> None:
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
             st.subheader(_title(setup, pos, i, blind), divider="gray")
-            show_answer(turn.answers[setup], blind=blind and i not in st.session_state.get(state.ARENA_REVEALED, {}))
+            show_answer(turn.answers[setup], blind=_unrevealed(i, blind))
     if blind:
         vote_panel(i, turn, order)
 
@@ -289,8 +293,7 @@ def footer(blind: bool) -> None:
     if conv.turns:
         last = conv.turns[-1]
         i = len(conv.turns) - 1
-        hidden = blind and i not in st.session_state.get(state.ARENA_REVEALED, {})
-        if not hidden and any(a.stats for a in last.answers.values()):
+        if not _unrevealed(i, blind) and any(a.stats for a in last.answers.values()):
             st.plotly_chart(cost_figure(last.answers, LABELS), use_container_width=True)
         e1, e2, e3 = st.columns(3)
         e1.download_button("Export Markdown", to_markdown(conv), "arena.md", "text/markdown",

@@ -16,13 +16,11 @@ SAMPLE_COLLECTION = "sample-kb"
 
 
 def flash(msg: str, kind: str = "success") -> None:
-    st.session_state[state.EVAL_FLASH] = (kind, msg)
+    state.flash(state.EVAL_FLASH, msg, kind)
 
 
 def show_flash() -> None:
-    if state.EVAL_FLASH in st.session_state:
-        kind, msg = st.session_state.pop(state.EVAL_FLASH)
-        getattr(st, kind)(msg)
+    state.show_flash(state.EVAL_FLASH)
 
 
 def link(page: str, label: str, icon: str) -> None:

@@ -39,13 +39,11 @@ def device_label(_settings: Settings) -> str:
 
 
 def flash(msg: str, kind: str = "success") -> None:
-    st.session_state[state.FT_FLASH] = (kind, msg)
+    state.flash(state.FT_FLASH, msg, kind)
 
 
 def show_flash() -> None:
-    if state.FT_FLASH in st.session_state:
-        kind, msg = st.session_state.pop(state.FT_FLASH)
-        getattr(st, kind)(msg)
+    state.show_flash(state.FT_FLASH)
 
 
 def fmt_duration(s: float | None) -> str:

@@ -20,14 +20,12 @@ def get_kb() -> KnowledgeBase:
 
 
 def flash(kind: str, message: str) -> None:
-    """Queue a message ("success", "error", ...) for the next run of a knowledge page (it survives st.rerun)."""
-    st.session_state[state.KNOWLEDGE_FLASH] = (kind, message)
+    """Queue a message ("success", "error", ...) for the next run of a knowledge page."""
+    state.flash(state.KNOWLEDGE_FLASH, message, kind)
 
 
 def show_flash() -> None:
-    """Show, once, the message queued by `flash`."""
-    if queued := st.session_state.pop(state.KNOWLEDGE_FLASH, None):
-        getattr(st, queued[0])(queued[1])
+    state.show_flash(state.KNOWLEDGE_FLASH)
 
 
 def collection_picker(key: str, label: str = "Collection", help: str | None = None) -> str | None:
@@ -36,9 +34,7 @@ def collection_picker(key: str, label: str = "Collection", help: str | None = No
     if not names:
         st.info("No collections yet. Create one, or load the sample workspace, on the **Collections** page.")
         return None
-    name = st.selectbox(label, names, index=state.collection_index(key, names), key=key, help=help)
-    st.session_state[state.ACTIVE_COLLECTION] = name
-    return name
+    return state.collection_box(label, names, key, help=help)
 
 
 def config_inputs(base: CollectionConfig, key: str, show_model: bool = True) -> CollectionConfig | str:

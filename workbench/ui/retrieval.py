@@ -1,6 +1,8 @@
 """Shared widgets of the retrieval pages: collection picker, settings form, question sets, background tasks."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from workbench.knowledge import KnowledgeBase
@@ -31,11 +33,9 @@ def pick_collection(key: str = "retr"):
             pass
         return None
     names = [i.name for i in infos]
-    index = state.collection_index(f"{key}_collection", names)
-    name = st.selectbox("Collection", names, index=index, key=f"{key}_collection",
-                        format_func=lambda n: next(f"{i.name} ({i.n_documents} docs, {i.n_chunks} chunks)"
-                                                   for i in infos if i.name == n))
-    st.session_state[state.ACTIVE_COLLECTION] = name
+    name = state.collection_box("Collection", names, f"{key}_collection",
+                                format_func=lambda n: next(f"{i.name} ({i.n_documents} docs, {i.n_chunks} chunks)"
+                                                           for i in infos if i.name == n))
     info = next(i for i in infos if i.name == name)
     if info.stale:
         st.warning("This collection's settings changed since it was indexed: results reflect the old index "
@@ -143,14 +143,11 @@ def _public_panel(col, key: str) -> QuestionSet | None:
             bar = st.progress(0.0, text="Embedding the passages...")
             msg = public.load_public_benchmark(get_settings(), progress=lambda f, m: bar.progress(
                 min(1.0, max(0.0, f)), text=m))
-            # Select the new collection on the next run (the selectbox reads the active collection).
-            state.choose_collection(public.PUBLIC_COLLECTION)
-            flash_msg = f"Public benchmark loaded: {msg}."
-            st.session_state[f"{key}_public_msg"] = flash_msg
+            state.choose_collection(public.PUBLIC_COLLECTION)  # every collection box shows it on the next run
+            state.flash(state.RETR_FLASH, f"Public benchmark loaded: {msg}.")
             st.rerun()
         return None
-    if msg := st.session_state.pop(f"{key}_public_msg", None):
-        st.success(msg)
+    state.show_flash(state.RETR_FLASH)
     return qs
 
 
@@ -197,21 +194,18 @@ def start_task(task_key: str, label: str, fn, persist: bool = False) -> Backgrou
     return task
 
 
-def get_task(task_key: str, persist: bool = False):
-    """The task in this server process, else (with `persist`) the last result saved for `task_key`."""
+def get_task(task_key: str):
+    """The task in this server process, else the last result saved for `task_key` (started with `persist`)."""
     task = _tasks().get(task_key)
-    if task is None and persist and (saved := load_result(_saved_path(task_key))) is not None:
+    if task is None and (saved := load_result(_saved_path(task_key))) is not None:
         _tasks()[task_key] = task = saved
     return task
 
 
 def result_caption(task_key: str, what: str, col) -> None:
     """Which run the results below come from (and when, for one saved before a restart)."""
-    import time as _time
-
-    t = get_task(task_key, persist=True)
-    when = (f" (saved {_time.strftime('%Y-%m-%d %H:%M', _time.localtime(t.finished_at))})"
-            if getattr(t, "saved", False) else "")
+    t = get_task(task_key)
+    when = f" (saved {time.strftime('%Y-%m-%d %H:%M', time.localtime(t.finished_at))})" if t.saved else ""
     st.caption(f"Results of the last {what} on '{col.name}'{when}: {t.label}.")
 
 
@@ -220,9 +214,9 @@ def running(task_key: str) -> bool:
     return t is not None and not t.done
 
 
-def task_panel(task_key: str, persist: bool = False):
+def task_panel(task_key: str):
     """Progress and a cancel button while the task runs (polled every second); its result once done."""
-    task = get_task(task_key, persist)
+    task = get_task(task_key)
     if task is None:
         return None
     if not task.done:

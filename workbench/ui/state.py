@@ -31,6 +31,21 @@ EVAL_UPLOADER_GEN = "eval_uploader_gen"  # bumped to clear the evaluation-set up
 ACTIVE_COLLECTION_VERSION = "active_collection_version"  # bumped when code (not a collection box) picks one
 
 
+def flash(key: str, message: str, kind: str = "success") -> None:
+    """Queue a message (st.success, st.error, ...) under `key` for the next run (it survives st.rerun)."""
+    import streamlit as st
+
+    st.session_state[key] = (kind, message)
+
+
+def show_flash(key: str) -> None:
+    """Show, once, the message queued under `key`."""
+    import streamlit as st
+
+    if queued := st.session_state.pop(key, None):
+        getattr(st, queued[0])(queued[1])
+
+
 def choose_collection(name: str | None) -> None:
     """Make `name` the active collection from code (created, renamed, deleted, built): every collection
     box shows it on the next run, even one whose value the browser still holds."""
@@ -43,23 +58,25 @@ def choose_collection(name: str | None) -> None:
     st.session_state[ACTIVE_COLLECTION_VERSION] = st.session_state.get(ACTIVE_COLLECTION_VERSION, 0) + 1
 
 
-def collection_index(widget_key: str, names: list[str]) -> int:
-    """The `index` for a collection selectbox keyed `widget_key`, called just before creating it.
-
-    A keyed selectbox keeps the browser's value across reruns and ignores `index`; after
-    choose_collection its value is replaced here, the one moment Streamlit allows it (before the widget
-    exists in this run). Returns 0 then, so Streamlit sees no second default.
+def collection_box(label: str, names: list[str], key: str, **kwargs) -> str:
+    """A selectbox of collection `names` that shows the active collection and makes its choice the active
+    one (shared by every page). A keyed selectbox keeps the browser's value across reruns and ignores
+    `index`, so after choose_collection its value is replaced here, before the widget exists in this run:
+    the one moment Streamlit allows it (and `index` stays 0 then, so Streamlit sees no second default).
     """
     import streamlit as st
 
     current = st.session_state.get(ACTIVE_COLLECTION)
+    index = names.index(current) if current in names else 0
     version = st.session_state.get(ACTIVE_COLLECTION_VERSION, 0)
-    seen = f"{widget_key}__active_version"
+    seen = f"{key}__active_version"
     if st.session_state.get(seen) != version:
         st.session_state[seen] = version
         if current in names:
-            st.session_state[widget_key] = current
-            return 0
-        if st.session_state.get(widget_key) not in names:
-            st.session_state.pop(widget_key, None)
-    return names.index(current) if current in names else 0
+            st.session_state[key] = current
+            index = 0
+        elif st.session_state.get(key) not in names:
+            st.session_state.pop(key, None)
+    name = st.selectbox(label, names, index=index, key=key, **kwargs)
+    st.session_state[ACTIVE_COLLECTION] = name
+    return name
