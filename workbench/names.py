@@ -1,0 +1,49 @@
+"""The one rule for names people give things: collections, adapters, datasets and question sets.
+
+Each store used to have its own rule (collections allowed any script and brackets, adapters no spaces,
+datasets and question sets ASCII with spaces). The rule below accepts the union of those, minus what is
+unsafe as a file or folder name on some operating system, since datasets, adapters and question sets
+are stored under their names:
+
+- surrounding whitespace is dropped and the name is normalised to Unicode NFC, so a name typed on macOS
+  (decomposed accents) and on Linux is the same name;
+- 1-64 characters (and at most 192 bytes as UTF-8, which keeps `.NAME.jsonl.tmp` under 255 bytes);
+- letters and digits of any script, spaces, '_', '-', '.', '(' and ')': so no path separators, quotes
+  or control characters;
+- it starts with a letter or digit (no hidden `.x` names, no `-x` that reads as a command-line option)
+  and does not end with '.' (Windows drops a trailing dot, so `a.` and `a` would be one folder);
+- no '..' anywhere, and not a Windows device name (CON, NUL, COM1, ..., also with an extension);
+- case is kept as typed and is significant: 'Docs' and 'docs' are two names, as in every store before.
+
+Run labels and job names are free-text descriptions shown next to an id, not names, so this rule does
+not apply to them.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_CHARS = 64
+MAX_BYTES = 192
+_NAME = re.compile(r"[^\W_][\w .()-]*")  # \w is Unicode-aware: letters and digits of any script, and '_'
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+RULE = (f"use 1-{MAX_CHARS} letters, digits, spaces, '.', '-', '_' or brackets, "
+        "starting with a letter or digit and not ending with '.'")
+
+
+class InvalidName(ValueError):
+    """A name that breaks the rule; the message says which thing it names and what a name may contain."""
+
+
+def check_name(name: str | None, what: str = "collection", error: type[Exception] = InvalidName) -> str:
+    """The name, stripped and NFC-normalised; raises `error` (InvalidName by default) saying what is wrong."""
+    name = unicodedata.normalize("NFC", (name or "").strip())
+    if not name:
+        raise error(f"{'An' if what[:1].lower() in 'aeiou' else 'A'} {what} needs a name.")
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    if len(name) > MAX_CHARS or len(name.encode()) > MAX_BYTES:
+        raise error(f"'{shown}' is not a valid {what} name: it is too long ({RULE}).")
+    if (not _NAME.fullmatch(name) or name.endswith(".") or ".." in name
+            or name.split(".")[0].rstrip().upper() in _DEVICES):
+        raise error(f"'{shown}' is not a valid {what} name: {RULE}.")
+    return name
