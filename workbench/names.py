@@ -42,8 +42,13 @@ def check_name(name: str | None, what: str = "collection", error: type[Exception
         raise error(f"{'An' if what[:1].lower() in 'aeiou' else 'A'} {what} needs a name.")
     shown = name if len(name) <= 80 else name[:77] + "..."
     if len(name) > MAX_CHARS or len(name.encode()) > MAX_BYTES:
-        raise error(f"'{shown}' is not a valid {what} name: it is too long ({RULE}).")
-    if (not _NAME.fullmatch(name) or name.endswith(".") or ".." in name
-            or name.split(".")[0].rstrip().upper() in _DEVICES):
-        raise error(f"'{shown}' is not a valid {what} name: {RULE}.")
-    return name
+        reason = f"it is too long ({RULE})"
+    elif ".." in name:
+        reason = "it contains '..'"
+    elif name.split(".")[0].rstrip().upper() in _DEVICES:
+        reason = "that is a reserved device name on Windows"
+    elif not _NAME.fullmatch(name) or name.endswith("."):
+        reason = RULE
+    else:
+        return name
+    raise error(f"'{shown}' is not a valid {what} name: {reason}.")
