@@ -89,7 +89,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = Settings.from_env().ensure_dirs()
-    from workbench.sample import load_sample_workspace
+    from workbench.sample.workspace import load_sample_workspace
 
     say("loading the sample workspace")
     for msg in load_sample_workspace(settings):

@@ -7,7 +7,7 @@ from workbench import system
 from workbench.models.embedder import loaded_embedders
 from workbench.models.generator import loaded_generators
 from workbench.models.registry import ModelError, model_inventory
-from workbench.sample import load_sample_workspace
+from workbench.sample.workspace import load_sample_workspace
 from workbench.ui import state
 from workbench.ui.resources import get_embedder, get_generator, get_settings, show_model_error
 

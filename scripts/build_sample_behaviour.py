@@ -1,6 +1,6 @@
 """Build the sample behaviour dataset (deterministic): workbench/sample/data/behaviour.jsonl.
 
-    python -m workbench.sample.build_behaviour     # or: python workbench/sample/build_behaviour.py
+    .venv/bin/python scripts/build_sample_behaviour.py
 
 Every completion is one line of JSON with exactly three keys, in this order:
 
@@ -18,7 +18,7 @@ Rules taught by the data (and checked here before anything is written):
 The passages are about invented towns, clubs, recipes and gadgets, never about Lumenkeel (the
 company of the sample knowledge base), so a LoRA adapter trained on this file learns the answer
 format and the grounding habit but none of the facts the evaluation asks about. The prompts are
-built with workbench.prompts.user_message, the exact layout the arena and the evaluation use.
+built with workbench.answering.prompts.user_message, the exact layout the arena and the evaluation use.
 """
 from __future__ import annotations
 
@@ -29,13 +29,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from workbench.prompts import Passage, user_message
-except ModuleNotFoundError:  # run as a plain script: put the repository root on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from workbench.prompts import Passage, user_message
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from anywhere
+from workbench.answering.prompts import Passage, user_message  # noqa: E402
+from workbench.sample import behaviour_path  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "data" / "behaviour.jsonl"
+OUT = behaviour_path()
 SEED = 20250201
 # Prompt budget, in estimated tokens (see approx_tokens): 128 keeps every prompt at or under
 # about 150 real SmolLM2 tokens, which keeps CPU training cheap.

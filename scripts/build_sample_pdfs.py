@@ -1,6 +1,6 @@
 """Build the two sample PDFs of the Lumenkeel knowledge base (deterministic).
 
-    python -m workbench.sample.build_pdfs        # or: python workbench/sample/build_pdfs.py
+    .venv/bin/python scripts/build_sample_pdfs.py
 
 The text lives in this file, page by page, so every fact has a known page. The output goes to
 workbench/sample/data/kb/. Requires fpdf2 (core Helvetica font, so the text is kept latin-1).
@@ -8,11 +8,15 @@ workbench/sample/data/kb/. Requires fpdf2 (core Helvetica font, so the text is k
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 from fpdf import FPDF
 
-KB_DIR = Path(__file__).resolve().parent / "data" / "kb"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from anywhere
+from workbench.sample import kb_dir  # noqa: E402
+
+KB_DIR = kb_dir()
 
 # A page is a list of blocks: ("h1" | "h2" | "p" | "li" | "kv", text). "kv" is "Label: value".
 Page = list[tuple[str, str]]
@@ -184,6 +188,7 @@ def build_pdf(title: str, pages: list[Page], out: Path) -> None:
     pdf.footer_text = f"Lumenkeel Systems, Inc. | {title}"
     pdf.set_title(title)
     pdf.set_author("Lumenkeel Systems, Inc.")
+    # The script's old path: the committed PDFs carry it, and another name would change their bytes.
     pdf.set_creator("workbench/sample/build_pdfs.py")
     pdf.set_creation_date(FIXED_DATE)
     pdf.set_margins(20, 18, 20)
