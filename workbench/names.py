@@ -16,11 +16,14 @@ are stored under their names:
 - case is kept as typed and is significant: 'Docs' and 'docs' are two names, as in every store before.
 
 Run labels and job names are free-text descriptions shown next to an id, not names, so this rule does
-not apply to them.
+not apply to them. Run and job ids come from `time_id`: they sort by creation time, even within a second.
 """
 from __future__ import annotations
 
 import re
+import secrets
+import threading
+import time
 import unicodedata
 
 MAX_CHARS = 64
@@ -52,3 +55,21 @@ def check_name(name: str | None, what: str = "collection", error: type[Exception
     else:
         return name
     raise error(f"'{shown}' is not a valid {what} name: {reason}.")
+
+
+_last_us = 0  # the last time_id's microsecond stamp in this process
+_last_lock = threading.Lock()
+
+
+def time_id(*parts: str) -> str:
+    """A new id `YYYYMMDD-HHMMSS-ffffff[-parts]-xxxxxx` (local time to the microsecond, 6 random hex digits).
+
+    Ids from one process are strictly increasing (a repeated microsecond is bumped), so sorting them
+    sorts by creation time; the random tail keeps ids from different processes apart.
+    """
+    global _last_us
+    with _last_lock:
+        _last_us = us = max(time.time_ns() // 1000, _last_us + 1)
+    secs, micro = divmod(us, 1_000_000)
+    return "-".join([time.strftime("%Y%m%d-%H%M%S", time.localtime(secs)), f"{micro:06d}", *parts,
+                     secrets.token_hex(3)])

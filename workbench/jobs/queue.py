@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from workbench.jobs.store import (
     CANCEL_FILE, CANCELLED, FAILED, LOG, QUEUED, RUNNING, JobStatus, log_tail, process_alive, read_status,
     status_lock, write_json_atomic, write_status, SPEC,
 )
+from workbench.names import time_id
 from workbench.settings import REPO_ROOT, Settings
 
 # kind -> "module:function". A handler takes a JobContext (workbench.jobs.worker) and returns a dict
@@ -23,7 +23,6 @@ from workbench.settings import REPO_ROOT, Settings
 HANDLERS: dict[str, str] = {
     "finetune": "workbench.finetune.train:run_job",
     "eval": "workbench.evaluation.runs:run_job",
-    "demo": "workbench.jobs.demo:count",
     "synthetic_qa": "workbench.finetune.synthetic:run_job",
 }
 
@@ -61,7 +60,7 @@ def submit(settings: Settings, kind: str, spec: dict, name: str = "", handler: s
         raise JobError(f"No handler for job kind {kind!r}; known kinds: {', '.join(sorted(HANDLERS))}")
     jobs_dir = settings.jobs_dir
     jobs_dir.mkdir(parents=True, exist_ok=True)
-    job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
+    job_id = time_id(kind)
     tmp = jobs_dir / f".{job_id}.tmp"
     tmp.mkdir()
     try:
