@@ -43,7 +43,7 @@ def test_launch_refuses_missing_dataset_and_taken_names_before_anything_starts(s
     with pytest.raises(SpecError, match="No dataset named 'nope'"):
         finetune.launch(settings, TrainSpec(dataset="nope", adapter_name="a"))
     tiny_dataset(settings)
-    with pytest.raises(SpecError, match="Adapter names"):
+    with pytest.raises(SpecError, match="not a valid adapter name"):
         finetune.launch(settings, TrainSpec(dataset="tiny", adapter_name="bad/name"))
     with pytest.raises(SpecError, match="not linear layers .* has .*down_proj"):
         finetune.launch(settings, TrainSpec(dataset="tiny", adapter_name="a", target_modules=("q_proj", "attn")))

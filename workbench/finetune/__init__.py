@@ -12,8 +12,9 @@ from workbench.settings import Settings
 def launch(settings: Settings, spec: TrainSpec):
     """Check the spec against what exists (dataset, adapter name), then queue it; returns the JobStatus."""
     from workbench import jobs
-    from workbench.finetune.adapters import AdapterRegistry, check_name
+    from workbench.finetune.adapters import AdapterRegistry
     from workbench.finetune.datasets import DatasetError, get_dataset
+    from workbench.names import check_name
 
     problems = []
     try:
@@ -23,7 +24,7 @@ def launch(settings: Settings, spec: TrainSpec):
     except DatasetError as e:
         problems.append(str(e))
     try:
-        check_name(spec.adapter_name)
+        check_name(spec.adapter_name, "adapter")
         if AdapterRegistry(settings).exists(spec.adapter_name):
             problems.append(f"an adapter named '{spec.adapter_name}' exists already")
     except ValueError as e:

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.names import check_name
 from workbench.settings import BUNDLED_GENERATOR, Settings
 
 META = "workbench.json"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Where the bundled base model lives on the hub: exported adapters name it, so servers can fetch it.
 HUB_IDS = {BUNDLED_GENERATOR: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
@@ -44,14 +43,6 @@ class AdapterInfo:
 
 def _size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
-
-
-def check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not NAME_RE.match(name):
-        raise AdapterError("Adapter names use letters, digits, '.', '_' or '-' (1-64 characters, "
-                           "starting with a letter or digit).")
-    return name
 
 
 class AdapterRegistry:
@@ -102,7 +93,7 @@ class AdapterRegistry:
 
     def register(self, source: Path, spec, result: dict, job_id: str = "") -> AdapterInfo:
         """Copy a saved PEFT adapter in under spec.adapter_name (suffixed when the name is taken)."""
-        name = check_name(spec.adapter_name)
+        name = check_name(spec.adapter_name, "adapter", AdapterError)
         if self.exists(name):
             name = f"{name}-{job_id[-6:] or int(time.time())}"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -121,7 +112,7 @@ class AdapterRegistry:
 
     def rename(self, old: str, new: str) -> AdapterInfo:
         folder = self._folder(old)
-        new = check_name(new)
+        new = check_name(new, "adapter", AdapterError)
         if new == old:
             return self.get(old)
         if (self.root / new).exists():

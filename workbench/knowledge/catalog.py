@@ -1,7 +1,6 @@
 """The knowledge base catalog: collection names, configs, what each index was built with, documents."""
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -73,21 +72,6 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.cancelled
-
-
-_NAME = re.compile(r"^[\w][\w .\-()]{0,62}[\w)]$|^\w$")
-
-
-def check_collection_name(name: str) -> str:
-    """The stripped name, or KnowledgeError saying what a name may contain."""
-    name = (name or "").strip()
-    if not name:
-        raise KnowledgeError("A collection needs a name.")
-    if not _NAME.match(name) or ".." in name:
-        raise KnowledgeError(
-            f"'{name}' is not a valid collection name: use 1-64 letters, digits, spaces, '.', '-', '_' "
-            "or brackets, starting with a letter or digit.")
-    return name
 
 
 def new_chroma_key() -> str:
