@@ -93,3 +93,19 @@ def test_run_ids_made_in_a_tight_loop_list_in_creation_order(settings):
     items = sample_items()[:1]
     made = [runs.create_run(settings, runs.RunSpec(set_name="t", setups=("base",)), items) for _ in range(8)]
     assert runs.list_runs(settings) == made[::-1]  # newest first
+
+
+def test_a_collection_keeps_its_retrieval_defaults_through_a_rename_and_loses_them_on_delete(settings):
+    from workbench.retrieval import RetrievalSettings, load_defaults, save_defaults
+
+    kb = KnowledgeBase(settings)
+    kb.create("alpha", CollectionConfig(embedding_model="fake"))
+    mine = RetrievalSettings(mode="bm25", k=7)
+    save_defaults(settings, mine, "alpha")
+    kb.rename("alpha", "beta")
+    assert load_defaults(settings, "beta") == mine
+    kb.create("alpha", CollectionConfig(embedding_model="fake"))
+    assert load_defaults(settings, "alpha") == RetrievalSettings()  # a new collection under the old name
+    kb.delete("beta")
+    kb.create("beta", CollectionConfig(embedding_model="fake"))
+    assert load_defaults(settings, "beta") == RetrievalSettings()

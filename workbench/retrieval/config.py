@@ -82,3 +82,17 @@ def save_defaults(settings: Settings, rs: RetrievalSettings, collection_name: st
     # A document filter is a per-query choice, not a default worth carrying to other pages.
     data[f"collection:{collection_name}" if collection_name else "global"] = replace(rs, doc_ids=()).to_json()
     write_json_atomic(_defaults_path(settings), data, indent=2)
+
+
+def move_defaults(settings: Settings, old: str, new: str | None) -> None:
+    """Carry collection `old`'s saved defaults over to its new name `new`; new=None drops them (deleted)."""
+    data = _read_all(settings)
+    # The new name's slot is cleared either way: a stale entry left by an older collection of that name
+    # must not become this collection's defaults.
+    moved = data.pop(f"collection:{old}", None)
+    stale = data.pop(f"collection:{new}", None) if new else None
+    if moved is None and stale is None:
+        return
+    if new and moved is not None:
+        data[f"collection:{new}"] = moved
+    write_json_atomic(_defaults_path(settings), data, indent=2)
