@@ -2,8 +2,7 @@
 import streamlit as st
 
 from workbench.overview import workspace_counts
-from workbench.ui.knowledge import get_kb
-from workbench.ui.resources import get_settings
+from workbench.ui.resources import get_kb, get_settings
 
 st.title("RAG & Fine-Tuning Workbench")
 st.markdown(

@@ -8,10 +8,9 @@ from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.preview import Preview, page_window, render_html, token_histogram
 from workbench.ui import state
 from workbench.ui.knowledge import (
-    collection_picker, config_inputs, document_source, flash, get_kb, preview_chunks, preview_metrics, show_flash,
-    stale_notice,
+    collection_picker, config_inputs, document_source, flash, preview_chunks, preview_metrics, show_flash, stale_notice,
 )
-from workbench.ui.resources import get_embedder
+from workbench.ui.resources import get_embedder, get_kb
 
 SEMANTIC_ASK_ABOVE = 400  # sentences to embed before the page asks first (about 10 s on 2 CPU cores)
 

@@ -7,9 +7,9 @@ from workbench.knowledge.config import STRATEGY_LABELS
 from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
 from workbench.ui import state
 from workbench.ui.knowledge import (
-    UPLOAD_TYPES, collection_picker, config_inputs, flash, get_kb, show_flash, show_report,
+    UPLOAD_TYPES, collection_picker, config_inputs, flash, show_flash, show_report,
 )
-from workbench.ui.resources import get_settings
+from workbench.ui.resources import get_kb, get_settings
 
 st.title("Collections")
 st.caption("Named knowledge bases, each with its own embedding model and chunk settings.")

@@ -4,7 +4,8 @@ import plotly.express as px
 import streamlit as st
 
 from workbench.knowledge import KnowledgeError
-from workbench.ui.knowledge import collection_picker, flash, get_kb, show_flash
+from workbench.ui.knowledge import collection_picker, flash, show_flash
+from workbench.ui.resources import get_kb
 
 st.title("Documents")
 show_flash()

@@ -30,14 +30,22 @@ def isolated_storage(tmp_path, monkeypatch):
 @pytest.fixture
 def fresh_ui_caches(isolated_storage):
     """The UI's per-process caches (settings, knowledge base) cleared around a test that runs pages."""
-    from workbench.ui.knowledge import get_kb
-    from workbench.ui.resources import get_settings
+    from workbench.ui.resources import get_kb, get_settings
 
     get_settings.clear()
     get_kb.clear()
     yield
     get_settings.clear()
     get_kb.clear()
+
+
+@pytest.fixture
+def fake_embedding_model(monkeypatch):
+    """Embedding model "fake" is a FakeEmbedder wherever embedders are loaded: the library and the pages."""
+    from tests.fakes import load_embedder_or_fake
+
+    for module in ("workbench.knowledge.collections", "workbench.ui.resources"):
+        monkeypatch.setattr(f"{module}.load_embedder", load_embedder_or_fake)
 
 
 @pytest.fixture

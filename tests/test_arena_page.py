@@ -17,15 +17,8 @@ DOC = ("Keelhouse support policy. Support hours are 14:00 to 17:00 Eastern Time,
 
 
 @pytest.fixture(autouse=True)
-def fresh_resources():
-    from workbench.ui.knowledge import get_kb
-    from workbench.ui.resources import get_settings
-
-    get_settings.clear()
-    get_kb.clear()
-    yield
-    get_settings.clear()
-    get_kb.clear()
+def fresh_resources(fresh_ui_caches):
+    """Each test's own storage root, not an earlier test's cached settings and knowledge base."""
 
 
 def test_renders_on_empty_storage_and_rejects_empty_question():

@@ -17,8 +17,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def test_html_export_draws_its_charts_offline(settings, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    from tests.fakes import FakeEmbedder
     from tests.test_evaluation_runs import FakeGenerator, text_collection
-    from workbench.models.embedder import FakeEmbedder
 
     run_id = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base", "rag"), collection="kb"), sample_items()[:6])
     runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator(),

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.evaluation import runs
 from workbench.evaluation.decision import Measured, Prices, costs, recommend
 from workbench.evaluation.evalset import EvalItem
@@ -15,9 +16,7 @@ from workbench.evaluation.freshness import FactChange, before_after, says
 from workbench.evaluation.report import build_report, compare_rows, to_html, to_json_text, to_markdown
 from workbench.evaluation.sample import sample_items
 from workbench.evaluation.scoring import score_run
-from workbench.models.embedder import FakeEmbedder
 from workbench.models.generator import GenerationResult
-from workbench.retrieval.memory import MemoryCollection
 from workbench.sample import kb_files
 from workbench.types import GenerationStats
 

@@ -7,8 +7,15 @@ import time
 
 import pytest
 
+from tests.fakes import DEMO_HANDLER
 from workbench import jobs
 from workbench.jobs.store import process_alive
+
+
+@pytest.fixture(autouse=True)
+def demo_kind(monkeypatch):
+    """The "demo" job kind (a counting handler from tests/fakes.py), registered for these tests only."""
+    monkeypatch.setitem(jobs.HANDLERS, "demo", DEMO_HANDLER)
 
 
 def wait_for(pred, timeout=30.0, every=0.1):
@@ -82,7 +89,7 @@ def test_worker_that_ignores_cancel_is_killed_after_its_grace_period_and_counts_
 
 def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
     bad = jobs.submit(settings, "demo", {"n": 5, "sleep_s": 0.01, "fail_at": 3})
-    missing = jobs.submit(settings, "demo", {}, handler="workbench.jobs.demo:no_such_function")
+    missing = jobs.submit(settings, "demo", {}, handler="tests.fakes:no_such_function")
     good = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
     st = final(settings, bad.job_id)
     assert st.state == jobs.FAILED and st.error == "RuntimeError: asked to fail at step 3"

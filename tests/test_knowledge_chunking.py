@@ -5,10 +5,10 @@ import re
 
 import pytest
 
+from tests.fakes import FakeEmbedder
 from workbench.knowledge.chunking import chunk_document, sentence_spans
 from workbench.knowledge.config import STRATEGIES, CollectionConfig, ConfigError
 from workbench.knowledge.parsing import parse
-from workbench.models.embedder import FakeEmbedder
 
 MD = "\n\n".join(
     f"# Part {p}\n\n" + "\n\n".join(

@@ -11,11 +11,11 @@ import numpy as np
 from pathlib import Path
 import pytest
 
+from tests.fakes import FakeEmbedder
 from tests.servers import free_port, stop_process
 from tests.test_knowledge_parsing import make_pdf, scanned_pdf
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
 from workbench.knowledge.store import forget_clients
-from workbench.models.embedder import FakeEmbedder
 from workbench.settings import Settings
 
 DOCS = {
@@ -218,7 +218,7 @@ def test_writes_by_another_process_are_seen(settings):
     assert [h.chunk.doc_name for h in col.query("basic plan price per month", 1)] == ["buoy.md"]
     script = textwrap.dedent(f"""
         from workbench.knowledge import KnowledgeBase
-        from workbench.models.embedder import FakeEmbedder
+        from tests.fakes import FakeEmbedder
         from workbench.settings import Settings
         KnowledgeBase(Settings.from_env(), FakeEmbedder()).get("shared").ingest([("pricing.txt", {DOCS['pricing.txt']!r})])
     """)

@@ -7,6 +7,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.fakes import FAKE_MODEL
 from tests.test_knowledge_parsing import make_pdf
 
 PAGES = Path(__file__).parents[1] / "pages"
@@ -25,8 +26,9 @@ def fresh_caches():
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
-    monkeypatch.setenv("WORKBENCH_EMBEDDING_MODEL", "fake")
+def fake_model(monkeypatch, fake_embedding_model):
+    """New collections use the fake embedder (fast); the real path has its own tests."""
+    monkeypatch.setenv("WORKBENCH_EMBEDDING_MODEL", FAKE_MODEL)
 
 
 def page(name: str) -> AppTest:

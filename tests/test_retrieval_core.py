@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from workbench.models.embedder import FakeEmbedder
+from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.retrieval import RetrievalSettings, load_defaults, retrieve, save_defaults
 from workbench.retrieval.corpus import clear_cache, corpus_for
-from workbench.retrieval.memory import MemoryCollection
 from workbench.retrieval.metrics import hit_at_k, ndcg_at_k, reciprocal_rank
 from workbench.retrieval.passages import highlight_html, highlight_spans, in_context
 from workbench.retrieval.projection import project

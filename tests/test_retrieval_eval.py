@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.models.embedder import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from workbench.retrieval import RetrievalSettings
 from workbench.retrieval.evaluate import evaluate
 from workbench.retrieval.questions import Question, sample_question_set

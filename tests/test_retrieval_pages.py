@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.fakes import FAKE_MODEL
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.sample import kb_files
 
@@ -14,8 +15,8 @@ PAGES = Path(__file__).parents[1] / "pages"
 
 
 @pytest.fixture(autouse=True)
-def _fresh(fresh_ui_caches):
-    """Each test's own storage root, not an earlier test's cached settings."""
+def _fresh(fresh_ui_caches, fake_embedding_model):
+    """Each test's own storage root, not an earlier test's cached settings; model "fake" is the fake embedder."""
 
 
 def page(name: str) -> AppTest:
@@ -24,7 +25,7 @@ def page(name: str) -> AppTest:
 
 def fake_sample(settings, name="fake-kb"):
     """The sample documents indexed with the fake embedder (fast; the real path has its own test)."""
-    col = KnowledgeBase(settings).create(name, CollectionConfig(embedding_model="fake"))
+    col = KnowledgeBase(settings).create(name, CollectionConfig(embedding_model=FAKE_MODEL))
     rep = col.ingest([(p.name, p.read_bytes()) for p in kb_files()])
     assert rep.ok
     return col

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes import FakeEmbedder
 from workbench.knowledge import CollectionConfig, KnowledgeBase
-from workbench.models.embedder import FakeEmbedder
 from workbench.retrieval import RetrievalSettings, retrieve
 from workbench.retrieval.corpus import clear_cache, corpus_for
 from workbench.retrieval.evaluate import evaluate

@@ -24,8 +24,8 @@ Handlers: `def run_job(ctx: JobContext) -> dict | None`, where ctx has `.spec`, 
 `result(**values)`, `cancelled() -> bool`, `check_cancel()` (raises JobCancelled). Return a dict to
 store as the result. Raising ends the job "failed" with the traceback in log.txt; a cancel ends it
 "cancelled". Built-in kinds: "finetune" (workbench.finetune.train:run_job), "eval"
-(workbench.evaluation.runs:run_job), "synthetic_qa" (workbench.finetune.synthetic:run_job),
-"demo" (workbench.jobs.demo:count). `submit(..., cancel_grace_s=30)` sets how long a cancelled worker
+(workbench.evaluation.runs:run_job), "synthetic_qa" (workbench.finetune.synthetic:run_job).
+`submit(..., cancel_grace_s=30)` sets how long a cancelled worker
 may take before the runner kills it (it still ends "cancelled").
 
 Processes: `submit` starts `python -m workbench.jobs.runner JOBS_DIR` (new session). The runner holds

@@ -89,7 +89,8 @@ def token_offsets(text: str, embedder: Embedder) -> list[Span]:
         if tok is not None and getattr(tok, "is_fast", False):
             enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
             return [(a, b) for a, b in enc["offset_mapping"] if b > a]
-    # Tokenizer-less embedders (the test fake): words and runs of punctuation, so nothing is dropped.
+    # The Embedder contract needs no tokenizer (only count_tokens): without a fast one, tokens are
+    # approximated by words and runs of punctuation, so nothing is dropped.
     return [m.span() for m in _PIECE.finditer(text)]
 
 

@@ -48,27 +48,28 @@ class Collection:
         return f"Collection({self.name!r})"
 
     # --- settings ---------------------------------------------------------------------------
-    def _entry(self) -> dict:
+    def entry(self) -> dict:
+        """The catalog record: Chroma key, config, indexed config and documents (read fresh)."""
         return self.kb.catalog.entry(self.name)
 
     @property
     def key(self) -> str:
         """The Chroma collection behind this knowledge base."""
-        return self._entry()["key"]
+        return self.entry()["key"]
 
     @property
     def config(self) -> CollectionConfig:
-        return CollectionConfig.from_dict(self._entry()["config"])
+        return CollectionConfig.from_dict(self.entry()["config"])
 
     @property
     def indexed_config(self) -> CollectionConfig | None:
-        ic = self._entry().get("indexed_config")
+        ic = self.entry().get("indexed_config")
         return CollectionConfig.from_dict(ic) if ic else None
 
     @property
     def stale(self) -> bool:
         """True when the index was built with other chunking/embedding settings than the current ones."""
-        entry = self._entry()
+        entry = self.entry()
         ic = entry.get("indexed_config")
         if not entry["documents"] or not ic:
             return False
@@ -84,7 +85,7 @@ class Collection:
     @property
     def embedder(self) -> Embedder:
         """The embedder of the index as built (the configured one for an empty collection)."""
-        cfg = self.indexed_config if self._entry()["documents"] and self.indexed_config else self.config
+        cfg = self.indexed_config if self.entry()["documents"] and self.indexed_config else self.config
         return self.embedder_for(cfg.embedding_model)
 
     def set_config(self, config: CollectionConfig) -> None:
@@ -109,15 +110,20 @@ class Collection:
                                                    embedding_function=None)
         return client.get_collection(key, embedding_function=None)
 
-    def _write_chunks(self, chunks: list[Chunk], vecs: np.ndarray, key: str | None = None) -> None:
+    # write_chunks and delete_chunks are what workbench.knowledge.ingest writes the index through;
+    # the caller holds write_lock. `key`: another Chroma collection (the one a re-index builds).
+    def write_chunks(self, chunks: list[Chunk], vecs: np.ndarray, key: str | None = None) -> None:
+        """Upsert chunks with their vectors; creates the Chroma collection `key` when missing."""
         col = self._chroma(key)
         for i in range(0, len(chunks), CHROMA_BATCH):
             part = chunks[i:i + CHROMA_BATCH]
             col.upsert(ids=[c.chunk_id for c in part], embeddings=vecs[i:i + CHROMA_BATCH],
                        documents=[c.text for c in part], metadatas=[chunk_metadata(c) for c in part])
 
-    def _delete_doc_chunks(self, doc_id: str, key: str | None = None) -> None:
-        self._chroma(key).delete(where={"doc_id": doc_id})
+    def delete_chunks(self, doc_ids, key: str | None = None) -> None:
+        """Remove exactly the chunks of these documents."""
+        if where := self._where(doc_ids):
+            self._chroma(key).delete(where=where)
 
     @staticmethod
     def _where(doc_ids) -> dict | None:
@@ -135,7 +141,7 @@ class Collection:
         return ingest_files(self, files, progress, cancel)
 
     def documents(self) -> list[DocumentInfo]:
-        docs = self._entry()["documents"]
+        docs = self.entry()["documents"]
         return sorted((doc_info(i, r) for i, r in docs.items()), key=lambda d: d.name.lower())
 
     def get_document(self, doc_id: str) -> Document:
@@ -144,10 +150,10 @@ class Collection:
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and exactly its chunks."""
         with write_lock(self.settings):
-            entry = self._entry()
+            entry = self.entry()
             if doc_id not in entry["documents"]:
                 raise KnowledgeError(f"Document {doc_id} is not in collection '{self.name}'.")
-            self._delete_doc_chunks(doc_id)
+            self.delete_chunks([doc_id])
 
             def upd(e):
                 e["documents"].pop(doc_id, None)
@@ -201,11 +207,11 @@ class Collection:
         return reindex_collection(self, progress, cancel)
 
     def info(self) -> CollectionInfo:
-        return self.kb._info(self.name, self._entry())
+        return self.kb._info(self.name, self.entry())
 
 
 class KnowledgeBase:
-    """All collections under one storage root (or Chroma server); tests pass a FakeEmbedder."""
+    """All collections under one storage root (or Chroma server); `embedder`: one for every collection."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings

@@ -36,7 +36,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
     t0 = time.perf_counter()
     settings = col.settings
     max_bytes = int(settings.max_upload_mb * 1e6)
-    entry = col._entry()
+    entry = col.entry()
     cfg = col.indexed_config if entry["documents"] and col.indexed_config else col.config
     embedder = col.embedder_for(cfg.embedding_model)
     by_name = {r["name"]: i for i, r in entry["documents"].items()}
@@ -121,8 +121,8 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
             records = {}
             # One delete (replaced versions, and leftovers of an interrupted run) and one upsert per batch.
             stale_ids = {d.doc_id for _, (d, _, _), _ in pending} | {o for _, (_, _, o), _ in pending if o}
-            col._chroma().delete(where=col._where(sorted(stale_ids)))
-            col._write_chunks(chunks, vecs)
+            col.delete_chunks(sorted(stale_ids))
+            col.write_chunks(chunks, vecs)
             for _, (doc, cs, old_id), _ in pending:
                 col.kb.catalog.save_document(entry["key"], doc)
                 records[doc.doc_id] = (doc_record(doc, len(cs)), old_id)
@@ -200,7 +200,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
     t0 = time.perf_counter()
     settings = col.settings
     with write_lock(settings):
-        entry = col._entry()
+        entry = col.entry()
         cfg = col.config
         embedder = col.embedder_for(cfg.embedding_model)
         n_embedded = [0]
@@ -217,7 +217,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
                 if cancel and cancel():
                     raise InterruptedError
                 part = pending[i:i + EMBED_BATCH]
-                col._write_chunks(part, embed([c.text for c in part]), key=new_key)
+                col.write_chunks(part, embed([c.text for c in part]), key=new_key)
             pending.clear()
 
         try:
@@ -241,8 +241,8 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
         except BaseException:  # includes a UI interrupt (Streamlit's rerun): never leave a half-built index
             _drop_chroma(settings, new_key)
             raise
-        if not docs:
-            col._chroma(new_key)
+        if not docs:  # an empty collection still gets its (empty) Chroma collection
+            col.write_chunks([], np.zeros((0, embedder.dim), dtype=np.float32), key=new_key)
         old_dir, new_dir = col.kb.catalog.docs_dir(old_key), col.kb.catalog.docs_dir(new_key)
         if old_dir.exists():
             shutil.copytree(old_dir, new_dir)

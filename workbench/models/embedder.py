@@ -1,8 +1,6 @@
 """Embedders behind one tiny contract: `embed_batch(texts) -> unit vectors`, plus token counting."""
 from __future__ import annotations
 
-import hashlib
-import re
 import threading
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
@@ -60,39 +58,6 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc]
 
 
-_WORD = re.compile(r"\w+")
-
-
-class FakeEmbedder:
-    """Deterministic, model-free embedder for fast tests: hashed bag of words, L2-normalised."""
-
-    def __init__(self, dim: int = 64, max_tokens: int = 128, name: str = "fake"):
-        self.name, self.dim, self.max_tokens = name, dim, max_tokens
-        self.calls = 0
-        self.texts_embedded = 0
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for w in _WORD.findall(text.lower()):
-            h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
-            v[h % self.dim] += 1.0
-        n = np.linalg.norm(v)
-        if n == 0:
-            v[0] = 1.0
-            n = 1.0
-        return v / n
-
-    def embed_batch(self, texts: list[str]) -> np.ndarray:
-        self.calls += 1
-        self.texts_embedded += len(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._vec(t) for t in texts])
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(_WORD.findall(t)) + 2 for t in texts]
-
-
 @lru_cache(maxsize=4)
 def _load(name: str, path: str, device: str) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(name, path, device)
@@ -101,8 +66,6 @@ def _load(name: str, path: str, device: str) -> SentenceTransformerEmbedder:
 def load_embedder(settings: Settings, name: str | None = None) -> Embedder:
     """The embedder named `name` (default: settings.embedding_model), loaded once per process."""
     name = name or settings.embedding_model
-    if name == "fake":
-        return FakeEmbedder()
     if name.startswith("bundled:"):
         path = str(bundled_embedder_dir())
     else:

@@ -15,7 +15,7 @@ from workbench.models.registry import ModelError
 from workbench.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.types import Answer
 from workbench.ui import state
-from workbench.ui.resources import get_generator, get_settings
+from workbench.ui.resources import get_generator, get_kb, get_settings
 
 # Longest accepted question: far beyond any real question, well below what would stall the tokenizer.
 MAX_QUESTION_CHARS = 20_000
@@ -49,8 +49,6 @@ def _adapters():
 
 def _collection_picker(key: str):
     """(collection, n_chunks) for the chosen collection, (None, 0) when there is none."""
-    from workbench.ui.knowledge import get_kb
-
     infos = get_kb().list_collections()
     if not infos:
         st.info("No collection yet: RAG and hybrid columns need one. Create one on **Collections** or load the "

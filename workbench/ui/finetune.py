@@ -7,23 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
-from workbench.finetune.model import base_model_path, device_for_training, linear_layer_names
+from workbench.finetune.model import device_for_training, linear_layer_names
 from workbench.finetune.plots import training_curves
 from workbench.settings import Settings
 from workbench.ui import state
 
 POLL_S = 2.0
-
-
-@st.cache_resource(show_spinner="Loading the tokenizer...")
-def get_tokenizer(path: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path)
-
-
-def base_tokenizer(settings: Settings, model: str | None = None):
-    return get_tokenizer(base_model_path(settings, model or settings.generator_model))
 
 
 @st.cache_data(show_spinner=False)

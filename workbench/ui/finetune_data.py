@@ -12,7 +12,8 @@ from workbench.finetune.plots import length_histogram
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
 from workbench.ui import state
-from workbench.ui.finetune import base_tokenizer, flash
+from workbench.ui.finetune import flash
+from workbench.ui.resources import base_tokenizer
 
 
 @st.cache_data(show_spinner="Counting tokens...", max_entries=16)

@@ -1,22 +1,16 @@
-"""Knowledge-base glue for the pages: the cached KnowledgeBase, a collection picker, settings widgets."""
+"""Knowledge-base glue for the pages: a collection picker, settings widgets, ingest reports, previews."""
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench.knowledge import CollectionConfig, IngestReport, KnowledgeBase
+from workbench.knowledge import CollectionConfig, IngestReport
 from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS, UNITS
 from workbench.knowledge.parsing import SUPPORTED
 from workbench.settings import BUNDLED_EMBEDDER
 from workbench.ui import state
-from workbench.ui.resources import get_settings
+from workbench.ui.resources import get_embedder, get_kb, get_settings
 
 UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED]
-
-
-@st.cache_resource
-def get_kb() -> KnowledgeBase:
-    """The app's knowledge base (one Chroma client and embedding cache per process)."""
-    return KnowledgeBase(get_settings())
 
 
 def flash(kind: str, message: str) -> None:
@@ -87,7 +81,6 @@ def preview_chunks(source_key: str, config_json: str, _doc):
     """Chunks of a document under a config, cached per (document, settings): a changed setting re-chunks only."""
     from workbench.knowledge.chunking import chunk_document
     from workbench.knowledge.store import cached_embed
-    from workbench.ui.resources import get_embedder
 
     cfg = CollectionConfig.from_json(config_json)
     embedder = get_embedder(cfg.embedding_model)

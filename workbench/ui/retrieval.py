@@ -5,24 +5,16 @@ import time
 
 import streamlit as st
 
-from workbench.knowledge import KnowledgeBase
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
 from workbench.retrieval.questions import QuestionSet, parse_question_set, sample_question_set, to_jsonl
 from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
 from workbench.ui import state
-from workbench.ui.resources import get_settings
-
-
-def knowledge_base() -> KnowledgeBase:
-    """The app's shared KnowledgeBase (one Chroma client and embedding cache per process)."""
-    from workbench.ui.knowledge import get_kb
-
-    return get_kb()
+from workbench.ui.resources import get_kb, get_settings
 
 
 def pick_collection(key: str = "retr"):
     """A collection selectbox (remembers the active one); None with a hint when there is none."""
-    kb = knowledge_base()
+    kb = get_kb()
     infos = [i for i in kb.list_collections()]
     if not infos:
         st.info("No collection yet. Create one and upload documents on **Collections**, or load the sample "

@@ -1,12 +1,58 @@
-"""An in-memory collection (exact cosine search) with the Collection surface retrieval needs: for tests."""
+"""Test doubles: a model-free embedder, an in-memory collection, and a small job handler ("demo" kind)."""
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.jobs.context import JobContext
+from workbench.models.embedder import load_embedder
+from workbench.settings import Settings
 from workbench.types import Chunk, Document, ScoredChunk
+
+FAKE_MODEL = "fake"  # the embedding-model name that `load_embedder_or_fake` answers with FakeEmbedder
+DEMO_HANDLER = "tests.fakes:count"  # the "demo" job kind: tests register it (the worker imports it by name)
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Deterministic, model-free embedder for fast tests: hashed bag of words, L2-normalised."""
+
+    def __init__(self, dim: int = 64, max_tokens: int = 128, name: str = FAKE_MODEL):
+        self.name, self.dim, self.max_tokens = name, dim, max_tokens
+        self.calls = 0
+        self.texts_embedded = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in _WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
+            v[h % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        if n == 0:
+            v[0] = 1.0
+            n = 1.0
+        return v / n
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vec(t) for t in texts])
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(_WORD.findall(t)) + 2 for t in texts]
+
+
+def load_embedder_or_fake(settings: Settings, name: str | None = None):
+    """`load_embedder`, except that the model named FAKE_MODEL is a FakeEmbedder (the `fake_embedding_model` fixture)."""
+    name = name or settings.embedding_model
+    return FakeEmbedder() if name == FAKE_MODEL else load_embedder(settings, name)
 
 
 @dataclass(frozen=True)
@@ -17,7 +63,7 @@ class MemoryDocInfo:
 
 
 class MemoryCollection:
-    """Chunks and their vectors in numpy; `query_vector` is an exact scan, standing in for Chroma."""
+    """Chunks and their vectors in numpy with the Collection surface retrieval needs; exact cosine search."""
 
     def __init__(self, name: str, embedder, docs: dict[str, str] | None = None, chunk_size: int = 0):
         self.name, self.embedder, self.config = name, embedder, None
@@ -79,3 +125,25 @@ class MemoryCollection:
 
     def query(self, text: str, k: int, doc_ids=None) -> list[ScoredChunk]:
         return self.query_vector(self.embedder.embed_batch([text])[0], k, doc_ids)
+
+
+def count(ctx: JobContext) -> dict:
+    """The "demo" job: counts with a pause per step. Spec: n (steps), sleep_s (per step), fail_at (raise at
+    this step), out (file to write at the end), stubborn (ignore cancel requests, like a handler stuck in a
+    long computation)."""
+    n = int(ctx.spec.get("n", 5))
+    sleep_s = float(ctx.spec.get("sleep_s", 0.1))
+    fail_at = ctx.spec.get("fail_at")
+    total = 0
+    for i in range(1, n + 1):
+        if not ctx.spec.get("stubborn"):
+            ctx.check_cancel()
+        time.sleep(sleep_s)
+        if fail_at is not None and i == int(fail_at):
+            raise RuntimeError(f"asked to fail at step {i}")
+        total += i
+        ctx.metric(step=i, value=total)
+        ctx.progress(i, n, f"step {i}/{n}")
+        ctx.log(f"step {i}: total {total}")
+    (ctx.dir / ctx.spec.get("out", "out.txt")).write_text(str(total))
+    return {"total": total}
