@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from workbench.answering.setups import SETUPS, short_label  # noqa: E402
 from workbench.evaluation import freshness, runs  # noqa: E402
 from workbench.evaluation.decision import recommend  # noqa: E402
 from workbench.evaluation.report import build_report, summary_table, to_html  # noqa: E402
 from workbench.evaluation.sample import SAMPLE_SET  # noqa: E402
-from workbench.evaluation.evalset import load_set  # noqa: E402
 from workbench.evaluation.scoring import score_run  # noqa: E402
+from workbench.questions import load_set  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 
 TARGET_POINTS = 20.0  # hybrid must beat the base model by this many points of usable (correct + well-formed) answers
@@ -96,7 +97,7 @@ def main() -> None:
         say(f"  {msg}")
     adapter = None if args.adapter_path else ensure_adapter(settings, args.adapter, args.train)
     adapter_path = args.adapter_path or (runs.resolve_adapter(settings, adapter) if adapter else None)
-    setups = runs.SETUPS if adapter_path else ("base", "rag")
+    setups = tuple(s.key for s in SETUPS if adapter_path or not s.adapter)
     if not adapter_path:
         say("no adapter registered (train one with --train): evaluating base and RAG only")
     items = load_set(settings, SAMPLE_SET)
@@ -141,7 +142,7 @@ def main() -> None:
             if a is not None and b is not None:
                 parts.append(f"{label} {100 * (b - a):+.0f} pts")
         lat = f", latency x{v.latency_s / base.latency_s:.2f}" if v.latency_s and base.latency_s else ""
-        print(f"  {runs.SETUP_LABELS[s]:<11} " + ", ".join(parts) + lat)
+        print(f"  {short_label(s):<11} " + ", ".join(parts) + lat)
     rec = recommend(rs.summaries)
     print(f"\nRecommendation: {rec.title}")
     for e in rec.evidence:
@@ -164,7 +165,7 @@ def main() -> None:
             Path(args.html).with_suffix(".freshness.html").write_text(
                 to_html(build_report(after_rs, freshness_rows=rows)))
         for r in rows:
-            print(f"  {r['question']} {runs.SETUP_LABELS[r['setup']]:<11} before: {r['before says']:<8} "
+            print(f"  {r['question']} {short_label(r['setup']):<11} before: {r['before says']:<8} "
                   f"after: {r['after says']:<8} {r['after'][:70]!r}")
     top = rs.summaries.get("hybrid") or rs.summaries.get("rag")
     gain = 100 * ((top.usable or 0) - (base.usable or 0))

@@ -28,7 +28,7 @@ import workbench  # noqa: E402,F401  (sets the OpenMP wait policy before torch l
 import torch  # noqa: E402
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
-from workbench.arena import build_messages  # noqa: E402
+from workbench.answering import build_messages  # noqa: E402
 from workbench.models.generator import PROMPT_LOOKUP_TOKENS, GenerationConfig, load_generator  # noqa: E402
 from workbench.sample import eval_path, kb_dir  # noqa: E402
 from workbench.settings import Settings  # noqa: E402

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.fakes import FakeEmbedder, MemoryCollection
+from workbench.answering import setups
 from workbench.evaluation import runs
 from workbench.evaluation.decision import Measured, Prices, costs, recommend
 from workbench.evaluation.evalset import EvalItem
@@ -237,7 +238,7 @@ def test_background_run_cancel_and_reload(settings):
 
 
 def test_adapter_only_for_finetuned_and_hybrid(settings):
-    run_id = make_run(settings, sample_items()[:2], setups=runs.SETUPS, adapter_path="/adapters/demo")
+    run_id = make_run(settings, sample_items()[:2], setups=setups.keys(), adapter_path="/adapters/demo")
     gen = FakeGenerator()
     runs.execute(settings, run_id, runs.PlainContext(), generator=gen, collection=text_collection(FakeEmbedder()))
     rec = runs.load_run(settings, run_id)

@@ -90,7 +90,7 @@ def test_behaviour_rows_follow_the_answer_format():
 
 
 def test_behaviour_prompts_use_the_shared_template():
-    from workbench.prompts import RAG_TEMPLATE
+    from workbench.answering.prompts import RAG_TEMPLATE
 
     head = RAG_TEMPLATE.split("{context}")[0]
     rows = [r for r in _jsonl("behaviour.jsonl") if r["prompt"].startswith(CONTEXT_PREFIX)]

@@ -5,6 +5,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
+from workbench.answering import setups
+from workbench.answering.records import passage_to_json
 from workbench.types import Answer
 
 
@@ -40,11 +42,7 @@ class Conversation:
 
 def _answer_dict(a: Answer) -> dict:
     d = asdict(a)
-    d["passages"] = [
-        {"rank": p.rank, "score": p.score, "metric": p.metric, "doc_name": p.chunk.doc_name,
-         "doc_id": p.chunk.doc_id, "page": p.chunk.page, "chunk_id": p.chunk.chunk_id, "text": p.chunk.text}
-        for p in a.passages
-    ]
+    d["passages"] = [passage_to_json(p) for p in a.passages]
     if a.stats is not None:
         d["stats"]["tokens_per_s"] = a.stats.tokens_per_s
     return d
@@ -73,18 +71,15 @@ def stats_line(a: Answer) -> str:
             f"prompt {s.prompt_tokens} tok · completion {s.completion_tokens} tok")
 
 
-def to_markdown(conv: Conversation, labels: dict | None = None) -> str:
+def to_markdown(conv: Conversation) -> str:
     """A readable report of the comparison: per turn, each setup's answer, stats and citations."""
-    from workbench.arena.answer import setup_label
-
-    labels = labels or {}
     out = ["# Arena comparison", ""]
     if conv.settings:
         out += ["## Settings", ""] + [f"- **{k}**: {v}" for k, v in conv.settings.items()] + [""]
     for i, t in enumerate(conv.turns, 1):
         out += [f"## Turn {i}: {t.question}", ""]
         for setup, a in t.answers.items():
-            out += [f"### {labels.get(setup, setup_label(setup))}", ""]
+            out += [f"### {setups.label(setup)}", ""]
             if a.error:
                 out += [f"> Error: {a.error}", ""]
             else:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.answering import setups
 from workbench.types import Answer
 
 
-def cost_figure(answers: dict[str, Answer], labels: dict[str, str]) -> go.Figure:
+def cost_figure(answers: dict[str, Answer]) -> go.Figure:
     """Prompt/completion tokens (stacked) and latency/TTFT per setup, side by side."""
     done = [(s, a) for s, a in answers.items() if a.stats is not None]
-    names = [labels[s] for s, _ in done]
+    names = [setups.label(s) for s, _ in done]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Tokens", "Seconds"))
     prompt = [a.stats.prompt_tokens for _, a in done]
     # Completion stacked on prompt (same offsetgroup, base=prompt): the bar's height is the whole bill.
@@ -24,11 +25,11 @@ def cost_figure(answers: dict[str, Answer], labels: dict[str, str]) -> go.Figure
     return fig
 
 
-def votes_figure(wins: dict[str, int], rounds: dict[str, int], labels: dict[str, str]) -> go.Figure:
+def votes_figure(wins: dict[str, int], rounds: dict[str, int]) -> go.Figure:
     """Blind-mode wins per setup, with the rounds each took part in on hover."""
-    setups = [s for s in labels if rounds.get(s)]
-    fig = go.Figure(go.Bar(x=[labels[s] for s in setups], y=[wins.get(s, 0) for s in setups],
-                           customdata=[rounds[s] for s in setups],
+    shown = [s for s in setups.keys() if rounds.get(s)]
+    fig = go.Figure(go.Bar(x=[setups.label(s) for s in shown], y=[wins.get(s, 0) for s in shown],
+                           customdata=[rounds[s] for s in shown],
                            hovertemplate="%{x}: %{y} wins in %{customdata} rounds<extra></extra>"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Blind votes", yaxis_title="wins")
     return fig

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from workbench.answering import setups
+from workbench.answering.setups import BASE, FINETUNED, HYBRID, RAG
 from workbench.evaluation.metrics import SetupSummary
 
 # A gap is "real" when the base model misses at least this share of what it should get right, and the
@@ -52,23 +54,23 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 def recommend(summaries: dict) -> Recommendation:
     """Knowledge gap -> RAG, behaviour gap -> fine-tuning, both -> hybrid, neither -> prompts first."""
-    base_fact = _get(summaries, "base", "fact_correct")
-    base_fmt = _get(summaries, "base", "format_ok")
+    base_fact = _get(summaries, BASE, "fact_correct")
+    base_fmt = _get(summaries, BASE, "format_ok")
     k_gap = None if base_fact is None else 1 - base_fact
     b_gap = None if base_fmt is None else 1 - base_fmt
-    rag_gain = _diff(_get(summaries, "rag", "fact_correct"), base_fact)
-    ft_gain = _diff(_get(summaries, "finetuned", "format_ok"), base_fmt)
-    hyb = _get(summaries, "hybrid", "correct")
+    rag_gain = _diff(_get(summaries, RAG, "fact_correct"), base_fact)
+    ft_gain = _diff(_get(summaries, FINETUNED, "format_ok"), base_fmt)
+    hyb = _get(summaries, HYBRID, "correct")
     knowledge = k_gap is not None and k_gap >= GAP and (rag_gain is None or rag_gain >= MIN_GAIN)
     behaviour = b_gap is not None and b_gap >= GAP and (ft_gain is None or ft_gain >= MIN_GAIN)
     verdict = "hybrid" if knowledge and behaviour else "rag" if knowledge else "finetune" if behaviour else "prompt"
     ev = [
         f"Knowledge gap: the base model answers {_pct(base_fact)} of the answerable questions correctly "
         f"(gap {_pct(k_gap)}); RAG changes that by {_pct(rag_gain)} "
-        f"(to {_pct(_get(summaries, 'rag', 'fact_correct'))}).",
+        f"(to {_pct(_get(summaries, RAG, 'fact_correct'))}).",
         f"Behaviour gap: the base model follows the expected format in {_pct(base_fmt)} of answers "
         f"(gap {_pct(b_gap)}); the fine-tuned model changes that by {_pct(ft_gain)} "
-        f"(to {_pct(_get(summaries, 'finetuned', 'format_ok'))}).",
+        f"(to {_pct(_get(summaries, FINETUNED, 'format_ok'))}).",
     ]
     usable = {s: v.usable for s, v in summaries.items() if v.usable is not None}
     if usable:
@@ -165,17 +167,18 @@ def costs(summaries: dict, prices: Prices, measured: Measured) -> list[SetupCost
     for setup, s in summaries.items():
         pt, ct, lat = s.prompt_tokens or 0.0, s.completion_tokens or 0.0, s.latency_s or 0.0
         added = None
-        if setup in ("rag", "hybrid"):
+        uses = setups.setup(setup)
+        if uses.retrieves:
             # The same model without retrieval: base for RAG, the fine-tuned model (or base) for hybrid.
-            plain = summaries.get("base") if setup == "rag" else summaries.get("finetuned", summaries.get("base"))
+            plain = summaries.get(setups.without_retrieval(setup), summaries.get(BASE))
             if plain and s.prompt_tokens is not None and plain.prompt_tokens is not None:
                 added = s.prompt_tokens - plain.prompt_tokens
         per_1k_tokens = 1000 * (pt * prices.per_million_input_tokens + ct * prices.per_million_output_tokens) / 1e6
         per_1k_compute = 1000 * lat / 3600 * prices.gpu_per_hour
         fixed = 0.0
-        if setup in ("rag", "hybrid"):
+        if uses.retrieves:
             fixed += 12 * prices.vector_db_per_month
-        if setup in ("finetuned", "hybrid") and measured.training_s:
+        if uses.adapter and measured.training_s:
             fixed += measured.training_s / 3600 * prices.gpu_per_hour
         year = prices.queries_per_day * 365 / 1000 * per_1k_tokens + fixed
         out.append(SetupCost(setup, s.latency_s, s.prompt_tokens, s.completion_tokens,

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from workbench.answering import setups
 from workbench.evaluation.decision import Measured, Prices, Recommendation, assumptions, costs, recommend
 from workbench.evaluation.metrics import COST_METRICS, RATE_METRICS, TAGS
-from workbench.evaluation.runs import SETUP_LABELS
 from workbench.evaluation.scoring import RunScores
 
-COLORS = {"base": "#7f7f7f", "rag": "#1f77b4", "finetuned": "#ff7f0e", "hybrid": "#2ca02c"}
 
-
-def _label(setup: str) -> str:
-    return SETUP_LABELS.get(setup, setup)
+def _color(key: str) -> str | None:
+    """The setup's chart colour; plotly's default for a setup no longer defined (an old run)."""
+    return setups.setup(key).color if key in setups.keys() else None
 
 
 def rates_figure(rs: RunScores) -> go.Figure:
@@ -26,7 +25,7 @@ def rates_figure(rs: RunScores) -> go.Figure:
     keys = [(k, lab) for k, lab in RATE_METRICS if any(getattr(s, k) is not None for s in rs.summaries.values())]
     for setup, s in rs.summaries.items():
         ys = [None if getattr(s, k) is None else 100 * getattr(s, k) for k, _ in keys]
-        fig.add_bar(name=_label(setup), x=[lab for _, lab in keys], y=ys, marker_color=COLORS.get(setup),
+        fig.add_bar(name=setups.short_label(setup), x=[lab for _, lab in keys], y=ys, marker_color=_color(setup),
                     text=[None if y is None else f"{y:.0f}" for y in ys], textposition="outside")
     fig.update_layout(barmode="group", yaxis=dict(title="%", range=[0, 110]), height=420,
                       title="Quality per setup (higher is better)", legend_title="Setup",
@@ -38,11 +37,12 @@ def cost_figures(rs: RunScores) -> list[go.Figure]:
     """One small bar chart per cost metric (latency, prompt and completion tokens)."""
     figs = []
     for key, label in COST_METRICS:
-        setups = [s for s, v in rs.summaries.items() if getattr(v, key) is not None]
-        if not setups:
+        shown = [s for s, v in rs.summaries.items() if getattr(v, key) is not None]
+        if not shown:
             continue
-        ys = [getattr(rs.summaries[s], key) for s in setups]
-        fig = go.Figure(go.Bar(x=[_label(s) for s in setups], y=ys, marker_color=[COLORS.get(s) for s in setups],
+        ys = [getattr(rs.summaries[s], key) for s in shown]
+        fig = go.Figure(go.Bar(x=[setups.short_label(s) for s in shown], y=ys,
+                               marker_color=[_color(s) for s in shown],
                                text=[f"{y:.2f}" if key == "latency_s" else f"{y:.0f}" for y in ys],
                                textposition="outside"))
         fig.update_layout(title=label, height=300, margin=dict(t=50, b=30), yaxis=dict(rangemode="tozero"))
@@ -56,7 +56,7 @@ def tags_figure(rs: RunScores) -> go.Figure:
     for tag in TAGS:
         ys = [sum(tag in sc.tags for (q, s), sc in rs.scores.items() if s == setup) for setup in rs.summaries]
         if any(ys):
-            fig.add_bar(name=tag, x=[_label(s) for s in rs.summaries], y=ys)
+            fig.add_bar(name=tag, x=[setups.short_label(s) for s in rs.summaries], y=ys)
     fig.update_layout(barmode="stack", title="Diagnosis tags per setup (answers)", height=360,
                       yaxis=dict(title="answers"), margin=dict(t=60, b=30))
     return fig
@@ -67,10 +67,10 @@ def compare_figure(a: RunScores, b: RunScores, metric: str = "correct") -> go.Fi
     label = dict(RATE_METRICS).get(metric, metric)
     fig = go.Figure()
     for name, rs in (("A: " + a.record.run_id, a), ("B: " + b.record.run_id, b)):
-        setups = list(rs.summaries)
+        shown = list(rs.summaries)
         ys = [None if getattr(rs.summaries[s], metric) is None else 100 * getattr(rs.summaries[s], metric)
-              for s in setups]
-        fig.add_bar(name=name, x=[_label(s) for s in setups], y=ys,
+              for s in shown]
+        fig.add_bar(name=name, x=[setups.short_label(s) for s in shown], y=ys,
                     text=[None if y is None else f"{y:.0f}" for y in ys], textposition="outside")
     fig.update_layout(barmode="group", title=f"{label}: run A vs run B", yaxis=dict(title="%", range=[0, 105]),
                       height=380)
@@ -85,7 +85,7 @@ def compare_rows(a: RunScores, b: RunScores) -> list[dict]:
             va, vb = getattr(a.summaries[setup], key), getattr(b.summaries[setup], key)
             if va is None and vb is None:
                 continue
-            rows.append({"setup": _label(setup), "metric": label,
+            rows.append({"setup": setups.short_label(setup), "metric": label,
                          "A": None if va is None else round(100 * va, 1),
                          "B": None if vb is None else round(100 * vb, 1),
                          "change (points)": None if va is None or vb is None else round(100 * (vb - va), 1)})
@@ -141,7 +141,7 @@ def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
     head = ["Setup", "Usable", "Correct", "Facts", "F1", "Format", "hit@k", "Abstains", "Latency s", "Prompt tok", "Compl tok"]
     rows = []
     for s, v in rs.summaries.items():
-        rows.append([_label(s), _fmt(v.usable), _fmt(v.correct), _fmt(v.fact_correct), _fmt(v.f1), _fmt(v.format_ok),
+        rows.append([setups.short_label(s), _fmt(v.usable), _fmt(v.correct), _fmt(v.fact_correct), _fmt(v.f1), _fmt(v.format_ok),
                      _fmt(v.hit_at_k), _fmt(v.abstention), _fmt(v.latency_s, False),
                      "n/a" if v.prompt_tokens is None else f"{v.prompt_tokens:.0f}",
                      "n/a" if v.completion_tokens is None else f"{v.completion_tokens:.0f}"])
@@ -150,7 +150,7 @@ def summary_table(rs: RunScores) -> tuple[list[str], list[list[str]]]:
 
 def retrieval_text(spec) -> str:
     r = spec.retrieval
-    if not any(s in ("rag", "hybrid") for s in spec.setups):
+    if not any(s in setups.retrieving() for s in spec.setups):
         return "no retrieval"
     return "retrieval: the collection's defaults" if not r else f"retrieval {r.get('mode')}, k={r.get('k')}"
 
@@ -160,7 +160,7 @@ def to_markdown(report: Report) -> str:
     head, rows = summary_table(rs)
     out = [f"# Evaluation report: {rec.title}", "",
            f"Set `{rec.spec.set_name}`, {len(rec.items)} questions, setups: "
-           f"{', '.join(_label(s) for s in rec.spec.setups)}; collection `{rec.spec.collection}`, "
+           f"{', '.join(setups.short_label(s) for s in rec.spec.setups)}; collection `{rec.spec.collection}`, "
            f"adapter `{rec.spec.adapter or rec.spec.adapter_path}`; {retrieval_text(rec.spec)}; max new tokens "
            f"{rec.spec.max_new_tokens}, temperature {rec.spec.temperature}.", "",
            f"## Recommendation: {report.recommendation.title}", ""]
@@ -171,7 +171,7 @@ def to_markdown(report: Report) -> str:
             "Per 1,000 queries (GPU time) | Per year |", "|---|---|---|---|---|"]
     for c in costs(rs.summaries, report.prices, report.measured):
         added = "n/a" if c.context_tokens_added is None else f"{c.context_tokens_added:.0f}"
-        out.append(f"| {_label(c.setup)} | {added} | ${c.per_1k_tokens_usd:.3f} | ${c.per_1k_compute_usd:.3f} | "
+        out.append(f"| {setups.short_label(c.setup)} | {added} | ${c.per_1k_tokens_usd:.3f} | ${c.per_1k_compute_usd:.3f} | "
                    f"${c.year_usd:,.2f} |")
     out += [""] + [f"- {a}" for a in assumptions(report.prices, report.measured)]
     if report.freshness:
@@ -186,7 +186,7 @@ def to_markdown(report: Report) -> str:
         for s in rs.setups:
             mark = "correct" if row[f"{s}_correct"] else "wrong"
             tags = ", ".join(row[f"{s}_tags"])
-            out.append(f"- **{_label(s)}** ({mark}{'; ' + tags if tags else ''}): {row[s].strip()}")
+            out.append(f"- **{setups.short_label(s)}** ({mark}{'; ' + tags if tags else ''}): {row[s].strip()}")
         if row["passages"]:
             out.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {p['doc_name']}" +
                                                    (f" p.{p['page']}" if p.get("page") else "")
@@ -212,7 +212,7 @@ def to_html(report: Report) -> str:
     table = "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>"
     cost_rows = "".join(
-        f"<tr><td>{e(_label(c.setup))}</td><td>{'n/a' if c.context_tokens_added is None else f'{c.context_tokens_added:.0f}'}</td>"
+        f"<tr><td>{e(setups.short_label(c.setup))}</td><td>{'n/a' if c.context_tokens_added is None else f'{c.context_tokens_added:.0f}'}</td>"
         f"<td>${c.per_1k_tokens_usd:.3f}</td><td>${c.per_1k_compute_usd:.3f}</td><td>${c.year_usd:,.2f}</td></tr>"
         for c in costs(rs.summaries, report.prices, report.measured))
     q_rows = []
@@ -243,7 +243,7 @@ def to_html(report: Report) -> str:
          + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in FRESH_COLS) + "</tr>"
                              for r in report.freshness) + "</table>") if report.freshness else "",
         "<h2>Answers</h2><table><tr><th>id</th><th>Question</th><th>Reference</th>"
-        + "".join(f"<th>{e(_label(s))}</th>" for s in rs.setups) + "<th>Retrieved</th></tr>"
+        + "".join(f"<th>{e(setups.short_label(s))}</th>" for s in rs.setups) + "<th>Retrieved</th></tr>"
         + "".join(q_rows) + "</table>",
     ]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Evaluation {e(rec.run_id)}</title>"

@@ -18,16 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from workbench.evaluation.answering import answer_all
+from workbench.answering import drain, setups, stream_answer
+from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.answering.records import answer_record, passage_from_json, passage_to_json
 from workbench.evaluation.evalset import EvalItem
 from workbench.jobs.store import write_json_atomic
 from workbench.settings import Settings
-
-SETUPS = ("base", "rag", "finetuned", "hybrid")
-SETUP_LABELS = {"base": "Base", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid"}
-RETRIEVING = ("rag", "hybrid")
-ADAPTED = ("finetuned", "hybrid")
-
 
 class RunError(ValueError):
     """A run that cannot start or be found; the message is meant for the user."""
@@ -38,7 +34,7 @@ class RunSpec:
     """Everything a run needs; identical generation settings apply to every setup."""
 
     set_name: str
-    setups: tuple[str, ...] = SETUPS
+    setups: tuple[str, ...] = setups.keys()
     collection: str | None = None  # needed by rag / hybrid
     retrieval: dict | None = None  # RetrievalSettings.to_json(); None = the collection's defaults
     adapter: str | None = None  # registered adapter name, needed by finetuned / hybrid
@@ -47,7 +43,7 @@ class RunSpec:
     temperature: float = 0.0  # greedy: the same run twice gives the same answers
     top_p: float = 1.0
     seed: int = 0
-    system_prompt: str | None = None  # None: workbench.prompts.DEFAULT_SYSTEM_PROMPT
+    system_prompt: str | None = None  # None: workbench.answering.prompts.DEFAULT_SYSTEM_PROMPT
     question_ids: tuple[str, ...] = ()  # a subset of the set; empty = all
     reference_overrides: dict = field(default_factory=dict)  # id -> reference (freshness re-runs)
     label: str = ""  # what the user called the run
@@ -55,14 +51,14 @@ class RunSpec:
     freshness: dict | None = None  # the fact change this run checks, when it is a freshness run
 
     def __post_init__(self):
-        unknown = set(self.setups) - set(SETUPS)
-        object.__setattr__(self, "setups", tuple(s for s in SETUPS if s in self.setups))
+        unknown = set(self.setups) - set(setups.keys())
+        object.__setattr__(self, "setups", setups.ordered(self.setups))
         object.__setattr__(self, "question_ids", tuple(self.question_ids))
         if not self.setups or unknown:
-            raise RunError("pick at least one setup among base, rag, finetuned, hybrid")
-        if any(s in RETRIEVING for s in self.setups) and not self.collection:
+            raise RunError(f"pick at least one setup among {', '.join(setups.keys())}")
+        if any(s in setups.retrieving() for s in self.setups) and not self.collection:
             raise RunError("RAG and hybrid need a collection to retrieve from")
-        if any(s in ADAPTED for s in self.setups) and not (self.adapter or self.adapter_path):
+        if any(s in setups.adapted() for s in self.setups) and not (self.adapter or self.adapter_path):
             raise RunError("fine-tuned and hybrid need an adapter")
         if not 1 <= int(self.max_new_tokens) <= 2048:
             raise RunError("max new tokens must be between 1 and 2048")
@@ -141,7 +137,7 @@ def create_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
     if not chosen:
         raise RunError("the run has no questions (check the selected question ids)")
     chosen = [replace(i, reference=spec.reference_overrides.get(i.id, i.reference)) for i in chosen]
-    if spec.retrieval is None and any(s in RETRIEVING for s in spec.setups):
+    if spec.retrieval is None and any(s in setups.retrieving() for s in spec.setups):
         from workbench.retrieval import load_defaults
 
         # Pin the collection's current defaults, so the run records exactly how it retrieved.
@@ -204,13 +200,6 @@ def delete_run(settings: Settings, run_id: str) -> None:
 
 # --- execution -----------------------------------------------------------------------------------
 
-def _passage_dict(sc) -> dict:
-    c = sc.chunk
-    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "doc_name": c.doc_name, "page": c.page,
-            "start": c.start, "end": c.end, "index": c.index,
-            "text": c.text, "score": float(sc.score), "rank": int(sc.rank), "metric": sc.metric}
-
-
 def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: RunContext,
                  done: dict, on_result: Callable[[str, list[dict], float], None], collection=None) -> None:
     """Retrieve passages for every question not in `done`, once, before any generation."""
@@ -230,8 +219,38 @@ def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: 
             return
         t0 = time.perf_counter()
         hits = retrieve(collection, item.question, rs)
-        on_result(item.id, [_passage_dict(h) for h in hits], time.perf_counter() - t0)
+        on_result(item.id, [passage_to_json(h) for h in hits], time.perf_counter() - t0)
         ctx.progress(n, len(todo), f"retrieving passages {n}/{len(todo)}")
+
+
+def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunContext,
+               keep: Callable[[dict], None], start: int = 0, total: int | None = None) -> int:
+    """Answer each (item, setup) in `todo` in order, handing each record to `keep`; returns how many.
+
+    A cancel stops waiting within one token; the cut answer is not recorded (a resumed run redoes it),
+    and its generation finishes in its daemon thread or dies with the worker.
+    """
+    from workbench.models.generator import GenerationConfig
+
+    cfg = GenerationConfig(max_new_tokens=int(spec.max_new_tokens), temperature=float(spec.temperature),
+                           top_p=float(spec.top_p), seed=int(spec.seed))
+    system_prompt = DEFAULT_SYSTEM_PROMPT if spec.system_prompt is None else (spec.system_prompt or None)
+    total = total or len(todo)
+    n = 0
+    for item, setup in todo:
+        if ctx.cancelled():
+            break
+        stored = retrieved.get(item.id, []) if setups.setup(setup).retrieves else []
+        stream = stream_answer(setup, item.question, generator=generator,
+                               passages=[passage_from_json(p) for p in stored], adapter_path=spec.adapter_path,
+                               cfg=cfg, system_prompt=system_prompt)
+        done = drain(stream, ctx.cancelled)
+        if done is None:
+            break
+        keep(answer_record(item.id, *done))
+        n += 1
+        ctx.progress(start + n, total, f"answered {start + n}/{total} ({setup}, {item.id})")
+    return n
 
 
 def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, collection=None) -> dict:
@@ -241,7 +260,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     spec, items = rec.spec, list(rec.items)
     t_start = time.perf_counter()
     retrieved = dict(rec.retrieved)
-    if any(s in RETRIEVING for s in spec.setups):
+    if any(s in setups.retrieving() for s in spec.setups):
         def keep(qid: str, passages: list[dict], seconds: float) -> None:
             retrieved[qid] = passages
             _append_jsonl(d / "retrieved.jsonl", {"id": qid, "passages": passages, "retrieval_s": seconds})
@@ -256,10 +275,8 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
         ctx.log("loading the generator")
         generator = load_generator(settings)
 
-    def keep_answer(rec_: dict) -> None:
-        _append_jsonl(d / "results.jsonl", rec_)
-
-    n_done = answer_all(generator, spec, todo, retrieved, ctx, keep_answer, start=len(done), total=total)
+    n_done = answer_all(generator, spec, todo, retrieved, ctx, lambda r: _append_jsonl(d / "results.jsonl", r),
+                        start=len(done), total=total)
     cancelled = ctx.cancelled()
     summary = {"finished_at": time.time(), "cancelled": cancelled, "answers": len(done) + n_done,
                "expected_answers": total, "wall_s": time.perf_counter() - t_start}
@@ -277,7 +294,7 @@ def submit_run(settings: Settings, spec: RunSpec, items: list[EvalItem], handler
     """Create a run and queue it as a background job (kind "eval"); returns the run id."""
     from workbench import jobs
 
-    if any(s in ADAPTED for s in spec.setups) and not spec.adapter_path:
+    if any(s in setups.adapted() for s in spec.setups) and not spec.adapter_path:
         spec = replace(spec, adapter_path=resolve_adapter(settings, spec.adapter))
     run_id = create_run(settings, spec, items)
     st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}",

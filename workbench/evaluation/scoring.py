@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.evaluation.metrics import AnswerScore, SetupSummary, score_answer, summarise
-from workbench.evaluation.runs import RETRIEVING, RunRecord
+from workbench.answering import setups
+from workbench.evaluation.runs import RunRecord
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def score_run(record: RunRecord) -> RunScores:
         by_setup.setdefault(res["setup"], []).append(res)
         if res.get("error"):
             continue
-        passages = record.retrieved.get(item.id, []) if res["setup"] in RETRIEVING else None
+        passages = record.retrieved.get(item.id, []) if res["setup"] in setups.retrieving() else None
         scores[(item.id, res["setup"])] = score_answer(item, res["setup"], res["text"], passages)
     summaries: dict[str, SetupSummary] = {}
     for s in record.spec.setups:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.settings import Settings
 
 SHAPES = ("prompt/completion", "alpaca", "chat")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.finetune.datasets import Example
-from workbench.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 
 INSTRUCTION = (
     "Read the passage and write one question that it answers, then the answer, in this form:\n"
@@ -56,7 +56,7 @@ def build_qa(chunks, generator, max_chunks: int = 20, seed: int = 0, max_new_tok
     pool = [c for c in chunks if len(c.text.strip()) >= 80]  # headings and scraps make no questions
     random.Random(seed).shuffle(pool)
     pool = pool[:max_chunks]
-    from workbench.prompts import Passage, chat_messages
+    from workbench.answering.prompts import Passage, chat_messages
 
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     out, failed = [], 0

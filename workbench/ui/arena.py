@@ -5,21 +5,19 @@ from dataclasses import asdict, dataclass
 
 import streamlit as st
 
-from workbench.arena import SETUPS, USES_ADAPTER, USES_RETRIEVAL, Conversation, Turn, setup_label, stream_answer
+from workbench.answering import DEFAULT_SYSTEM_PROMPT, AnswerStream, prepare_turn, setups
+from workbench.arena import Conversation, Turn
 from workbench.arena.blind import VoteBook, blind_label, shuffled
 from workbench.arena.conversation import stats_line, to_json, to_markdown
 from workbench.arena.figures import cost_figure, votes_figure
 from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
-from workbench.models.registry import ModelError
-from workbench.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.types import Answer
 from workbench.ui import state
 from workbench.ui.resources import get_generator, get_kb, get_settings
 
 # Longest accepted question: far beyond any real question, well below what would stall the tokenizer.
 MAX_QUESTION_CHARS = 20_000
-LABELS = {s: setup_label(s) for s in SETUPS}
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def controls() -> ArenaControls:
     settings = get_settings()
     with st.container(border=True):
         c1, c3 = st.columns([4, 1])
-        setups = c1.multiselect("Columns", SETUPS, default=list(SETUPS), format_func=setup_label,
+        chosen = c1.multiselect("Columns", setups.keys(), default=list(setups.keys()), format_func=setups.label,
                                 key="arena_setups")
         blind = c3.toggle("Blind mode", key="arena_blind",
                           help="Shuffle and hide the column names; the audience votes, then the names are revealed.")
@@ -82,7 +80,7 @@ def controls() -> ArenaControls:
         if infos:
             adapter_name = c2.selectbox("Adapter (fine-tuned, hybrid)", [i.name for i in infos], key="arena_adapter")
             adapter_path = str(next(i.path for i in infos if i.name == adapter_name))
-        elif any(s in USES_ADAPTER for s in setups):
+        elif any(s in setups.adapted() for s in chosen):
             c2.info("No adapter yet: train one on **Training jobs** (the fine-tuned and hybrid columns need one).")
         retrieval = None
         with st.expander("Retrieval settings (defaults from the retrieval lab)", expanded=False):
@@ -111,7 +109,7 @@ def controls() -> ArenaControls:
                 st.caption("The API key comes from WORKBENCH_ENDPOINT_API_KEY (or OPENAI_API_KEY) in the "
                            "environment" + (" - set." if settings.endpoint_api_key else " - none set."))
                 endpoint = (url.strip(), model.strip())
-    return ArenaControls(tuple(s for s in SETUPS if s in setups), collection, retrieval, adapter_name, adapter_path,
+    return ArenaControls(setups.ordered(chosen), collection, retrieval, adapter_name, adapter_path,
                          GenerationConfig(max_new_tokens=int(max_new), temperature=float(temperature),
                                           top_p=float(top_p)),
                          system_prompt.strip() or None, endpoint, blind)
@@ -168,11 +166,11 @@ def show_answer(a: Answer, live: bool = False, blind: bool = False) -> None:
 
 
 def _order(i: int, turn: Turn, blind: bool) -> list[str]:
-    setups = list(turn.answers)
+    shown = list(turn.answers)
     if not blind:
-        return setups
+        return shown
     orders = st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})
-    return orders.setdefault(i, shuffled(setups))
+    return orders.setdefault(i, shuffled(shown))
 
 
 def _title(setup: str, pos: int, i: int, blind: bool) -> str:
@@ -180,8 +178,8 @@ def _title(setup: str, pos: int, i: int, blind: bool) -> str:
     if blind and i not in revealed:
         return blind_label(pos)
     if blind:
-        return f"{blind_label(pos)}: {LABELS[setup]}" + (" (voted best)" if revealed[i] == setup else "")
-    return LABELS[setup]
+        return f"{blind_label(pos)}: {setups.label(setup)}" + (" (voted best)" if revealed[i] == setup else "")
+    return setups.label(setup)
 
 
 def _unrevealed(i: int, blind: bool) -> bool:
@@ -211,64 +209,52 @@ def vote_panel(i: int, turn: Turn, order: list[str]) -> None:
         if col.button(f"Vote {blind_label(pos)}", key=f"arena_vote_{i}_{pos}", use_container_width=True):
             VoteBook(get_settings()).record(setup, order, turn.question)
             revealed[i] = setup
-            st.session_state[state.ARENA_FLASH] = f"Vote recorded: {blind_label(pos)} was **{LABELS[setup]}**."
+            st.session_state[state.ARENA_FLASH] = f"Vote recorded: {blind_label(pos)} was **{setups.label(setup)}**."
             st.rerun()
 
 
-def _generator_for(setup: str, c: ArenaControls):
-    """The generator serving a setup: the endpoint for base/RAG when chosen, else the shared local model."""
-    if c.endpoint is not None and setup not in USES_ADAPTER:
-        return EndpointGenerator.from_settings(get_settings(), url=c.endpoint[0], model=c.endpoint[1])
-    return get_generator()
+def _endpoint(c: ArenaControls):
+    """The endpoint generator chosen for the setups without an adapter, None for the local model."""
+    if c.endpoint is None:
+        return None
+    return lambda: EndpointGenerator.from_settings(get_settings(), url=c.endpoint[0], model=c.endpoint[1])
+
+
+def _show_live(item: AnswerStream | Answer, blind: bool) -> Answer:
+    """Stream one column's answer (or show why it could not start); returns the finished Answer."""
+    if isinstance(item, Answer):
+        show_answer(item, blind=blind)
+        return item
+    with st.spinner("Generating..."):
+        st.write_stream(_no_math(piece) for piece in item)
+    show_answer(item.answer, live=True, blind=blind)
+    return item.answer
 
 
 def ask(question: str, c: ArenaControls) -> None:
     """Put `question` to every chosen setup, streaming each answer into its column, and record the turn."""
-    from workbench.retrieval import retrieve
-
     conv = conversation()
-    passages, retrieval_error = (), None
-    if any(s in USES_RETRIEVAL for s in c.setups):
-        if c.collection is None:
-            retrieval_error = "No collection chosen: RAG and hybrid need one."
-        else:
-            try:
-                with st.spinner("Retrieving passages..."):
-                    passages = tuple(retrieve(c.collection, question, c.retrieval))
-            except (ModelError, ValueError, OSError) as e:
-                retrieval_error = f"Retrieval failed: {e}"
     i = len(conv.turns)
+    order = shuffled(list(c.setups)) if c.blind else list(c.setups)
+    with st.spinner("Retrieving passages..."):
+        turn = prepare_turn(question, order, local=get_generator, endpoint=_endpoint(c), collection=c.collection,
+                            retrieval=c.retrieval, adapter_path=c.adapter_path, cfg=c.cfg,
+                            system_prompt=c.system_prompt, history_for=conv.history)
     with st.chat_message("user"):
         st.markdown(question)
-    order = shuffled(list(c.setups)) if c.blind else list(c.setups)
     if c.blind:
         st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
-    answers: dict[str, Answer] = {}
     slots = {}
     # Every column's header first, so the audience sees all four waiting while the first one streams.
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
-            st.subheader(blind_label(pos) if c.blind else LABELS[setup], divider="gray")
+            st.subheader(blind_label(pos) if c.blind else setups.label(setup), divider="gray")
             slots[setup] = st.empty()
             slots[setup].caption("Waiting for its turn...")
+    answers: dict[str, Answer] = {}
     for setup in order:
         with slots[setup].container():
-            if setup in USES_RETRIEVAL and retrieval_error:
-                answers[setup] = Answer(setup, "", error=retrieval_error)
-                show_answer(answers[setup], blind=c.blind)
-                continue
-            try:
-                gen = _generator_for(setup, c)
-            except ModelError as e:
-                answers[setup] = Answer(setup, "", error=str(e))
-                show_answer(answers[setup], blind=c.blind)
-                continue
-            stream = stream_answer(setup, question, generator=gen, passages=passages, adapter_path=c.adapter_path,
-                                   cfg=c.cfg, system_prompt=c.system_prompt, history=conv.history(setup))
-            with st.spinner("Generating..."):
-                st.write_stream(_no_math(piece) for piece in stream)
-            answers[setup] = stream.answer
-            show_answer(stream.answer, live=True, blind=c.blind)
+            answers[setup] = _show_live(turn.start(setup), c.blind)
     st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
     st.rerun()  # redraw from the record, so votes, charts and export include this turn
 
@@ -292,7 +278,7 @@ def footer(blind: bool) -> None:
         last = conv.turns[-1]
         i = len(conv.turns) - 1
         if not _unrevealed(i, blind) and any(a.stats for a in last.answers.values()):
-            st.plotly_chart(cost_figure(last.answers, LABELS), use_container_width=True)
+            st.plotly_chart(cost_figure(last.answers), use_container_width=True)
         e1, e2, e3 = st.columns(3)
         e1.download_button("Export Markdown", to_markdown(conv), "arena.md", "text/markdown",
                            icon=":material/download:", use_container_width=True)
@@ -308,7 +294,7 @@ def footer(blind: bool) -> None:
     if blind or tally.rounds:
         with st.expander("Blind-mode votes", expanded=blind):
             if tally.rounds:
-                st.plotly_chart(votes_figure(tally.wins, tally.rounds, LABELS), use_container_width=True)
+                st.plotly_chart(votes_figure(tally.wins, tally.rounds), use_container_width=True)
                 if st.button("Reset votes", key="arena_reset_votes"):
                     book.clear()
                     st.rerun()

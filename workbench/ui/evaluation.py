@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
+from workbench.answering import setups
 from workbench.evaluation import evalset, freshness, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.settings import Settings
@@ -114,9 +115,8 @@ def launch_section(settings: Settings, set_name: str) -> None:
     items = evalset.load_set(settings, set_name)
     cols = collection_names(settings)
     adapters = adapter_names(settings)
-    available = [s for s in runs.SETUPS
-                 if (s not in runs.RETRIEVING or cols) and (s not in runs.ADAPTED or adapters)]
-    missing = [runs.SETUP_LABELS[s] for s in runs.SETUPS if s not in available]
+    available = [s.key for s in setups.SETUPS if (not s.retrieves or cols) and (not s.adapter or adapters)]
+    missing = [s.short_label for s in setups.SETUPS if s.key not in available]
     if missing:
         st.info(f"Not available yet: {', '.join(missing)} (RAG needs a collection, fine-tuned needs a trained "
                 "adapter; the System page loads the sample workspace, the Training jobs page trains one).")
@@ -127,7 +127,7 @@ def launch_section(settings: Settings, set_name: str) -> None:
                    f"x {len(available)} setups = {n} answers, about {n * pace / 60:.0f} min. Fewer questions "
                    "give a quicker first look.")
     with st.form("eval_launch"):
-        setups = st.multiselect("Setups", available, default=available, format_func=runs.SETUP_LABELS.get)
+        chosen = st.multiselect("Setups", available, default=available, format_func=setups.short_label)
         c1, c2 = st.columns(2)
         default_col = SAMPLE_COLLECTION if SAMPLE_COLLECTION in cols else (cols[0] if cols else None)
         collection = c1.selectbox("Collection (RAG, hybrid)", cols, index=cols.index(default_col) if cols else None)
@@ -142,9 +142,9 @@ def launch_section(settings: Settings, set_name: str) -> None:
         go = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:")
     if go:
         try:
-            spec = runs.RunSpec(set_name=set_name, setups=tuple(setups),
-                                collection=collection if any(s in runs.RETRIEVING for s in setups) else None,
-                                adapter=adapter if any(s in runs.ADAPTED for s in setups) else None,
+            spec = runs.RunSpec(set_name=set_name, setups=tuple(chosen),
+                                collection=collection if any(s in setups.retrieving() for s in chosen) else None,
+                                adapter=adapter if any(s in setups.adapted() for s in chosen) else None,
                                 max_new_tokens=int(max_new), temperature=float(temperature),
                                 question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip())
             run_id = runs.submit_run(settings, spec, items)
@@ -205,7 +205,7 @@ def history_section(settings: Settings) -> None:
         rec = runs.load_run(settings, run_id)
         state_, js = status_line(settings, rec)
         rows.append({"run": run_id, "label": rec.spec.label, "set": rec.spec.set_name, "state": state_,
-                     "setups": ", ".join(runs.SETUP_LABELS[s] for s in rec.spec.setups),
+                     "setups": ", ".join(setups.short_label(s) for s in rec.spec.setups),
                      "answers": f"{len(rec.results)}/{len(rec.items) * len(rec.spec.setups)}",
                      "error": (js.error if js is not None else "") or ""})
     if rows:

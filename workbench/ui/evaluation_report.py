@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from workbench.answering import setups
 from workbench.evaluation import freshness, runs
 from workbench.evaluation.decision import Prices, assumptions, costs, measure
 from workbench.evaluation.metrics import TAGS
@@ -16,8 +17,6 @@ from workbench.settings import Settings
 from workbench.ui import state
 from workbench.ui.evaluation import link, live_runs, show_flash
 from workbench.ui.resources import get_settings
-
-LABEL = runs.SETUP_LABELS
 
 
 def pick_run(settings: Settings, ids: list[str]) -> str:
@@ -55,7 +54,7 @@ def judge_panel(settings: Settings, rs: RunScores) -> None:
     if means:
         import plotly.graph_objects as go
 
-        fig = go.Figure(go.Bar(x=[LABEL[s] for s in means], y=[100 * v for v in means.values()]))
+        fig = go.Figure(go.Bar(x=[setups.short_label(s) for s in means], y=[100 * v for v in means.values()]))
         fig.update_layout(title="LLM-judge score (0-100, judged by another model)", height=300,
                           yaxis=dict(range=[0, 105]))
         st.plotly_chart(fig)
@@ -84,8 +83,8 @@ def answers_table(rs: RunScores) -> None:
         row = {"id": r["id"], "question": r["question"], "reference": r["reference"]}
         for s in rs.setups:
             mark = {True: "✓", False: "✗", None: "…"}[r[f"{s}_correct"]]
-            row[LABEL[s]] = f"{mark} {r[s]}"
-            row[f"{LABEL[s]} tags"] = ", ".join(r[f"{s}_tags"])
+            row[setups.short_label(s)] = f"{mark} {r[s]}"
+            row[f"{setups.short_label(s)} tags"] = ", ".join(r[f"{s}_tags"])
         table.append(row)
     st.caption(f"{len(table)} questions. ✓ correct, ✗ wrong (unanswerable questions: correct means it abstained).")
     st.dataframe(pd.DataFrame(table), hide_index=True)
@@ -99,7 +98,7 @@ def answers_table(rs: RunScores) -> None:
     for col, s in zip(st.columns(len(rs.setups)), rs.setups):
         with col.container(border=True):
             ok = r[f"{s}_correct"]
-            st.markdown(f"**{LABEL[s]}** " + {True: ":green[correct]", False: ":red[wrong]", None: "(no answer)"}[ok])
+            st.markdown(f"**{setups.short_label(s)}** " + {True: ":green[correct]", False: ":red[wrong]", None: "(no answer)"}[ok])
             st.text(r[s] or "")
             for t in r[f"{s}_tags"]:
                 st.caption(f":orange[{t}]")
@@ -131,7 +130,7 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
         "retrieval": "n/a" if rs.retrieval_s is None else f"{1000 * rs.retrieval_s:.0f} ms per query",
     }
     st.write(" · ".join(f"**{k}**: {v}" for k, v in facts.items()))
-    rows = [{"setup": LABEL[x.setup], "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
+    rows = [{"setup": setups.short_label(x.setup), "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
              "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
              "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
              "$ per year": x.year_usd} for x in costs(rs.summaries, prices, m)]
@@ -172,7 +171,7 @@ def freshness_table(settings: Settings, rs: RunScores) -> None:
     rows = freshness.before_after(before, rec, change)
     st.write(f"**{change.doc_name}**: {change.old} → {change.new}. Before = run {before.run_id}, "
              f"after = this run (re-indexed).")
-    st.dataframe(pd.DataFrame([{**r, "setup": LABEL[r["setup"]]} for r in rows]), hide_index=True)
+    st.dataframe(pd.DataFrame([{**r, "setup": setups.short_label(r["setup"])} for r in rows]), hide_index=True)
 
 
 def exports(report, rs: RunScores) -> None:

@@ -1,26 +1,19 @@
-"""Prompt assembly and answering for each arena setup: context only for RAG/hybrid, adapter only for fine-tuned/hybrid."""
+"""Answering one question under one setup: its chat messages, a streamed answer, errors kept in Answer.error."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT, RAG_TEMPLATE, Passage, chat_messages
+from workbench.answering.setups import setup as setup_of
 from workbench.models.generator import GenerationConfig
 from workbench.models.registry import ModelError
-from workbench.prompts import DEFAULT_SYSTEM_PROMPT, RAG_TEMPLATE, Passage, chat_messages
 from workbench.types import Answer, GenerationStats, ScoredChunk
 
-SETUPS = ("base", "rag", "finetuned", "hybrid")
-USES_RETRIEVAL = frozenset({"rag", "hybrid"})
-USES_ADAPTER = frozenset({"finetuned", "hybrid"})
-_LABELS = {"base": "Base model", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid (fine-tuned + RAG)"}
 # Shown to the model when retrieval found nothing, so the RAG column says so instead of silently
 # becoming the base column.
 NO_CONTEXT = "(no passages were found in the collection)"
-
-
-def setup_label(setup: str) -> str:
-    """Human name of a setup."""
-    return _LABELS[setup]
 
 
 def to_passage(sc: ScoredChunk) -> Passage:
@@ -30,14 +23,13 @@ def to_passage(sc: ScoredChunk) -> Passage:
 
 def build_messages(setup: str, question: str, passages: Sequence[ScoredChunk] = (),
                    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> list[dict]:
-    """The chat messages one setup sends: RAG context only for "rag" and "hybrid"."""
-    if setup not in SETUPS:
-        raise ValueError(f"Unknown setup {setup!r}; expected one of {SETUPS}.")
-    if setup in USES_RETRIEVAL and not passages:
+    """The chat messages one setup sends: RAG context only for setups that retrieve."""
+    retrieves = setup_of(setup).retrieves
+    if retrieves and not passages:
         msgs = chat_messages(question, None, system_prompt, history)
         msgs[-1]["content"] = RAG_TEMPLATE.format(context=NO_CONTEXT, question=question.strip())
         return msgs
-    used = [to_passage(p) for p in passages] if setup in USES_RETRIEVAL else None
+    used = [to_passage(p) for p in passages] if retrieves else None
     return chat_messages(question, used, system_prompt, history)
 
 
@@ -48,10 +40,11 @@ class AnswerStream:
                  adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
                  system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()):
         self.setup = setup
+        uses = setup_of(setup)
         self.question = question
         self.generator = generator
-        self.passages = tuple(passages) if setup in USES_RETRIEVAL else ()
-        self.adapter_path = adapter_path if setup in USES_ADAPTER else None
+        self.passages = tuple(passages) if uses.retrieves else ()
+        self.adapter_path = adapter_path if uses.adapter else None
         self.cfg = cfg
         self.system_prompt = system_prompt
         self.history = tuple(history)
@@ -63,12 +56,13 @@ class AnswerStream:
         prepared: list = []
         notes: list[str] = []
         prompt = ""
+        uses = setup_of(self.setup)
         try:
             if not self.question.strip():
                 raise ValueError("The question is empty.")
-            if self.setup in USES_ADAPTER and not self.adapter_path:
+            if uses.adapter and not self.adapter_path:
                 raise ValueError("Pick an adapter for the fine-tuned and hybrid columns.")
-            if self.setup in USES_RETRIEVAL and not self.passages:
+            if uses.retrieves and not self.passages:
                 notes.append("No passages were retrieved; the model was told so.")
             messages = build_messages(self.setup, self.question, self.passages, self.system_prompt,
                                       self.history)
@@ -114,3 +108,23 @@ def answer_question(setup: str, question: str, *, generator, passages: Sequence[
     for _ in s:
         pass
     return s.answer
+
+
+def drain(stream: AnswerStream, cancelled: Callable[[], bool] = lambda: False) -> tuple[Answer, float] | None:
+    """Read `stream` to its end: (answer, seconds taken), or None when `cancelled()` turned true mid-answer.
+
+    `cancelled` is checked after every piece, so a cancel stops waiting within one token. Unlike
+    `answer_question`, an exception the stream does not keep (a crash in the model) also becomes
+    Answer.error ("Type: message"), so a batch of answers goes on.
+    """
+    t0 = time.perf_counter()
+    pieces = iter(stream)
+    try:
+        for _ in pieces:
+            if cancelled():
+                pieces.close()  # frees the model; the cut answer is dropped (a resumed batch redoes it)
+                return None
+    except Exception as e:
+        return Answer(stream.setup, "", None, stream.passages, error=f"{type(e).__name__}: {e}"), \
+            time.perf_counter() - t0
+    return stream.answer, time.perf_counter() - t0
