@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from workbench.files import write_json_atomic as _write_json_atomic
+from workbench.knowledge.chroma_compat import forget_shared_system
 from workbench.settings import Settings
 
 _clients: dict[str, object] = {}
@@ -67,10 +68,7 @@ def chroma_client(settings: Settings):
         if client is not None and not settings.chroma_url and _written_elsewhere(settings, key):
             # An embedded client keeps the vector index in memory and never sees another process's
             # writes: drop this path's shared system so the next client reloads it from disk.
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient._identifier_to_system.pop(key, None)
-            SharedSystemClient._identifier_to_refcount.pop(key, None)
+            forget_shared_system(key)
             client = None
         elif client is None and not settings.chroma_url:
             _written_elsewhere(settings, key)
