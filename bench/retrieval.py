@@ -131,10 +131,12 @@ def latency(n: int, n_queries: int, n_naive: int, k: int = 4) -> dict:
 
 def sample_set() -> tuple[list, list]:
     from workbench.knowledge.parsing import parse
-    from workbench.retrieval.questions import sample_question_set
+    from workbench.questions import sample_question_set
     from workbench.sample import kb_files
 
-    return [parse(p.name, p.read_bytes()) for p in kb_files()], list(sample_question_set().questions)
+    # Unanswerable questions have no gold passage to rank; leaving them out keeps the odd/even split as it was.
+    qs = [q for q in sample_question_set().questions if not q.unanswerable]
+    return [parse(p.name, p.read_bytes()) for p in kb_files()], qs
 
 
 def compare(docs, qs, grid, emb, memo, k: int = 5) -> dict:
@@ -146,7 +148,7 @@ def compare(docs, qs, grid, emb, memo, k: int = 5) -> dict:
 
     from workbench.knowledge.config import CollectionConfig
     from workbench.retrieval.metrics import mean, reciprocal_rank
-    from workbench.retrieval.questions import relevance_fn
+    from workbench.retrieval.gold import relevance_fn
     from workbench.retrieval.scratch import scratch_client
     from workbench.retrieval.sweep import SweepGrid, run_sweep
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.retrieval.questions import relevance_fn
+from workbench.retrieval.gold import relevance_fn
 from workbench.sample.public import HALUEVAL_DIST, HALUEVAL_FILE
 from workbench.types import Chunk
 
@@ -41,13 +41,13 @@ def test_halueval_set_spans_are_the_questions_own_passages(bench):
         rows = [json.loads(line) for line in fh if line.strip()]
     by_name = {d.name: d for d in docs}
     for q in qs:
-        row = rows[int(q.qid.split("-")[1])]
-        assert q.question == row["question"].strip() and q.answer == row["right_answer"].strip()
-        assert by_name[q.source].text[q.span[0]:q.span[1]] == row["knowledge"].strip()
-    assert len({q.qid for q in qs}) == 30
+        row = rows[int(q.id.split("-")[1])]
+        assert q.question == row["question"].strip() and q.reference == row["right_answer"].strip()
+        assert by_name[q.source_document].text[q.span[0]:q.span[1]] == row["knowledge"].strip()
+    assert len({q.id for q in qs}) == 30
     # Same draw every run; a larger draw starts with the same questions.
     again = bench.halueval_set(50)[1]
-    assert [q.qid for q in again[:30]] == [q.qid for q in qs]
+    assert [q.id for q in again[:30]] == [q.id for q in qs]
 
 
 def test_gold_is_the_chunk_holding_the_passage(bench):

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from workbench.evaluation import judge, runs
-from workbench.evaluation.evalset import EvalItem
+from workbench.questions import Question
 
 
 class Grader(BaseHTTPRequestHandler):
@@ -46,7 +46,7 @@ def test_judge_scores_answers_over_http(settings, endpoint):
         judge.judge_run(settings, "x", runs.PlainContext())
     s = replace(settings, endpoint_url=endpoint, endpoint_model="grader")
     run_id = runs.create_run(s, runs.RunSpec(set_name="t", setups=("base",)),
-                             [EvalItem("a", "Q?", "27 days"), EvalItem("b", "Q2?", "2016")])
+                             [Question("a", "Q?", "27 days"), Question("b", "Q2?", "2016")])
     (s.evals_dir / run_id / "results.jsonl").write_text(
         json.dumps({"id": "a", "setup": "base", "text": "27 days"}) + "\n"
         + json.dumps({"id": "b", "setup": "base", "text": "1999"}) + "\n")

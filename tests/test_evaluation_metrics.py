@@ -1,4 +1,4 @@
-"""Metric functions against hand-computed values; eval-set parsing with row-level errors."""
+"""Metric functions against hand-computed values (question-set parsing: test_questions.py)."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ import json
 import pytest
 
 from workbench.evaluation import metrics as m
-from workbench.evaluation.evalset import EvalItem, EvalSetError, list_sets, load_set, parse_evalset, save_set
-from workbench.evaluation.sample import SAMPLE_SCHEMA, load as load_sample
+from workbench.evaluation.sample import SAMPLE_SCHEMA
+from workbench.questions import Question
 
 SCHEMA = json.dumps(SAMPLE_SCHEMA)
 
@@ -64,7 +64,7 @@ def test_hit_at_k_with_pages():
 
 
 def test_score_answer_tags():
-    item = EvalItem("q1", "How many days?", "27 days", SCHEMA, "handbook.md")
+    item = Question("q1", "How many days?", "27 days", SCHEMA, "handbook.md")
     gold = [{"doc_name": "handbook.md", "page": None}]
     other = [{"doc_name": "pricing.md", "page": None}]
     right_json = '{"answer": "27 days", "confidence": "high", "source": "handbook.md"}'
@@ -76,15 +76,15 @@ def test_score_answer_tags():
     assert set(s.tags) == {m.TAG_NOT_RETRIEVED, m.TAG_FROM_MEMORY, m.TAG_WRONG_FORMAT}
     s = m.score_answer(item, "base", "27 days", None)
     assert s.correct and s.hit is None and m.TAG_FROM_MEMORY in s.tags
-    unans = EvalItem("q2", "Revenue?", "unknown", "", None, None, True)
+    unans = Question("q2", "Revenue?", "unknown", "", None, None, True)
     assert m.score_answer(unans, "base", "I don't know", None).correct
     s = m.score_answer(unans, "base", "$5 million", None)
     assert not s.correct and s.tags == (m.TAG_SHOULD_ABSTAIN,)
 
 
 def test_summarise_hand_computed():
-    items = {"a": EvalItem("a", "q", "27 days", "json"), "b": EvalItem("b", "q", "2016", "json"),
-             "u": EvalItem("u", "q", "unknown", "json", unanswerable=True)}
+    items = {"a": Question("a", "q", "27 days", "json"), "b": Question("b", "q", "2016", "json"),
+             "u": Question("u", "q", "unknown", "json", unanswerable=True)}
     raws = {"a": '{"answer": "27 days"}', "b": "It was 2015.", "u": '{"answer": "unknown"}'}
     scores = [m.score_answer(items[k], "base", v, None) for k, v in raws.items()]
     results = [{"id": k, "setup": "base", "latency_s": lat, "prompt_tokens": 10, "completion_tokens": ct}
@@ -95,55 +95,3 @@ def test_summarise_hand_computed():
     assert s.format_ok == pytest.approx(2 / 3) and s.abstention == 1.0 and s.false_abstention == 0.0
     assert s.latency_s == pytest.approx(3.0) and s.latency_p50_s == 2.0 and s.completion_tokens == 4.0
     assert s.hit_at_k is None
-
-
-def test_parse_jsonl_reports_bad_rows_and_keeps_good_ones():
-    data = b"\n".join([
-        b'{"id": "1", "question": "Q one?", "reference": "A"}',
-        b'{"id": "2", "question": "", "reference": "A"}',
-        b"not json",
-        b'{"id": "1", "question": "dup?", "reference": "B"}',
-        b'{"id": "4", "question": "Q four?", "reference": "", "unanswerable": true}',
-        b'{"id": "5", "question": "Q5", "reference": "x", "expected_format": "regex:[("}',
-        b'{"id": "6", "question": "Q6", "reference": "x", "source_page": "zero"}',
-    ])
-    rep = parse_evalset(data, "set.jsonl")
-    assert [i.id for i in rep.items] == ["1", "4"]
-    assert rep.items[1].unanswerable and rep.items[1].reference == "unknown"
-    lines = {e.line: e.reason for e in rep.errors}
-    assert set(lines) == {2, 3, 4, 6, 7}
-    assert "question" in lines[2] and "JSON" in lines[3] and "duplicate" in lines[4]
-    assert "regular expression" in lines[6] and "source_page" in lines[7]
-
-
-def test_parse_csv_with_line_numbers():
-    data = ("question,reference,unanswerable,source_document,source_page,expected_format\n"
-            "How long?,27 days,no,handbook.md,,json\n"
-            "Revenue?,,yes,,,\n"
-            "Bad?,,maybe,,,\n").encode()
-    rep = parse_evalset(data, "set.csv")
-    assert len(rep.items) == 2 and rep.items[0].source_document == "handbook.md"
-    assert rep.items[0].id == "row2" and rep.errors[0].line == 4
-
-
-def test_parse_rejects_unusable_files():
-    with pytest.raises(EvalSetError, match="csv"):
-        parse_evalset(b"x", "set.txt")
-    with pytest.raises(EvalSetError, match="header"):
-        parse_evalset(b"a,b\n1,2\n", "set.csv")
-    with pytest.raises(EvalSetError, match="MB"):
-        parse_evalset(b"x" * 2_000_000, "set.jsonl", max_mb=1)
-    with pytest.raises(EvalSetError, match="no rows"):
-        parse_evalset(b"\n\n", "set.jsonl")
-
-
-def test_sets_round_trip_and_sample_loader(settings):
-    save_set(settings, "mine", [EvalItem("a", "Q?", "A")])
-    assert load_set(settings, "mine") == [EvalItem("a", "Q?", "A")]
-    with pytest.raises(EvalSetError):
-        save_set(settings, "../evil", [EvalItem("a", "Q?", "A")])
-    msg = load_sample(settings, None)
-    assert "53 questions" in msg and list_sets(settings) == ["mine", "sample"]
-    items = load_set(settings, "sample")
-    assert sum(i.unanswerable for i in items) == 8
-    assert all(json.loads(i.expected_format) == SAMPLE_SCHEMA for i in items)

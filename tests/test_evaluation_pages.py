@@ -115,7 +115,7 @@ def test_live_run_shows_progress_and_cancels_from_the_page(settings):
 
 
 def test_upload_lists_bad_rows_and_saves_the_good_ones(settings):
-    from workbench.evaluation.evalset import load_set
+    from workbench.questions import load_set
 
     at = page("evaluate_run.py").run()
     data = (b'{"question": "How long is the trial?", "reference": "21 days"}\n'

@@ -12,12 +12,12 @@ from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.answering import setups
 from workbench.evaluation import runs
 from workbench.evaluation.decision import Measured, Prices, costs, recommend
-from workbench.evaluation.evalset import EvalItem
 from workbench.evaluation.freshness import FactChange, before_after, says
 from workbench.evaluation.report import build_report, compare_rows, to_html, to_json_text, to_markdown
 from workbench.evaluation.sample import sample_items
 from workbench.evaluation.scoring import score_run
 from workbench.models.generator import GenerationResult
+from workbench.questions import Question
 from workbench.sample import kb_files
 from workbench.types import GenerationStats
 
@@ -196,7 +196,7 @@ def test_freshness_says_and_before_after(settings):
     assert says('{"answer": "$59 per month"}', change) == "new"
     assert says("It costs 49 dollars.", change) == "old"
     assert says("No idea", change) == "neither"
-    items = [EvalItem("q02", "Harbor price?", "$49 per month")]
+    items = [Question("q02", "Harbor price?", "$49 per month")]
     before = make_run(settings, items, setups=("base", "rag"))
     after = make_run(settings, items, setups=("base", "rag"))
     d = settings.evals_dir

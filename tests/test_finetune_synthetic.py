@@ -1,19 +1,11 @@
-"""Synthetic QA pairs from chunks: the parser on fixed outputs, and the builder on the real generator."""
+"""Synthetic QA pairs from chunks: the builder and the job on the real generator (the cleaner: test_questions.py)."""
 from __future__ import annotations
 
 import pytest
 
 from workbench.finetune.datasets import list_datasets, load_examples, save_dataset
-from workbench.finetune.synthetic import build_qa, parse_qa
+from workbench.finetune.synthetic import build_qa
 from workbench.types import Chunk
-
-
-def test_parse_qa_accepts_the_asked_for_form_and_rejects_the_rest():
-    assert parse_qa("Question: When does the bakery open?\nAnswer: At 7:00.") == \
-        ("When does the bakery open?", "At 7:00.")
-    assert parse_qa("Q: How long is the trail?\n\nA: 14 km\nQuestion: another") == ("How long is the trail?", "14 km")
-    assert parse_qa("The passage is about a bakery.") is None
-    assert parse_qa("Question: Why?\nAnswer: ") is None  # question too short, answer empty
 
 
 @pytest.mark.slow
@@ -60,9 +52,15 @@ def test_synthetic_qa_job_reads_a_real_collection_and_stores_a_labelled_dataset(
     assert ex.messages[1][1].endswith("?") and "Context" not in ex.messages[1][1] and ex.completion
 
 
-def test_parse_question_finds_the_question_when_the_answer_is_missing():
-    from workbench.finetune.synthetic import parse_question
+def test_builder_turns_generated_pairs_into_closed_book_examples():
+    from tests.test_questions import ScriptedGenerator, _chunks
 
-    assert parse_question("Question: What is the best seller?\n\nAnswer:") == "What is the best seller?"
-    assert parse_question("When does it open?") == "When does it open?"
-    assert parse_question("The bakery is nice.") is None
+    gen = ScriptedGenerator(["Question: When does the bakery open?", "At 7:00.\nMore text."])
+    seen = []
+    res = build_qa(_chunks(), gen, max_chunks=5, progress=lambda i, n: seen.append((i, n)))
+    assert (res.n_chunks, res.n_failed, seen) == (1, 0, [(1, 1)])
+    (ex,) = res.examples
+    assert [r for r, _ in ex.messages] == ["system", "user", "assistant"]
+    assert ex.messages[1][1] == "When does the bakery open?" and ex.completion == "At 7:00."
+    res = build_qa(_chunks(), ScriptedGenerator(["The bakery is nice."]), max_chunks=5)
+    assert (res.n_chunks, res.n_failed, res.examples) == (1, 1, ())

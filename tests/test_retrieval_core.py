@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from tests.fakes import FakeEmbedder, MemoryCollection
+from workbench.questions import Question
 from workbench.retrieval import RetrievalSettings, load_defaults, retrieve, save_defaults
 from workbench.retrieval.corpus import clear_cache, corpus_for
+from workbench.retrieval.gold import relevance_fn
 from workbench.retrieval.metrics import hit_at_k, ndcg_at_k, reciprocal_rank
 from workbench.retrieval.passages import highlight_html, highlight_spans, in_context
 from workbench.retrieval.projection import project
-from workbench.retrieval.questions import Question, parse_question_set, relevance_fn
 from workbench.retrieval.search import fuse, mmr_select
 
 DOCS = {
@@ -152,26 +153,16 @@ def test_highlight_and_context(coll):
     assert ctx.passage == chunk.text and ctx.before.endswith("\n\n") and ctx.after.startswith("\n\n")
 
 
-def test_question_set_parsing_reports_bad_rows():
-    jsonl = b'{"question": "q1?", "answer": "a"}\nnot json\n{"answer": "x"}\n{"question": "q4", "source": "d.txt", ' \
-            b'"page": "two"}\n{"question": "q5"}\n{"question": "u", "unanswerable": true}\n'
-    qs = parse_question_set("s.jsonl", jsonl)
-    assert [q.question for q in qs.questions] == ["q1?"]
-    assert len(qs.errors) == 4 and "line 2" in qs.errors[0] and "page" in qs.errors[2]
-    csv = b"question,source_document,source_page\nWhat?,d.pdf,3\n,d.pdf,1\n"
-    qs = parse_question_set("s.csv", csv)
-    assert qs.questions[0] == Question("q2", "What?", None, "d.pdf", 3) and "row 3" in qs.errors[0]
-    assert parse_question_set("s.xlsx", b"").errors and parse_question_set("s.csv", b"\xff\xfe").errors
-
-
 def test_relevance_by_answer_then_source_fallback(coll):
     chunks = coll.chunks()
-    fn, n, how = relevance_fn(Question("1", "?", "Red Planet", "space.txt"), chunks)
+    fn, n, how = relevance_fn(Question("1", "?", "Red Planet", source_document="space.txt"), chunks)
     assert n == 1 and how.startswith("answer") and fn(next(c for c in chunks if "mars" in c.text))
-    fn, n, how = relevance_fn(Question("2", "?", "a crimson world", "space.txt"), chunks)
+    fn, n, how = relevance_fn(Question("2", "?", "a crimson world", source_document="space.txt"), chunks)
     assert n == 3 and how.startswith("source document")
     _, n, _ = relevance_fn(Question("3", "?", "nowhere"), chunks)
     assert n == 0
+    _, n, how = relevance_fn(Question("4", "?", "unknown", source_document="space.txt", unanswerable=True), chunks)
+    assert n == 0 and how.startswith("unanswerable")
 
 
 def test_projection_samples_and_keeps_retrieved():
@@ -207,15 +198,3 @@ def test_embedding_map_at_20k_chunks_is_sampled_and_fast():
     assert names[-2:] == ["retrieved", "query"] and len(names) == 7 + 2
     assert sum(len(tr.x) for tr in fig.data[:7]) == 3000
     assert list(fig.data[-2].text) == ["1", "2"]  # retrieved chunks carry their rank
-
-
-def test_synthetic_question_cleaning():
-    from workbench.retrieval.questions import _clean_question
-
-    assert _clean_question("How long is the warranty? It is two years.") == "How long is the warranty?"
-    assert _clean_question("Question: When was 4.3.0 released") == "When was 4.3.0 released?"
-    assert _clean_question("The TideLog T3 Datasheet - page 1?") is None  # not a question
-    assert _clean_question("What is the answer to this question?") is None
-    assert _clean_question("Why?") is None
-    assert _clean_question('What if the answer to this question is: "How does the plan work?"') == "How does the plan work?"
-    assert _clean_question("1. What is the minimum response time? 2. What") == "What is the minimum response time?"

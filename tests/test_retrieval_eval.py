@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import FakeEmbedder
+from workbench.questions import Question, sample_question_set
 from workbench.retrieval import RetrievalSettings
 from workbench.retrieval.evaluate import evaluate
-from workbench.retrieval.questions import Question, sample_question_set
 from workbench.retrieval.scratch import SCRATCH_PREFIX, scratch_client
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
 from tests.test_retrieval_core import DOCS, coll  # noqa: F401  (shared corpus and fixture)
@@ -16,7 +16,7 @@ from workbench.types import Document
 def test_evaluate_ranks_and_metrics(coll):
     qs = [Question("a", "largest planet jupiter", "jupiter is the largest planet"),
           Question("b", "yellow bananas", "bananas are yellow"),
-          Question("c", "zzz", None, "space.txt")]  # gold = the 3 chunks of space.txt
+          Question("c", "zzz", source_document="space.txt")]  # gold = the 3 chunks of space.txt
     ev = evaluate(coll, qs, ["dense", "bm25"], RetrievalSettings(k=2), k=2)
     rows = {(r.qid, r.mode): r for r in ev.rows}
     assert rows[("a", "bm25")].gold_rank == 1 and rows[("b", "dense")].gold_rank == 1
@@ -29,7 +29,7 @@ def test_evaluate_ranks_and_metrics(coll):
 def test_evaluate_skips_questions_without_gold_and_cancels(coll):
     ev = evaluate(coll, [Question("x", "q", "not in any chunk")], ["dense"], RetrievalSettings())
     assert not ev.rows and "x:" in ev.skipped[0]
-    ev = evaluate(coll, [Question("a", "red", None, "space.txt")], ["dense", "bm25"], RetrievalSettings(),
+    ev = evaluate(coll, [Question("a", "red", source_document="space.txt")], ["dense", "bm25"], RetrievalSettings(),
                   cancel=lambda: True)
     assert ev.cancelled and not ev.rows
 
@@ -88,8 +88,9 @@ def test_memo_embeds_identical_texts_once():
 
 def test_sample_question_set_loads():
     qs = sample_question_set()
-    assert len(qs.questions) >= 40 and not qs.errors
-    assert all(q.source for q in qs.questions)
+    answerable = [q for q in qs.questions if not q.unanswerable]
+    assert len(answerable) >= 40 and not qs.errors and len(qs.questions) - len(answerable) == 8
+    assert all(q.source_document for q in answerable)
 
 
 def test_sweep_heatmap_cells_match_rows():

@@ -203,7 +203,7 @@ def test_evaluation_result_survives_a_restart(settings):
     at = page("retrieval_eval.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("(saved " in c.value and "sample workspace eval set" in c.value for c in at.caption)
+    assert any("(saved " in c.value and "sample workspace question set" in c.value for c in at.caption)
     assert at.dataframe[0].value.equals(before)
     # A rename keeps the collection's results (they follow its identity, not its name).
     KnowledgeBase(settings).rename(col.name, "renamed-kb")

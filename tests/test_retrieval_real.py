@@ -5,10 +5,10 @@ import pytest
 
 from tests.fakes import FakeEmbedder
 from workbench.knowledge import CollectionConfig, KnowledgeBase
+from workbench.questions import Question, sample_question_set, synthetic_question_set
 from workbench.retrieval import RetrievalSettings, retrieve
 from workbench.retrieval.corpus import clear_cache, corpus_for
 from workbench.retrieval.evaluate import evaluate
-from workbench.retrieval.questions import Question, sample_question_set, synthesize_questions
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, run_sweep
 
 FILES = [
@@ -52,7 +52,8 @@ def test_bm25_cache_follows_ingest_and_delete(fake_col):
 
 def test_sweep_reuses_the_knowledge_embedding_cache(fake_col):
     docs = [fake_col.get_document(d.doc_id) for d in fake_col.documents()]
-    qs = [Question("1", "red planet", "Mars is the red planet"), Question("2", "yellow bananas", None, "fruit.txt")]
+    qs = [Question("1", "red planet", "Mars is the red planet"),
+          Question("2", "yellow bananas", source_document="fruit.txt")]
     grid = SweepGrid(strategies=("sentence",), sizes=(40, 80), overlaps=(0,), ks=(1, 2))
     memo = EmbeddingMemo(fake_col.embedder, backing=fake_col.embed_fn(counter=None))
     memo.backing = fake_col.embed_fn(counter=memo.count_model_calls)
@@ -87,9 +88,9 @@ def test_synthetic_questions_real_generator(real_generator):
     texts = ["The Harbor plan costs 49 dollars per month and includes five seats, email support and backups.",
              "Full-time employees receive 27 days of paid vacation per year, plus public holidays in their region."]
     chunks = [Chunk(f"c{i}", "d", "doc.txt", t, 200 * i, 200 * i + len(t), i) for i, t in enumerate(texts)]
-    assert synthesize_questions(chunks[:0], real_generator).errors
-    qs = synthesize_questions(chunks, real_generator, n=2, max_new_tokens=24)
+    assert synthetic_question_set(chunks[:0], real_generator).notes
+    qs = synthetic_question_set(chunks, real_generator, n=2, max_new_tokens=24)
     assert qs.synthetic and "synthetic" in qs.name
-    assert qs.questions, qs.errors
+    assert qs.questions, qs.notes
     for q in qs.questions:
-        assert q.question.endswith("?") and q.span is not None and q.synthetic and q.source == "doc.txt"
+        assert q.question.endswith("?") and q.span is not None and q.synthetic and q.source_document == "doc.txt"

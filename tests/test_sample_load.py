@@ -52,12 +52,12 @@ def test_load_public_benchmark_from_system_page(settings, monkeypatch):
 
     col = KnowledgeBase(settings).get("halueval-qa")
     qs = public.public_question_set()
-    assert len(qs.questions) == 20 and {q.source for q in qs.questions} == {d.name for d in col.documents()}
+    assert len(qs.questions) == 20 and {q.source_document for q in qs.questions} == {d.name for d in col.documents()}
     # The spans index the stored texts: every question has a gold chunk in the collection.
-    from workbench.retrieval.questions import relevance_fn
+    from workbench.retrieval.gold import relevance_fn
 
     chunks = col.chunks()
     assert all(relevance_fn(q, chunks)[1] >= 1 for q in qs.questions)
     stored = {d.name: col.get_document(d.doc_id).text for d in col.documents()}
     q = qs.questions[0]
-    assert stored[q.source][q.span[0]:q.span[1]] in public.halueval_files(20)[0][0][1].decode()
+    assert stored[q.source_document][q.span[0]:q.span[1]] in public.halueval_files(20)[0][0][1].decode()

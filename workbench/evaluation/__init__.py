@@ -1,5 +1,5 @@
 """Evaluation: one question set through base, RAG, fine-tuned and hybrid; metrics, report, decision.
 
-Flow: evalset (load/validate) -> runs (background: retrieve once, then generate per setup) ->
+Flow: a question set (workbench.questions) -> runs (background: retrieve once, then generate per setup) ->
 metrics (deterministic scores, diagnosis tags) -> decision (recommendation, cost) -> report (export).
 """

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from workbench.evaluation.evalset import EvalItem
+from workbench.questions import Question
 
 # Answers that count as "the model declined"; matched on the normalised answer text.
 ABSTENTION_PHRASES = (
@@ -150,7 +150,7 @@ class AnswerScore:
         return {**asdict(self), "tags": list(self.tags)}
 
 
-def score_answer(item: EvalItem, setup: str, raw: str, passages: Sequence[dict] | None) -> AnswerScore:
+def score_answer(item: Question, setup: str, raw: str, passages: Sequence[dict] | None) -> AnswerScore:
     """Score one answer; `passages` is what the answer saw (None for setups without retrieval)."""
     text = answer_text(raw)
     abstained = is_abstention(raw)
@@ -232,7 +232,7 @@ COST_METRICS = (
 )
 
 
-def summarise(setup: str, items: dict[str, EvalItem], scores: list[AnswerScore], results: list[dict]) -> SetupSummary:
+def summarise(setup: str, items: dict[str, Question], scores: list[AnswerScore], results: list[dict]) -> SetupSummary:
     """Aggregate one setup's scores and raw results (for latency and tokens)."""
     answerable = [s for s in scores if not items[s.id].unanswerable]
     unanswerable = [s for s in scores if items[s.id].unanswerable]

@@ -21,8 +21,8 @@ from typing import Protocol
 from workbench.answering import drain, setups, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.answering.records import answer_record, passage_from_json, passage_to_json
-from workbench.evaluation.evalset import EvalItem
 from workbench.jobs.store import write_json_atomic
+from workbench.questions import Question
 from workbench.settings import Settings
 
 class RunError(ValueError):
@@ -131,7 +131,7 @@ def _append_jsonl(path: Path, rec: dict) -> None:
         f.flush()
 
 
-def create_run(settings: Settings, spec: RunSpec, items: list[EvalItem]) -> str:
+def create_run(settings: Settings, spec: RunSpec, items: list[Question]) -> str:
     """Write a new run folder (spec and question snapshot); returns its id. Nothing runs yet."""
     chosen = [i for i in items if not spec.question_ids or i.id in spec.question_ids]
     if not chosen:
@@ -157,7 +157,7 @@ class RunRecord:
 
     run_id: str
     spec: RunSpec
-    items: tuple[EvalItem, ...]
+    items: tuple[Question, ...]
     retrieved: dict  # id -> list of passage dicts
     results: tuple[dict, ...]
     summary: dict | None  # None while the run has not ended
@@ -173,7 +173,7 @@ class RunRecord:
 def load_run(settings: Settings, run_id: str) -> RunRecord:
     d = run_dir(settings, run_id)
     spec = RunSpec.from_json(json.loads((d / "spec.json").read_text()))
-    items = tuple(EvalItem.from_json(r) for r in _read_jsonl(d / "items.jsonl"))
+    items = tuple(Question.from_json(r) for r in _read_jsonl(d / "items.jsonl"))
     ret_rows = _read_jsonl(d / "retrieved.jsonl")
     retrieved = {r["id"]: r["passages"] for r in ret_rows}
     summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else None
@@ -200,7 +200,7 @@ def delete_run(settings: Settings, run_id: str) -> None:
 
 # --- execution -----------------------------------------------------------------------------------
 
-def retrieve_all(settings: Settings, spec: RunSpec, items: list[EvalItem], ctx: RunContext,
+def retrieve_all(settings: Settings, spec: RunSpec, items: list[Question], ctx: RunContext,
                  done: dict, on_result: Callable[[str, list[dict], float], None], collection=None) -> None:
     """Retrieve passages for every question not in `done`, once, before any generation."""
     from workbench.retrieval import RetrievalSettings, load_defaults, retrieve
@@ -290,7 +290,7 @@ def run_job(ctx) -> dict:
     return execute(ctx.settings, ctx.spec["run_id"], ctx)
 
 
-def submit_run(settings: Settings, spec: RunSpec, items: list[EvalItem], handler: str | None = None) -> str:
+def submit_run(settings: Settings, spec: RunSpec, items: list[Question], handler: str | None = None) -> str:
     """Create a run and queue it as a background job (kind "eval"); returns the run id."""
     from workbench import jobs
 

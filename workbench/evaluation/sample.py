@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from workbench.evaluation.evalset import parse_evalset, save_set
+from workbench.questions import sample_question_set, save_set
 from workbench.settings import Settings
 
 SAMPLE_SET = "sample"
@@ -24,13 +24,11 @@ SAMPLE_SCHEMA = {
 
 def sample_items():
     """The sample questions, with the sample's "json" format made precise as SAMPLE_SCHEMA."""
-    from workbench.sample import eval_path
-
-    report = parse_evalset(eval_path().read_bytes(), "eval.jsonl")
-    if report.errors:
-        raise ValueError(f"the sample evaluation set has invalid rows: {report.errors[:3]}")
+    qs = sample_question_set()
+    if qs.errors:
+        raise ValueError(f"the sample question set has invalid rows: {[str(e) for e in qs.errors[:3]]}")
     schema = json.dumps(SAMPLE_SCHEMA)
-    return [replace(i, expected_format=schema) if i.expected_format == "json" else i for i in report.items]
+    return [replace(q, expected_format=schema) if q.expected_format == "json" else q for q in qs.questions]
 
 
 def load(settings: Settings, progress=None) -> str:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.questions import Question
 from workbench.retrieval.config import RetrievalSettings
+from workbench.retrieval.gold import relevance_fn
 from workbench.retrieval.metrics import first_relevant_rank, hit_at_k, mean, ndcg_at_k, reciprocal_rank
-from workbench.retrieval.questions import Question, relevance_fn
 from workbench.retrieval.search import retrieve
 
 DEPTH = 20  # how deep each ranking is read, so the table can say "ranked 12th" rather than "missed"
@@ -71,13 +72,19 @@ def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], ba
     rows: list[QuestionResult] = []
     skipped: list[str] = []
     gold = {}
+    unanswerable = [q.id for q in questions if q.unanswerable]
+    if unanswerable:
+        skipped.append(f"{len(unanswerable)} unanswerable question(s) ({', '.join(unanswerable[:5])}"
+                       f"{', ...' if len(unanswerable) > 5 else ''}): no gold passage to rank")
     for q in questions:
+        if q.unanswerable:
+            continue
         fn, n, how = relevance_fn(q, all_chunks)
         if n == 0:
-            skipped.append(f"{q.qid}: no chunk of this collection matches its gold ({how})")
+            skipped.append(f"{q.id}: no chunk of this collection matches its gold ({how})")
         else:
-            gold[q.qid] = (fn, n, how)
-    scored = [q for q in questions if q.qid in gold]
+            gold[q.id] = (fn, n, how)
+    scored = [q for q in questions if q.id in gold]
     # Embed all questions in one batch: it is the expensive part and identical across modes.
     qvecs = collection.embedder.embed_batch([q.question for q in scored]) if scored else np.zeros((0, 1))
     total = max(1, len(scored) * len(modes))
@@ -91,11 +98,11 @@ def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], ba
             if progress:
                 progress((mi * len(scored) + qi) / total, f"{mode}: question {qi + 1} of {len(scored)}")
             hits = retrieve(collection, q.question, rs, qvec=qvecs[qi])
-            fn, n, how = gold[q.qid]
+            fn, n, how = gold[q.id]
             rels = [fn(h.chunk) for h in hits]
             top = hits[0] if hits else None
             rows.append(QuestionResult(
-                q.qid, q.question, mode, first_relevant_rank(rels), hit_at_k(rels, k), reciprocal_rank(rels, k),
+                q.id, q.question, mode, first_relevant_rank(rels), hit_at_k(rels, k), reciprocal_rank(rels, k),
                 ndcg_at_k(rels, k, n), how, n, top.chunk.text[:200] if top else "",
                 (top.chunk.doc_name + (f" p.{top.chunk.page}" if top.chunk.page else "")) if top else "",
                 tuple(rels)))

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from workbench.questions import Question
 from workbench.retrieval.config import RetrievalSettings
 from workbench.retrieval.corpus import forget
 from workbench.retrieval.evaluate import evaluate, summarize
-from workbench.retrieval.questions import Question
 from workbench.retrieval.scratch import ScratchCollection
 from workbench.types import Document
 

@@ -66,7 +66,7 @@ def halueval_files(n: int, seed: int = 0) -> tuple[list[tuple[str, bytes]], list
     """`n` questions drawn at random (seed fixed; a larger n starts with the same questions), as
     (file name, bytes) documents and Questions whose span is their own passage in the parsed text."""
     from workbench.knowledge.parsing import parse
-    from workbench.retrieval.questions import Question
+    from workbench.questions import Question
 
     rows = _rows()
     picked, seen = [], set()
@@ -88,7 +88,7 @@ def halueval_files(n: int, seed: int = 0) -> tuple[list[tuple[str, bytes]], list
         for i, knowledge, question, answer in group:
             start = text.index(knowledge, pos)
             pos = start + len(knowledge)
-            questions.append(Question(f"halueval-{i}", question, answer, name, None, (start, pos)))
+            questions.append(Question(f"halueval-{i}", question, answer, source_document=name, span=(start, pos)))
         files.append((name, data))
     info = {"name": TITLE, "package": HALUEVAL_DIST, "version": metadata.version(HALUEVAL_DIST),
             "file": HALUEVAL_FILE, "rows": len(rows)}
@@ -105,7 +105,7 @@ def halueval_set(n: int, seed: int = 0) -> tuple[list, list, dict]:
 
 def public_question_set(n: int | None = None):
     """The question set that goes with collection `halueval-qa` (same draw, same spans)."""
-    from workbench.retrieval.questions import QuestionSet
+    from workbench.questions import QuestionSet
 
     _, questions, info = halueval_files(n or PUBLIC_QUESTIONS)
     return QuestionSet(TITLE, tuple(questions),

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import jobs
+from workbench import jobs, questions
 from workbench.answering import setups
-from workbench.evaluation import evalset, freshness, runs
+from workbench.evaluation import freshness, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.settings import Settings
 from workbench.ui import state
@@ -53,7 +53,7 @@ def adapter_names(settings: Settings) -> list[str]:
 def set_section(settings: Settings) -> str | None:
     """Pick, load or upload an evaluation set; returns the chosen set's name."""
     st.subheader("1. Evaluation set")
-    names = evalset.list_sets(settings)
+    names = questions.list_sets(settings)
     if SAMPLE_SET not in names and st.button("Load the sample evaluation set", icon=":material/download:"):
         from workbench.evaluation.sample import load
 
@@ -63,56 +63,63 @@ def set_section(settings: Settings) -> str | None:
     with st.expander("Upload a set (CSV or JSONL)", expanded=not names):
         st.caption("Columns: question, reference (required); id, expected_format ('json', 'regex:<pattern>' or a "
                    "JSON schema), source_document, source_page, unanswerable (true/false). Bad rows are listed "
-                   "with their line and left out.")
+                   "with their line and left out. The same files work for retrieval evaluation.")
         gen = st.session_state.get(state.EVAL_UPLOADER_GEN, 0)
-        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json"], key=f"eval_uploader_{gen}")
+        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json", "tsv"], key=f"eval_uploader_{gen}")
         if up is not None:
             try:
-                st.session_state[state.EVAL_UPLOAD] = (up.name, evalset.parse_evalset(
+                st.session_state[state.EVAL_UPLOAD] = (up.name, questions.parse_questions(
                     up.getvalue(), up.name, settings.max_dataset_mb))
-            except evalset.EvalSetError as e:
+            except questions.QuestionSetError as e:
                 st.session_state.pop(state.EVAL_UPLOAD, None)
                 st.error(f"{up.name}: {e}")
         if state.EVAL_UPLOAD in st.session_state:
             fname, rep = st.session_state[state.EVAL_UPLOAD]
-            st.write(f"**{fname}**: {len(rep.items)} valid questions, {len(rep.errors)} rejected rows.")
+            # Answers are scored against the reference: a retrieval-only row (source, no reference) cannot be.
+            usable = [q for q in rep.questions if q.reference]
+            st.write(f"**{fname}**: {len(usable)} valid questions, {len(rep.errors)} rejected rows.")
+            if len(usable) < len(rep.questions):
+                st.caption(f"{len(rep.questions) - len(usable)} question(s) name a source document but no reference "
+                           "answer: they serve retrieval evaluation, but their answers cannot be scored, so they "
+                           "are left out here.")
             if rep.errors:
                 st.dataframe(pd.DataFrame([{"line": e.line, "reason": e.reason} for e in rep.errors]),
                              hide_index=True, height=min(300, 40 + 35 * len(rep.errors)))
             name = st.text_input("Save as", value=fname.rsplit(".", 1)[0][:64], key="eval_upload_name")
-            if st.button("Save the valid questions", disabled=not rep.items):
+            if st.button("Save the valid questions", disabled=not usable):
                 try:
-                    evalset.save_set(settings, name, rep.items)
-                except evalset.EvalSetError as e:
+                    questions.save_set(settings, name, usable)
+                except questions.QuestionSetError as e:
                     st.error(str(e))
                 else:
                     st.session_state.pop(state.EVAL_UPLOAD)
                     st.session_state[state.EVAL_UPLOADER_GEN] = gen + 1  # a fresh (empty) uploader
-                    st.session_state[state.EVAL_SET] = evalset.check_name(name)
-                    flash(f"Saved {len(rep.items)} questions as '{name}'.")
+                    st.session_state[state.EVAL_SET] = questions.check_name(name)
+                    flash(f"Saved {len(usable)} questions as '{name}'.")
                     st.rerun()
-    names = evalset.list_sets(settings)
+    names = questions.list_sets(settings)
     if not names:
         st.info("No evaluation set yet: load the sample set or upload one.")
         return None
     current = st.session_state.get(state.EVAL_SET)
     chosen = st.selectbox("Set", names, index=names.index(current) if current in names else 0)
     st.session_state[state.EVAL_SET] = chosen
-    items = evalset.load_set(settings, chosen)
+    items = questions.load_set(settings, chosen)
     n_un = sum(i.unanswerable for i in items)
     n_fmt = sum(bool(i.expected_format) for i in items)
     n_src = sum(bool(i.source_document) for i in items)
     st.caption(f"{len(items)} questions: {n_un} unanswerable, {n_fmt} with an expected format, {n_src} with a known "
                "source document.")
     with st.expander("Questions"):
-        st.dataframe(pd.DataFrame([{k: v for k, v in i.to_json().items() if k != "expected_format"} for i in items]),
+        hidden = ("expected_format", "span")
+        st.dataframe(pd.DataFrame([{k: v for k, v in i.to_json().items() if k not in hidden} for i in items]),
                      hide_index=True)
     return chosen
 
 
 def launch_section(settings: Settings, set_name: str) -> None:
     st.subheader("2. Setups and settings")
-    items = evalset.load_set(settings, set_name)
+    items = questions.load_set(settings, set_name)
     cols = collection_names(settings)
     adapters = adapter_names(settings)
     available = [s.key for s in setups.SETUPS if (not s.retrieves or cols) and (not s.adapter or adapters)]

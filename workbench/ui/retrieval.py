@@ -5,8 +5,10 @@ import time
 
 import streamlit as st
 
+from workbench.questions import (
+    QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,
+)
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
-from workbench.retrieval.questions import QuestionSet, parse_question_set, sample_question_set, to_jsonl
 from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
 from workbench.ui import state
 from workbench.ui.resources import get_kb, get_settings
@@ -81,9 +83,9 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
 
 
 def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
-    """Sample set, an upload (CSV/JSONL, rows checked) or a synthetic set generated from the collection."""
+    """Sample set, public benchmark, an upload (rows checked), a synthetic set, or a set saved on Run evaluation."""
     src = st.radio("Question set", ("Sample workspace", "Public benchmark (HaluEval QA)", "Upload CSV / JSONL",
-                                    "Generate synthetic"), key=f"{key}_qsrc", horizontal=True)
+                                    "Generate synthetic", "Saved set"), key=f"{key}_qsrc", horizontal=True)
     qs: QuestionSet | None = None
     if src.startswith("Public"):
         qs = _public_panel(col, key)
@@ -93,14 +95,20 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
                    "the sample knowledge base ('Load sample workspace' on System).")
     elif src == "Upload CSV / JSONL":
         up = st.file_uploader("Questions file", type=["csv", "jsonl", "json", "tsv"], key=f"{key}_qfile",
-                              help="Columns: question, plus answer (expected text) and/or source_document "
-                                   "(file name) and source_page.")
+                              help="Columns: question, plus reference (expected answer text) and/or "
+                                   "source_document (file name) and source_page; the same files as Run evaluation.")
         if up is not None:
-            limit = get_settings().max_dataset_mb
-            if up.size > limit * 1_000_000:
-                st.error(f"{up.name} is {up.size / 1e6:.1f} MB; the limit is {limit:g} MB.")
-            else:
-                qs = parse_question_set(up.name, up.getvalue())
+            try:
+                qs = parse_questions(up.getvalue(), up.name, get_settings().max_dataset_mb)
+            except QuestionSetError as e:
+                st.error(f"{up.name}: {e}")
+    elif src == "Saved set":
+        names = list_sets(get_settings())
+        if not names:
+            st.info("No saved question set yet: sets saved on **Run evaluation** appear here.")
+        else:
+            name = st.selectbox("Saved set", names, key=f"{key}_qsaved")
+            qs = QuestionSet(name, tuple(load_set(get_settings(), name)))
     else:
         qs = _synthetic_panel(col, key)
     if qs is None:
@@ -111,7 +119,9 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
     if not qs.questions:
         st.error("No usable question in this set.")
         return None
-    st.caption(f"**{qs.name}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else ""))
+    n_un = sum(q.unanswerable for q in qs.questions)
+    st.caption(f"**{qs.name}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else "")
+               + (f"; {n_un} unanswerable ones have no gold passage and are not scored" if n_un else ""))
     return qs
 
 
@@ -149,17 +159,20 @@ def _synthetic_panel(col, key: str) -> QuestionSet | None:
     n = c1.number_input("Questions to generate", 2, 100, 10, key=f"{key}_synth_n")
     if c2.button("Generate with the local generator", key=f"{key}_synth_go", icon=":material/auto_awesome:",
                  disabled=running(task_key)):
-        from workbench.retrieval.questions import synthesize_questions
+        from workbench.questions import synthetic_question_set
         from workbench.ui.resources import get_generator
 
         gen = get_generator()
         chunks = col.chunks()
         start_task(task_key, "question synthesis",
-                   lambda progress, cancel: synthesize_questions(chunks, gen, int(n), progress=progress,
-                                                                 cancel=cancel))
+                   lambda progress, cancel: synthetic_question_set(chunks, gen, int(n), progress=progress,
+                                                                   cancel=cancel))
     result = task_panel(task_key)
     if isinstance(result, QuestionSet):
         st.caption("Synthetic questions are labelled as such: each one's gold is the chunk it was written from.")
+        if result.notes:
+            with st.expander(f"{len(result.notes)} chunk(s) gave no question", expanded=not result.questions):
+                st.write("\n".join(f"- {m}" for m in result.notes[:200]))
         st.download_button("Download as JSONL", to_jsonl(result), file_name="synthetic_questions.jsonl",
                            key=f"{key}_synth_dl")
         return result
