@@ -115,13 +115,9 @@ class Settings:
     def evals_dir(self) -> Path:
         return self.storage / "evals"
 
-    @property
-    def uploads_dir(self) -> Path:
-        return self.storage / "uploads"
-
     def ensure_dirs(self) -> "Settings":
         """Create the storage folders; returns self for chaining."""
         for d in (self.models_dir, self.chroma_dir, self.jobs_dir, self.adapters_dir,
-                  self.datasets_dir, self.cache_dir, self.evals_dir, self.uploads_dir):
+                  self.datasets_dir, self.cache_dir, self.evals_dir):
             d.mkdir(parents=True, exist_ok=True)
         return self

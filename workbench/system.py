@@ -6,6 +6,7 @@ import platform
 from dataclasses import fields
 from pathlib import Path
 
+from workbench.knowledge.store import knowledge_dir
 from workbench.settings import Settings
 
 PACKAGES = ("streamlit", "torch", "transformers", "peft", "sentence-transformers", "chromadb",
@@ -59,7 +60,7 @@ def storage_usage(settings: Settings) -> dict[str, int]:
     named = {
         "models": settings.models_dir, "chroma": settings.chroma_dir, "jobs": settings.jobs_dir,
         "adapters": settings.adapters_dir, "datasets": settings.datasets_dir, "cache": settings.cache_dir,
-        "evals": settings.evals_dir, "uploads": settings.uploads_dir,
+        "evals": settings.evals_dir, "knowledge": knowledge_dir(settings),
     }
     return {name: folder_size(path) for name, path in named.items()}
 
