@@ -174,9 +174,6 @@ class EmbeddingCache:
         with conn:
             conn.executemany("INSERT OR REPLACE INTO emb (key, dim, vec) VALUES (?, ?, ?)", rows)
 
-    def size(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM emb").fetchone()[0]
-
 
 def cached_embed(cache: EmbeddingCache, embedder, counter: Callable[[int], None] | None = None):
     """An embed function that answers from the cache and embeds (then stores) only the misses."""
