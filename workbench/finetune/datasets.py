@@ -13,18 +13,17 @@ import hashlib
 import io
 import json
 import random
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.names import check_name
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.settings import Settings
 
 SHAPES = ("prompt/completion", "alpaca", "chat")
 ROLES = ("system", "user", "assistant")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
 class DatasetError(ValueError):
@@ -256,18 +255,10 @@ def examples_hash(examples) -> str:
     return h.hexdigest()[:16]
 
 
-def check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not NAME_RE.match(name):
-        raise DatasetError("Names use letters, digits, space, '.', '_' or '-' (1-64 characters, "
-                           "starting with a letter or digit).")
-    return name
-
-
 def save_dataset(settings: Settings, name: str, examples, source: str, synthetic: bool = False,
                  shapes: dict | None = None, overwrite: bool = False) -> DatasetInfo:
     """Store examples under `name` (written to a temp folder, then moved into place)."""
-    name = check_name(name)
+    name = check_name(name, "dataset", DatasetError)
     if not examples:
         raise DatasetError("The dataset has no usable examples.")
     root = settings.datasets_dir

@@ -10,6 +10,7 @@ from workbench import jobs
 from workbench.finetune import datasets as ds
 from workbench.finetune.plots import length_histogram
 from workbench.models.registry import ModelError
+from workbench.names import check_name
 from workbench.settings import Settings
 from workbench.ui import state
 from workbench.ui.finetune import flash
@@ -135,7 +136,7 @@ def synthetic_section(settings: Settings) -> None:
         name = c2.text_input("Dataset name", value=f"synthetic-{coll}"[:64])
         if st.form_submit_button("Build in the background"):
             try:
-                ds.check_name(name)
+                check_name(name, "dataset", ds.DatasetError)
                 job = jobs.submit(settings, "synthetic_qa", {"collection": coll, "dataset": name,
                                                              "max_chunks": int(n), "overwrite": True},
                                   name=f"QA from {coll}")
