@@ -11,7 +11,6 @@ A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -22,6 +21,7 @@ from workbench.answering import drain, setups, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.answering.records import answer_record, passage_from_json, passage_to_json
 from workbench.jobs.store import write_json_atomic
+from workbench.names import time_id
 from workbench.questions import Question
 from workbench.settings import Settings
 
@@ -142,7 +142,7 @@ def create_run(settings: Settings, spec: RunSpec, items: list[Question]) -> str:
 
         # Pin the collection's current defaults, so the run records exactly how it retrieved.
         spec = replace(spec, retrieval=load_defaults(settings, spec.collection).to_json())
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    run_id = time_id()  # sorts by creation time, even within one second
     d = settings.evals_dir / run_id
     d.mkdir(parents=True)
     (d / "items.jsonl").write_text("".join(json.dumps(i.to_json()) + "\n" for i in chosen))

@@ -8,12 +8,13 @@ from collections.abc import Callable
 import numpy as np
 
 from workbench.knowledge.catalog import (
-    Catalog, CollectionInfo, DocumentInfo, IngestReport, KnowledgeError, check_collection_name, doc_info,
+    Catalog, CollectionInfo, DocumentInfo, IngestReport, KnowledgeError, doc_info,
     new_chroma_key,
 )
 from workbench.knowledge.config import CollectionConfig
 from workbench.knowledge.store import EmbeddingCache, cached_embed, chroma_client, write_lock
 from workbench.models.embedder import Embedder, load_embedder
+from workbench.names import check_name
 from workbench.settings import Settings
 from workbench.types import Chunk, Document, ScoredChunk
 
@@ -238,7 +239,7 @@ class KnowledgeBase:
         return name in self.catalog.load()["collections"]
 
     def create(self, name: str, config: CollectionConfig | None = None) -> Collection:
-        name = check_collection_name(name)
+        name = check_name(name, "collection", KnowledgeError)
         config = config or CollectionConfig(embedding_model=self.settings.embedding_model)
         with write_lock(self.settings):
             data = self.catalog.load(fresh=True)
@@ -266,7 +267,7 @@ class KnowledgeBase:
         return self.create(name)
 
     def rename(self, old: str, new: str) -> None:
-        new = check_collection_name(new)
+        new = check_name(new, "collection", KnowledgeError)
         with write_lock(self.settings):
             data = self.catalog.load(fresh=True)
             if old not in data["collections"]:
@@ -278,6 +279,10 @@ class KnowledgeBase:
             # The Chroma name stays: renaming is a catalog change only, nothing is re-indexed.
             data["collections"][new] = data["collections"].pop(old)
             self.catalog.save(data)
+            # Retrieval keeps per-collection defaults by name in its own file; they follow the rename.
+            from workbench.retrieval.config import move_defaults
+
+            move_defaults(self.settings, old, new)
 
     def delete(self, name: str) -> None:
         with write_lock(self.settings):
@@ -286,6 +291,9 @@ class KnowledgeBase:
             if entry is None:
                 raise KnowledgeError(f"There is no collection named '{name}'.")
             self.catalog.save(data)
+            from workbench.retrieval.config import move_defaults
+
+            move_defaults(self.settings, name, None)  # a later collection of this name starts afresh
             try:
                 chroma_client(self.settings).delete_collection(entry["key"])
             except Exception:  # already gone on the Chroma side: the catalog entry was the last trace
