@@ -21,3 +21,14 @@ def declared_pages() -> list[tuple[str, str]]:
             url = "" if kw.get("default") else kw.get("url_path", Path(file).stem)
             out.append((file, url))
     return out
+
+
+def app_page(page: str, timeout: float = 90):
+    """An AppTest of app.py switched to `page` ("pages/x.py"): the page runs inside the app's navigation, as
+    served, so its st.page_link targets resolve."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    at.run()
+    at.switch_page(page)
+    return at

@@ -3,28 +3,22 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.pages import app_page
 from workbench.evaluation import runs
 from workbench.evaluation.sample import load as load_sample_set, sample_items
-from workbench.ui.resources import get_settings
-
-PAGES = Path(__file__).parents[1] / "pages"
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings():
-    # st.cache_resource is process-wide: without this, get_settings() keeps an earlier test's storage.
-    get_settings.clear()
-    yield
-    get_settings.clear()
+def fresh_settings(fresh_ui_caches):
+    """st.cache_resource is process-wide: each test's own storage, not an earlier test's settings."""
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(PAGES / name), default_timeout=60)
+    return app_page(f"pages/{name}", timeout=60)
 
 
 def texts(at: AppTest) -> str:

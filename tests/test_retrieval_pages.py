@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.fakes import FAKE_MODEL
+from tests.pages import app_page
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.sample import kb_files
-
-PAGES = Path(__file__).parents[1] / "pages"
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +18,7 @@ def _fresh(fresh_ui_caches, fake_embedding_model):
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(PAGES / name), default_timeout=90)
+    return app_page(f"pages/{name}")
 
 
 def fake_sample(settings, name="fake-kb"):

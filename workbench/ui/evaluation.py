@@ -24,14 +24,6 @@ def show_flash() -> None:
     state.show_flash(state.EVAL_FLASH)
 
 
-def link(page: str, label: str, icon: str) -> None:
-    """A link to another page; plain text when the page runs outside the app's navigation (tests)."""
-    try:
-        st.page_link(page, label=label, icon=icon)
-    except Exception:
-        st.caption(f"{label}: see the sidebar.")
-
-
 def collection_names(settings: Settings) -> list[str]:
     try:
         from workbench.knowledge import KnowledgeBase
@@ -217,7 +209,7 @@ def history_section(settings: Settings) -> None:
                      "error": (js.error if js is not None else "") or ""})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-        link("pages/evaluate_report.py", "Open the report", ":material/analytics:")
+        st.page_link("pages/evaluate_report.py", label="Open the report", icon=":material/analytics:")
 
 
 def freshness_section(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from workbench.evaluation.report import (
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
 from workbench.ui import state
-from workbench.ui.evaluation import link, live_runs, show_flash
+from workbench.ui.evaluation import live_runs, show_flash
 from workbench.ui.resources import get_settings
 
 
@@ -204,7 +204,7 @@ def render_report_page() -> None:
     ids = runs.list_runs(settings)
     if not ids:
         st.info("No evaluation run yet. Start one on the Run evaluation page.")
-        link("pages/evaluate_run.py", "Run evaluation", ":material/play_circle:")
+        st.page_link("pages/evaluate_run.py", label="Run evaluation", icon=":material/play_circle:")
         return
     rid = pick_run(settings, ids)
     rec = runs.load_run(settings, rid)

@@ -21,10 +21,7 @@ def pick_collection(key: str = "retr"):
     if not infos:
         st.info("No collection yet. Create one and upload documents on **Collections**, or load the sample "
                 "workspace on **System**.")
-        try:
-            st.page_link("pages/knowledge_collections.py", label="Go to Collections", icon=":material/library_books:")
-        except Exception:  # the page runs alone (outside app.py's navigation), e.g. in a unit test
-            pass
+        st.page_link("pages/knowledge_collections.py", label="Go to Collections", icon=":material/library_books:")
         return None
     names = [i.name for i in infos]
     name = state.collection_box("Collection", names, f"{key}_collection",
