@@ -83,7 +83,7 @@ def test_store_list_load_delete(settings):
     r = ds.parse_dataset("d.jsonl", jsonl({"prompt": "p1", "completion": "c1"}, {"prompt": "p2", "completion": "c2"}))
     with pytest.raises(ds.DatasetError, match="no usable examples"):
         ds.save_dataset(settings, "empty", [], source="x")
-    with pytest.raises(ds.DatasetError, match="Names"):
+    with pytest.raises(ds.DatasetError, match="not a valid dataset name"):
         ds.save_dataset(settings, "../evil", r.examples, source="x")
     info = ds.save_dataset(settings, "mine", r.examples, source="d.jsonl", shapes=r.shapes)
     assert [d.name for d in ds.list_datasets(settings)] == ["mine"] and info.n_examples == 2
