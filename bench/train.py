@@ -114,8 +114,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child")
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads per side; default as in training jobs: all cores, or 1 when the "
-                         "machine is already busy (oversubscribed OpenMP threads spin and distort timings)")
+                    help="torch threads per side; default as in training jobs: the cores other processes leave "
+                         "free (workbench/models/threads.py; oversubscribed OpenMP threads distort timings)")
     a = ap.parse_args()
     if a.child:
         import torch
@@ -128,7 +128,8 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from workbench.finetune.model import base_model_path, cpu_threads
+    from workbench.finetune.model import base_model_path
+    from workbench.models.threads import free_cores
     from workbench.finetune.train import prepare
     from workbench.settings import Settings
 
@@ -137,7 +138,7 @@ def main() -> None:
     data = prepare(tok, load_data(a.quick), spec)
     mean_tokens = sum(len(e.input_ids) for e in data.train) / len(data.train)
     load = os.getloadavg()[0]
-    threads = a.threads or cpu_threads()
+    threads = a.threads or free_cores()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f} at start; "
           f"{threads} torch thread(s) per side")
     print(f"data: {len(data.train)} train / {len(data.val)} val examples, mean {mean_tokens:.0f} tokens; one epoch, "

@@ -5,11 +5,9 @@ scores are stored apart (judge.jsonl in the run folder) with the model that gave
 """
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 
+from workbench.models.openai_client import ChatClient, EndpointError
 from workbench.settings import Settings
 
 JUDGE_PROMPT = (
@@ -34,18 +32,11 @@ def label(settings: Settings) -> str:
 
 def ask(settings: Settings, prompt: str, timeout_s: float = 60.0) -> str:
     """One chat completion from the configured endpoint."""
-    url = settings.endpoint_url.rstrip("/")
-    url = url if url.endswith("/chat/completions") else url + "/chat/completions"
-    body = json.dumps({"model": settings.endpoint_model, "temperature": 0,
-                       "messages": [{"role": "user", "content": prompt}]}).encode()
-    headers = {"Content-Type": "application/json"}
-    if settings.endpoint_api_key:
-        headers["Authorization"] = f"Bearer {settings.endpoint_api_key}"
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=timeout_s) as r:
-            return json.loads(r.read())["choices"][0]["message"]["content"]
-    except (urllib.error.URLError, TimeoutError, KeyError, IndexError, json.JSONDecodeError) as e:
-        raise JudgeError(f"the judge endpoint {url} failed: {e}") from None
+        client = ChatClient.from_settings(settings, timeout_s=timeout_s)
+        return client.chat(settings.endpoint_model, [{"role": "user", "content": prompt}], temperature=0)
+    except EndpointError as e:
+        raise JudgeError(f"the judge failed: {e}") from None
 
 
 def parse_score(text: str) -> float | None:

@@ -1,11 +1,11 @@
 """The base model for training: where it lives, which linear layers it has, how it is loaded."""
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from workbench.models.generator import resolve_generator_path
 from workbench.models.registry import pick_device
+from workbench.models.threads import configure_torch_threads
 from workbench.settings import Settings
 
 
@@ -34,20 +34,6 @@ def linear_layer_names(settings: Settings, name: str) -> tuple[str, ...]:
     return _linear_names(base_model_path(settings, name))
 
 
-def cpu_threads() -> int:
-    """Torch threads for training on CPU: all cores, or 1 when other work already keeps them busy.
-
-    Oversubscribed OpenMP threads spin while they wait for a core: on this project's shared 2-core
-    machine (load average ~12) a step took 4-5x longer with 2 threads than with 1.
-    """
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0] > cores
-    except OSError:
-        busy = False
-    return 1 if busy else cores
-
-
 def device_for_training(settings: Settings):
     """(device, dtype, label): CUDA with bf16/fp16 autocast when present, else CPU fp32."""
     import torch
@@ -69,6 +55,7 @@ def load_for_training(settings: Settings, spec):
     missing = [t for t in spec.target_modules if t not in available]
     if missing:
         raise ValueError(f"target module(s) {', '.join(missing)} not in this model; it has {', '.join(sorted(available))}")
+    configure_torch_threads()  # before the label reads the count; a job's process is its own
     device, dtype, label = device_for_training(settings)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:

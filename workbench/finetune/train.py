@@ -261,12 +261,7 @@ def run_job(ctx) -> dict:
     from workbench.finetune.adapters import AdapterRegistry
     from workbench.jobs.context import JobCancelled
 
-    import torch
-
-    from workbench.finetune.model import cpu_threads
-
     spec = TrainSpec.from_json(ctx.spec)
-    torch.set_num_threads(cpu_threads())  # this process is the job's own: size it to the free cores
     try:
         result = fit(ctx.settings, spec, ctx.dir, ctx)
     except Cancelled as e:

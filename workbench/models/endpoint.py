@@ -1,26 +1,20 @@
 """An OpenAI-compatible chat endpoint (Ollama, vLLM, llama.cpp server, ...) as a generator for the arena.
 
-Same shape as LocalGenerator where the arena needs it (`name`, `render`, `stream`), streamed over
-server-sent events with the standard library. Adapters are refused: fine-tuned columns stay local.
+Same shape as LocalGenerator where the arena needs it (`name`, `render`, `stream`), streamed through
+the one endpoint client (workbench/models/openai_client.py). Adapters are refused: fine-tuned columns
+stay local.
 """
 from __future__ import annotations
 
 import json
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from workbench.models.generator import GenerationConfig, PreparedPrompt
-from workbench.models.registry import ModelError
+from workbench.models.openai_client import ChatClient, EndpointError
 from workbench.settings import Settings
 from workbench.types import GenerationStats
-
-
-class EndpointError(ModelError):
-    """The endpoint could not be reached or answered with an error; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -34,37 +28,26 @@ class EndpointGenerator:
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None, model: str | None = None) -> "EndpointGenerator":
-        """The configured endpoint (WORKBENCH_ENDPOINT_URL / _MODEL, key from the environment)."""
+        """The configured endpoint (WORKBENCH_ENDPOINT_URL / _MODEL), or `url`/`model`; key per api_key_for."""
         url = url or settings.endpoint_url
         model = model or settings.endpoint_model
         if not url or not model:
             raise EndpointError("No endpoint configured: set WORKBENCH_ENDPOINT_URL and WORKBENCH_ENDPOINT_MODEL "
                                 "(and WORKBENCH_ENDPOINT_API_KEY if the server needs one).")
-        if not url.startswith(("http://", "https://")):
-            raise EndpointError(f"The endpoint URL must start with http:// or https://, got {url!r}.")
-        return cls(url.rstrip("/"), model, settings.endpoint_api_key)
+        client = ChatClient.from_settings(settings, url)
+        return cls(client.url, model, client.api_key, client.timeout_s)
 
     @property
     def name(self) -> str:
         return f"{self.model} @ {self.url}"
 
     @property
-    def completions_url(self) -> str:
-        return self.url if self.url.endswith("/chat/completions") else self.url + "/chat/completions"
+    def client(self) -> ChatClient:
+        return ChatClient(self.url, self.api_key, self.timeout_s)
 
     def render(self, messages: list[dict]) -> str:
         """What is sent: the chat messages as JSON (the server applies its own template)."""
         return json.dumps(messages, indent=1, ensure_ascii=False)
-
-    def _request(self, messages: list[dict], cfg: GenerationConfig) -> urllib.request.Request:
-        body = {"model": self.model, "messages": messages, "stream": True, "max_tokens": cfg.max_new_tokens,
-                "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
-                "stream_options": {"include_usage": True}}
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return urllib.request.Request(self.completions_url, data=json.dumps(body).encode(), headers=headers,
-                                      method="POST")
 
     def stream(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
                stats_out: list | None = None, adapter=None, prepared_out: list | None = None) -> Iterator[str]:
@@ -72,42 +55,20 @@ class EndpointGenerator:
         if adapter is not None:
             raise EndpointError("An endpoint cannot apply a local LoRA adapter; use the local model for "
                                 "fine-tuned and hybrid columns.")
-        prompt = self.render(messages)
         if prepared_out is not None:
-            prepared_out.append(PreparedPrompt(list(messages), prompt, _estimate_tokens(messages)))
+            prepared_out.append(PreparedPrompt(list(messages), self.render(messages), _estimate_tokens(messages)))
         t0 = time.perf_counter()
         ttft = None
         text = ""
         usage: dict = {}
-        try:
-            with urllib.request.urlopen(self._request(messages, cfg), timeout=self.timeout_s) as resp:
-                for raw in resp:
-                    line = raw.decode("utf-8", "replace").strip()
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    try:
-                        event = json.loads(data)
-                    except ValueError:
-                        raise EndpointError(f"The endpoint sent something that is not JSON: {data[:120]!r}")
-                    if event.get("error"):
-                        raise EndpointError(f"The endpoint reported an error: {event['error']}")
-                    usage = event.get("usage") or usage
-                    for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        if piece:
-                            if ttft is None:
-                                ttft = time.perf_counter() - t0
-                            text += piece
-                            yield piece
-        except urllib.error.HTTPError as e:
-            detail = e.read()[:300].decode("utf-8", "replace") if e.fp else ""
-            raise EndpointError(f"The endpoint {self.completions_url} answered HTTP {e.code}: {detail or e.reason}")
-        except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as e:
-            reason = getattr(e, "reason", e)
-            raise EndpointError(f"The endpoint {self.completions_url} is unreachable: {reason}")
+        for chunk in self.client.stream_chat(self.model, messages, max_tokens=cfg.max_new_tokens,
+                                             temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed):
+            usage = chunk.usage or usage
+            if chunk.text:
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
+                text += chunk.text
+                yield chunk.text
         if stats_out is not None:
             stats_out.append(GenerationStats(
                 time.perf_counter() - t0, ttft,

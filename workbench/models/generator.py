@@ -5,29 +5,26 @@ LoRA adapters attach to the one shared base model (transformers' PEFT integratio
 under `LocalGenerator.lock`, so concurrent sessions each get the adapter they asked for without a
 second copy of the base weights. Prompts longer than the context window are trimmed with a note.
 Greedy decoding uses prompt-lookup (n-gram) speculation: identical output, faster when the answer
-copies its context, as RAG answers do. On CPU each generation uses only the cores other processes
-leave free: torch's OpenMP threads on an oversubscribed CPU wait on each other and run several times
-slower than one thread (bench/generate.py). On CPU the decoder's weights are packed into 4 bits where
-that is lossless (workbench/models/int4.py), so decoding reads far fewer bytes: with prompt lookup about
-2.9x the tokens/s of plain fp32 `generate` on the bundled model where the CPU runs bf16 natively, 1.6x
-where it does not.
+copies its context, as RAG answers do. On CPU torch uses the cores other processes left free when the
+process loaded its first model (workbench/models/threads.py). On CPU the decoder's weights are packed
+into 4 bits where that is lossless (workbench/models/int4.py), so decoding reads far fewer bytes: with
+prompt lookup about 2.9x the tokens/s of plain fp32 `generate` on the bundled model where the CPU runs
+bf16 natively, 1.6x where it does not.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from workbench.models.convert import ensure_bundled_generator
 from workbench.models.registry import ModelError, converted_generator_dir, generation_device, resolve_local
+from workbench.models.threads import configure_torch_threads
 from workbench.settings import Settings
 from workbench.types import GenerationStats
 
@@ -75,39 +72,6 @@ PROMPT_LOOKUP_TOKENS_INT4 = 3
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
 
-_CPU_SAMPLES: deque = deque()  # (monotonic s, this process's CPU s): its own share of the load
-_CPU_WINDOW_S = 60.0  # the 1-minute load average remembers about this long
-
-
-def own_cpu_load() -> float:
-    """Cores this process kept busy on average over about the last minute (all its threads)."""
-    now, cpu = time.monotonic(), time.process_time()
-    _CPU_SAMPLES.append((now, cpu))
-    while len(_CPU_SAMPLES) > 2 and now - _CPU_SAMPLES[1][0] >= _CPU_WINDOW_S:
-        _CPU_SAMPLES.popleft()
-    t0, c0 = _CPU_SAMPLES[0]
-    if now - t0 < 5.0:  # too short a window: average since the process started
-        try:
-            import psutil
-
-            age = max(1.0, time.time() - psutil.Process().create_time())
-        except Exception:
-            return 0.0
-        return cpu / age
-    return (cpu - c0) / (now - t0)
-
-
-def cpu_threads_free(own_recent: float = 0.0) -> int:
-    """Cores not busy with other processes' work (1-minute load average minus our own share), at least 1."""
-    n = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):  # no load average (Windows): use every core
-        return n
-    others = max(0.0, load - max(own_recent, own_cpu_load()))
-    return max(1, min(n, int(n - others + 0.5)))
-
-
 def _Cancelled(event: threading.Event):
     """A StoppingCriteria that ends generation once `event` is set."""
     import torch
@@ -145,6 +109,7 @@ class LocalGenerator:
 
         if weights not in ("auto", "int4", "dense"):
             raise ModelError(f"WORKBENCH_CPU_WEIGHTS={weights!r}: use auto, int4 or dense.")
+        configure_torch_threads()
         # 4-bit packing is for CPU decoding; "auto" only where it is lossless (int4.quantize_int4). With
         # float32 (CPUs without native bf16) the rest of the model stays float32 and only the packed
         # layers compute in bf16: ~1.7x fp32 in an AVX2-only run (bench/RESULTS.md).
@@ -173,9 +138,6 @@ class LocalGenerator:
         # Greedy only: sampling with speculation would change the output distribution's seed path.
         # Fewer draft tokens with 4-bit weights: their kernel's cost grows faster with the rows checked.
         self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS_INT4 if self.int4 else PROMPT_LOOKUP_TOKENS
-        # CPU threads per generation: None picks the free cores each time (cpu_threads_free).
-        self.threads: int | None = None
-        self._last_threads = (0, 0.0)  # (threads, when): our own share of the load average
 
     @property
     def context_window(self) -> int:
@@ -258,25 +220,6 @@ class LocalGenerator:
                 return self.adapters.get(module.active_adapters[0])
         return None
 
-    @contextmanager
-    def _cpu_threads(self):
-        """Run with the free CPU cores as torch threads (CPU only), restoring the old setting after."""
-        import torch
-
-        if self.device != "cpu":
-            yield
-            return
-        threads, when = self._last_threads
-        own = threads if time.monotonic() - when < 60 else 0  # the load average remembers about a minute
-        n = self.threads or cpu_threads_free(own)
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-            self._last_threads = (n, time.monotonic())
-
     def prepare(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig()) -> PreparedPrompt:
         """Fit `messages` into the context window minus cfg.max_new_tokens, noting anything cut."""
         budget = self.context_window - cfg.max_new_tokens
@@ -355,7 +298,7 @@ class LocalGenerator:
 
         def run():
             try:
-                with self.lock, torch.inference_mode(), self._cpu_threads():
+                with self.lock, torch.inference_mode():
                     self._activate(adapter)
                     torch.manual_seed(cfg.seed)
                     out["ids"] = self.model.generate(**kwargs)
