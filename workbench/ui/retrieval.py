@@ -151,7 +151,7 @@ def _public_panel(col, key: str) -> QuestionSet | None:
 
 
 def _synthetic_panel(col, key: str) -> QuestionSet | None:
-    task_key = f"synth:{col.name}"
+    task_key = f"synth:{col.key}"  # the collection's identity, like the saved evaluation and sweep results
     c1, c2 = st.columns([1, 2])
     n = c1.number_input("Questions to generate", 2, 100, 10, key=f"{key}_synth_n")
     if c2.button("Generate with the local generator", key=f"{key}_synth_go", icon=":material/auto_awesome:",
