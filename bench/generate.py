@@ -30,6 +30,7 @@ from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
 from workbench.answering import build_messages  # noqa: E402
 from workbench.models.generator import PROMPT_LOOKUP_TOKENS, GenerationConfig, load_generator  # noqa: E402
+from workbench.models.threads import configure_torch_threads  # noqa: E402
 from workbench.sample import eval_path, kb_dir  # noqa: E402
 from workbench.settings import Settings  # noqa: E402
 from workbench.types import Chunk, ScoredChunk  # noqa: E402
@@ -95,6 +96,8 @@ def plain_generate(gen, model, messages, cfg, threads: int, **extra):
 
 def workbench_generate(gen, messages, cfg):
     """The arena's path: LocalGenerator.stream (prompt lookup, free-core threads, streaming thread)."""
+    # The thread count the process decided at model load; the baseline's variant changes it in between.
+    torch.set_num_threads(configure_torch_threads())
     r = gen.generate(messages, cfg)
     ids = gen.tokenizer(r.text, add_special_tokens=False)["input_ids"]
     return r.text, r.stats.latency_s, r.stats.ttft_s or r.stats.latency_s, r.stats.completion_tokens, ids

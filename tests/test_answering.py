@@ -11,8 +11,9 @@ from workbench.answering import (
     SETUPS, answer_question, build_messages, drain, passage_from_json, passage_to_json, prepare_turn, setups,
     stream_answer,
 )
-from workbench.models.endpoint import EndpointError, EndpointGenerator
+from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig, PreparedPrompt
+from workbench.models.openai_client import EndpointError
 from workbench.models.registry import ModelError
 from workbench.types import Chunk, GenerationStats, ScoredChunk
 

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from workbench.models.registry import ModelError, bundled_embedder_dir, pick_device, resolve_local
+from workbench.models.threads import configure_torch_threads
 from workbench.settings import Settings
 
 
@@ -32,6 +33,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, name: str, path: str, device: str = "cpu", batch_size: int = 64):
         from sentence_transformers import SentenceTransformer
 
+        configure_torch_threads()
         try:
             self.model = SentenceTransformer(path, device=device)
         except Exception as e:  # a broken folder should read as a message, not a trace
@@ -41,7 +43,7 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self.model.max_seq_length)
         self.tokenizer = self.model.tokenizer
         self.batch_size = batch_size
-        self._lock = threading.Lock()  # one forward pass at a time; torch uses every core anyway
+        self._lock = threading.Lock()  # one forward pass at a time; it uses the process's threads anyway
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         if not texts:
