@@ -64,7 +64,7 @@ _last_lock = threading.Lock()
 def time_id(*parts: str) -> str:
     """A new id `YYYYMMDD-HHMMSS-ffffff[-parts]-xxxxxx` (local time to the microsecond): ids sort by creation."""
     # A repeated microsecond is bumped, so ids from one process strictly increase; the random tail keeps
-    # ids from different processes apart. Local time, as the ids before these, so old and new ids interleave.
+    # ids from different processes apart. Local time, like the older ids, so new ids still sort after them.
     global _last_us
     with _last_lock:
         _last_us = us = max(time.time_ns() // 1000, _last_us + 1)
