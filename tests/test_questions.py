@@ -10,7 +10,7 @@ from workbench.questions import (
     Question, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, save_set, synthesize,
     synthetic_question_set, to_jsonl,
 )
-from workbench.questions.synthetic import clean_answer, clean_question
+from workbench.questions.synthetic import clean_answer, clean_question, parse_reply
 from workbench.types import Chunk
 
 
@@ -133,19 +133,24 @@ def test_synthetic_question_cleaning():
     wrapped = 'What if the answer to this question is: "How does the plan work?"'
     assert clean_question(wrapped) == "How does the plan work?"
     assert clean_question("1. What is the minimum response time? 2. What") == "What is the minimum response time?"
-    # The forms the fine-tune builder's old "Question: ... Answer: ..." prompt produced still clean up.
-    assert clean_question("Question: When does the bakery open?\nAnswer: At 7:00.") == "When does the bakery open?"
-    assert clean_question("Q: How long is the trail?\n\nA: 14 km\nQuestion: another") == "How long is the trail?"
-    assert clean_question("The passage is about a bakery.") is None
-    assert clean_question("Question: What is the best seller?\n\nAnswer:") == "What is the best seller?"
-    assert clean_question("When does it open?") == "When does it open?"
-    assert clean_question("The bakery is nice.") is None
 
 
 def test_answer_cleaning():
     assert clean_answer("At 7:00.\nIt also opens on Sundays.") == "At 7:00."
     assert clean_answer("\n\nAnswer: 14 km\nQuestion: another") == "14 km"
     assert clean_answer("A: ") is None and clean_answer("  ") is None
+
+
+def test_parse_reply_accepts_the_asked_for_form_and_rejects_the_rest():
+    assert parse_reply("Question: When does the bakery open?\nAnswer: At 7:00.") == \
+        ("When does the bakery open?", "At 7:00.")
+    assert parse_reply("Q: How long is the trail?\n\nA: 14 km\nQuestion: another") == ("How long is the trail?", "14 km")
+    assert parse_reply("The passage is about a bakery.") is None
+    assert parse_reply("Question: Why?\nAnswer: ") is None  # question too short
+    # Small models often stop after "Answer:": the question alone, the answer is asked for separately.
+    assert parse_reply("Question: What is the best seller?\n\nAnswer:") == ("What is the best seller?", None)
+    assert parse_reply("When does it open?") == ("When does it open?", None)
+    assert parse_reply("The bakery is nice.") is None
 
 
 class ScriptedGenerator:
@@ -170,15 +175,18 @@ def _chunks():
 
 
 def test_synthesize_questions_and_qa_pairs_use_one_prompt():
-    gen = ScriptedGenerator(["Question: When does the bakery open?"])
+    gen = ScriptedGenerator(["Question: When does the bakery open?\nAnswer: At 7:00."])
     qs = synthetic_question_set(_chunks(), gen, n=5)
     (q,) = qs.questions
     assert qs.synthetic and "synthetic" in qs.name and not qs.notes
     assert (q.question, q.reference, q.source_document, q.source_page, q.span, q.synthetic) == \
         ("When does the bakery open?", "", "bakery.md", 2, (100, 100 + len(_chunks()[0].text)), True)
-    gen2 = ScriptedGenerator(["Question: When does the bakery open?", "Answer: At 7:00."])
-    res = synthesize(_chunks(), gen2, n=5, answers=True)
+    res = synthesize(_chunks(), ScriptedGenerator(["Question: When does the bakery open?\nAnswer: At 7:00."]),
+                     n=5, answers=True)
     assert res.questions[0].reference == "At 7:00." and res.n_chunks == res.n_asked == 1
+    gen2 = ScriptedGenerator(["Question: When does the bakery open?\nAnswer:", "Answer: At 7:00."])
+    res = synthesize(_chunks(), gen2, n=5, answers=True)
+    assert res.questions[0].reference == "At 7:00."
     assert gen2.prompts[0] == gen.prompts[0]  # the same question prompt for both uses
     assert "When does the bakery open?" in gen2.prompts[1] and "cardamom" in gen2.prompts[1]  # answered from the chunk
     bad = synthesize(_chunks(), ScriptedGenerator(["The bakery is nice."]), n=5, answers=True)

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 from workbench.questions.question import Question, QuestionSet
 
-# Chosen by trying three phrasings on the sample documents with SmolLM2-135M: this one gave a usable
-# question for 6 of 6 passages; a worked example in the prompt was copied verbatim instead. Asking for
-# "Question: ... Answer: ..." in one reply did worse: the model often stopped after "Answer:".
+# Of the two prompts this workbench had (this one, and "Write one question that a reader could answer
+# using only this passage. Reply with the question only." with the system prompt), this one gave a
+# usable question for 15 of 15 passages (14 sample-workspace paragraphs and a bakery note) with
+# SmolLM2-135M and greedy decoding, the other for 9: it kept echoing "What is the answer to this question".
 SYNTH_PROMPT = (
-    "Here is a passage from a document:\n\n{passage}\n\n"
-    "Write one question that a reader could answer using only this passage. Reply with the question only."
+    "Read the passage and write one question that it answers, then the answer, in this form:\n"
+    "Question: ...\nAnswer: ...\n\nPassage:\n{passage}"
 )
 MIN_CHARS = 80  # a heading or a scrap of a chunk makes no question
 PASSAGE_CHARS = 800  # keeps the prompt short (CPU time grows with it) and still holds a fact or two
-ANSWER_TOKENS = 64
+ANSWER_TOKENS = 64  # for the second call, when the reply to SYNTH_PROMPT held no answer
 _ASKS = re.compile(r"^(what|how|when|where|which|who|whom|whose|why|is|are|does|do|did|can|could|should|will|"
                    r"would|was|were|has|have|in what|on what|for how)\b", re.IGNORECASE)
 _LABEL = re.compile(r"^(q(uestion)?\s*\d*\s*[:.)-]\s*|\d+[.)]\s*)", re.IGNORECASE)
@@ -50,6 +51,16 @@ def clean_answer(text: str) -> str | None:
     return line or None
 
 
+def parse_reply(text: str) -> tuple[str, str | None] | None:
+    """(question, the answer written after it or None) from a reply to SYNTH_PROMPT; None without a question."""
+    q = clean_question(text)
+    if q is None:
+        return None
+    m = re.search(r"^\s*a(nswer)?\s*[:.][ \t]*(?P<a>.*)$", text, re.IGNORECASE | re.MULTILINE)
+    answer = clean_answer(m.group("a")) if m else None
+    return q, (answer if answer and answer.lower() != q.lower() else None)
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """Generated questions (synthetic, span = their chunk) and one message per chunk that gave none."""
@@ -61,11 +72,11 @@ class Synthesis:
     cancelled: bool = False
 
 
-def synthesize(chunks, generator, n: int = 10, seed: int = 0, answers: bool = False, max_new_tokens: int = 40,
+def synthesize(chunks, generator, n: int = 10, seed: int = 0, answers: bool = False, max_new_tokens: int = 64,
                progress: Callable[[int, int, str], None] | None = None,
                cancel: Callable[[], bool] | None = None) -> Synthesis:
-    """Ask the generator for one question per chunk of a seeded sample of `n`; with `answers`, also answer
-    each question from its chunk (as the RAG setup would), so the pair can be a training example."""
+    """Ask the generator for one question per chunk of a seeded sample of `n`; with `answers`, keep the answer
+    its reply gave or, when it gave none, answer the question with the chunk as context (a training pair)."""
     from workbench.answering.prompts import Passage, chat_messages
     from workbench.models.generator import GenerationConfig
 
@@ -82,19 +93,20 @@ def synthesize(chunks, generator, n: int = 10, seed: int = 0, answers: bool = Fa
             cancelled = True
             break
         asked += 1
-        msgs = chat_messages(SYNTH_PROMPT.format(passage=" ".join(c.text[:PASSAGE_CHARS].split())), None)
-        q = clean_question(generator.generate(msgs, cfg).text)
-        answer = ""
+        msgs = [{"role": "user", "content": SYNTH_PROMPT.format(passage=" ".join(c.text[:PASSAGE_CHARS].split()))}]
+        parsed = parse_reply(generator.generate(msgs, cfg).text)
+        q, answer = parsed if parsed else (None, None)
         if q is None:
             failures.append(f"chunk {c.chunk_id}: the generator gave no usable question")
-        elif answers:
+        elif answers and not answer:
+            # Small models often stop after "Answer:"; answering with the passage as context works better.
             reply = generator.generate(chat_messages(q, [Passage(c.text, c.doc_name)]), answer_cfg).text
-            answer = clean_answer(reply) or ""
+            answer = clean_answer(reply)
             if not answer:
                 failures.append(f"chunk {c.chunk_id}: the generator gave no answer to {q!r}")
         if q is not None and (answer or not answers):
-            out.append(Question(f"syn{i + 1}", q, answer, source_document=c.doc_name, source_page=c.page,
-                                span=(c.start, c.end), synthetic=True))
+            out.append(Question(f"syn{i + 1}", q, answer if answers else "", source_document=c.doc_name,
+                                source_page=c.page, span=(c.start, c.end), synthetic=True))
         if progress:
             progress(i + 1, len(picked), f"chunk {i + 1} of {len(picked)} ({c.doc_name})")
     return Synthesis(tuple(out), len(picked), asked, tuple(failures), cancelled)
