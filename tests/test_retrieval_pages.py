@@ -209,3 +209,27 @@ def test_evaluation_result_survives_a_restart(settings):
     at = page("retrieval_eval.py")
     at.run()
     assert any("(saved " in c.value and "'renamed-kb'" in c.value for c in at.caption)
+
+
+def test_one_question_file_on_run_evaluation_and_retrieval_evaluation(settings):
+    """The retrieval upload's file works on Run evaluation too, and the set saved there is offered here."""
+    fake_sample(settings)
+    csv = (b"question,answer,source_document\n"
+           b"How many days of paid vacation?,27 days,employee_handbook.md\n"
+           b",no question here,employee_handbook.md\n"
+           b"What is the Harbor plan price?,,keelhouse_pricing.md\n")
+    ev = app_page("pages/evaluate_run.py").run()
+    ev.file_uploader[0].set_value(("mine.csv", csv, "text/csv")).run()
+    assert not ev.exception, [e.value for e in ev.exception]
+    # Same rows accepted and rejected as on the retrieval page; the source-only one cannot score answers.
+    assert any("1 valid questions, 1 rejected rows" in m.value for m in ev.markdown)
+    assert any("no reference answer" in c.value for c in ev.caption)
+    next(b for b in ev.button if b.label == "Save the valid questions").click().run()
+    assert not ev.exception, [e.value for e in ev.exception]
+    at = page("retrieval_eval.py")
+    at.run()
+    at.radio(key="eval_qsrc").set_value("Saved set")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="eval_qsaved").value == "mine"
+    assert any("mine" in c.value and "1 questions" in c.value for c in at.caption)
