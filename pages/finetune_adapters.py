@@ -4,7 +4,7 @@ import streamlit as st
 
 from workbench import jobs
 from workbench.finetune.adapters import AdapterError, AdapterRegistry
-from workbench.finetune.plots import training_curves
+from workbench.finetune.figures import training_curves
 from workbench.ui.finetune import flash, fmt_duration, show_flash
 from workbench.ui.resources import get_settings
 

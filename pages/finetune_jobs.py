@@ -3,7 +3,7 @@ import streamlit as st
 
 from workbench import finetune, jobs
 from workbench.finetune import datasets as ds
-from workbench.finetune.plots import training_curves
+from workbench.finetune.figures import training_curves
 from workbench.ui import state
 from workbench.ui.finetune import device_label, flash, history, live_job, show_flash
 from workbench.ui.finetune_form import spec_form

@@ -5,7 +5,8 @@ import streamlit as st
 
 from workbench.knowledge import KnowledgeError
 from workbench.knowledge.chunking import sentence_spans
-from workbench.knowledge.preview import Preview, page_window, render_html, token_histogram
+from workbench.knowledge.figures import token_histogram
+from workbench.knowledge.preview import Preview, page_window, render_html
 from workbench.ui import state
 from workbench.ui.knowledge import (
     collection_picker, config_inputs, document_source, flash, preview_chunks, preview_metrics, show_flash, stale_notice,

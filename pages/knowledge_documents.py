@@ -1,9 +1,9 @@
 """Document browser: per document its pages and chunks (text, offsets, tokens), and a delete action."""
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from workbench.knowledge import KnowledgeError
+from workbench.knowledge.figures import chunk_tokens_figure
 from workbench.ui.knowledge import collection_picker, flash, show_flash
 from workbench.ui.resources import get_kb
 
@@ -30,13 +30,8 @@ chunks = col.chunks(doc_id)
 if chunks:
     df = pd.DataFrame([{"chunk": c.index, "page": c.page, "start": c.start, "end": c.end, "tokens": c.n_tokens,
                         "text": c.text} for c in chunks])
-    fig = px.bar(df, x="chunk", y="tokens", color="page" if info.kind == "pdf" else None,
-                 hover_data={"start": True, "end": True}, title="Tokens per chunk")
-    fig.add_hline(y=col.embedder.max_tokens, line_dash="dash", line_color="#dc2626",
-                  annotation_text=f"model limit {col.embedder.max_tokens}")
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_xaxes(dtick=1 if len(df) <= 30 else None)
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(chunk_tokens_figure(chunks, col.embedder.max_tokens, by_page=info.kind == "pdf"),
+                    width="stretch")
     pages = sorted({c.page for c in chunks if c.page is not None})
     if pages:
         page = st.selectbox("Page", ["all"] + pages, key=f"kn_docs_page_{doc_id}")

@@ -1,6 +1,5 @@
 """System: versions, device, models, storage use, settings, and the sample workspace."""
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from workbench import system
@@ -8,6 +7,7 @@ from workbench.models.embedder import loaded_embedders
 from workbench.models.generator import loaded_generators
 from workbench.models.registry import ModelError, model_inventory
 from workbench.sample.workspace import load_sample_workspace
+from workbench.system_figures import storage_figure
 from workbench.ui import state
 from workbench.ui.resources import get_embedder, get_generator, get_settings, show_model_error
 
@@ -73,10 +73,7 @@ if c2.button("Load the generator", icon=":material/memory:"):
 st.subheader("Storage")
 usage = system.storage_usage(settings)
 st.caption(f"Root: `{settings.storage}`")
-fig = px.bar(x=list(usage.values()), y=list(usage.keys()), orientation="h",
-             labels={"x": "bytes", "y": ""}, text=[system.human_bytes(v) for v in usage.values()])
-fig.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0))
-st.plotly_chart(fig, width="stretch")
+st.plotly_chart(storage_figure(usage), width="stretch")
 
 st.subheader("Settings")
 st.caption("Set through environment variables before `make run`; nothing else reads the environment.")

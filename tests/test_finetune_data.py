@@ -178,7 +178,7 @@ def test_schedule_and_step_count():
 
 
 def test_plots_overlay_two_runs_and_mark_the_length_limit():
-    from workbench.finetune.plots import length_histogram, training_curves
+    from workbench.finetune.figures import length_histogram, training_curves
 
     a = [{"step": 1, "loss": 2.0, "lr": 1e-3}, {"step": 2, "loss": 1.0, "lr": 5e-4, "val_loss": 1.2}]
     b = [{"step": 1, "loss": 3.0, "lr": 1e-3}]

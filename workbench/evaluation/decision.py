@@ -135,11 +135,8 @@ def measure(settings, spec) -> Measured:
         try:
             from workbench.knowledge import KnowledgeBase
 
-            col = KnowledgeBase(settings).get(spec.collection)
-            chunks, vecs = col.embeddings()
-            # What the index holds: the vectors plus the chunk texts (Chroma's own overhead excluded).
-            index_chunks = len(chunks)
-            index_bytes = int(vecs.nbytes + sum(len(c.text.encode()) for c in chunks))
+            # What the index holds: the vectors plus the documents' text (Chroma's own overhead excluded).
+            index_chunks, index_bytes = KnowledgeBase(settings).get(spec.collection).index_size()
         except Exception:
             pass
     return Measured(training_s, adapter_bytes, index_bytes, index_chunks)

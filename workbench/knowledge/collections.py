@@ -164,6 +164,19 @@ class Collection:
     def count(self) -> int:
         return self._chroma().count()
 
+    def index_size(self) -> tuple[int, int]:
+        """(chunks, bytes): the index's chunk count and its vectors plus its documents' text, in bytes.
+
+        From a count, one stored vector and the catalog, so a report never reads the whole index.
+        """
+        col = self._chroma()
+        n = col.count()
+        if not n:
+            return 0, 0
+        one = col.get(limit=1, include=["embeddings"])["embeddings"]
+        dim = len(one[0]) if one is not None and len(one) else 0
+        return n, n * dim * 4 + sum(d.n_chars for d in self.documents())  # float32 vectors
+
     def chunks(self, doc_id: str | None = None) -> list[Chunk]:
         """Chunks in document order (all documents, or one)."""
         got = self._chroma().get(where=self._where([doc_id] if doc_id else None),

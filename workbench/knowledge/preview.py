@@ -104,22 +104,6 @@ def render_html(doc: Document, chunks, start: int = 0, end: int | None = None) -
             f'margin:0.4rem 0}}</style><div class="wb-chunks">{body}</div>')
 
 
-def token_histogram(preview: Preview):
-    """Plotly histogram of chunk lengths in tokens, the model's limit drawn as a line."""
-    import plotly.graph_objects as go
-
-    toks = preview.tokens
-    fig = go.Figure(go.Histogram(x=toks, nbinsx=min(60, max(10, len(toks) // 3)), marker_color="#3b82f6",
-                                 name="chunks", hovertemplate="%{x} tokens: %{y} chunks<extra></extra>"))
-    fig.add_vline(x=preview.token_limit, line_dash="dash", line_color="#dc2626",
-                  annotation_text=f"model limit {preview.token_limit}", annotation_position="top left")
-    fig.update_layout(xaxis_title="chunk length (tokens, embedding model's tokenizer)", yaxis_title="chunks",
-                      height=300, margin=dict(l=10, r=10, t=30, b=10), bargap=0.05, showlegend=False)
-    upper = max([preview.token_limit, *toks]) * 1.08
-    fig.update_xaxes(range=[0, upper])
-    return fig
-
-
 def page_window(doc: Document, first_page: int, last_page: int) -> tuple[int, int]:
     """Character range of pages first..last (1-based, inclusive) of a PDF."""
     starts = list(doc.page_starts) + [len(doc.text)]

@@ -8,9 +8,11 @@ from workbench.answering import setups
 from workbench.evaluation import freshness, runs
 from workbench.evaluation.decision import Prices, assumptions, costs, measure
 from workbench.evaluation.metrics import TAGS
+from workbench.evaluation.figures import (
+    compare_figure, cost_figures, judge_figure, rates_figure, tags_figure, yearly_cost_figure,
+)
 from workbench.evaluation.report import (
-    build_report, compare_figure, compare_rows, cost_figures, rates_figure, retrieval_text, summary_table,
-    tags_figure, to_html, to_json_text, to_markdown,
+    build_report, compare_rows, retrieval_text, summary_table, to_html, to_json_text, to_markdown,
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
@@ -52,12 +54,7 @@ def judge_panel(settings: Settings, rs: RunScores) -> None:
     means = judge.judge_means(settings, rs.record.run_id)
     st.write(f"**{judge.label(settings)}**")
     if means:
-        import plotly.graph_objects as go
-
-        fig = go.Figure(go.Bar(x=[setups.short_label(s) for s in means], y=[100 * v for v in means.values()]))
-        fig.update_layout(title="LLM-judge score (0-100, judged by another model)", height=300,
-                          yaxis=dict(range=[0, 105]))
-        st.plotly_chart(fig)
+        st.plotly_chart(judge_figure(means))
     if st.button("Score this run with the LLM judge", disabled=not rs.record.summary):
         st.toast(f"Judge job {judge.submit(settings, rs.record.run_id).job_id} queued; reload to see scores.")
 
@@ -130,19 +127,15 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
         "retrieval": "n/a" if rs.retrieval_s is None else f"{1000 * rs.retrieval_s:.0f} ms per query",
     }
     st.write(" · ".join(f"**{k}**: {v}" for k, v in facts.items()))
+    per_setup = costs(rs.summaries, prices, m)
     rows = [{"setup": setups.short_label(x.setup), "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
              "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
              "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
-             "$ per year": x.year_usd} for x in costs(rs.summaries, prices, m)]
+             "$ per year": x.year_usd} for x in per_setup]
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
         k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "setup"} if rows else None)
     if rows:
-        import plotly.graph_objects as go
-
-        fig = go.Figure(go.Bar(x=[r["setup"] for r in rows], y=[r["$ per year"] for r in rows],
-                               text=[f"${r['$ per year']:,.0f}" for r in rows], textposition="outside"))
-        fig.update_layout(title="Projected cost per year", yaxis=dict(title="$", rangemode="tozero"), height=320)
-        st.plotly_chart(fig)
+        st.plotly_chart(yearly_cost_figure(per_setup))
     with st.expander("Assumptions"):
         for a in assumptions(prices, m):
             st.write(f"- {a}")

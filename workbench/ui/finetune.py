@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
+from workbench.finetune.figures import training_curves
 from workbench.finetune.model import device_for_training, linear_layer_names
-from workbench.finetune.plots import training_curves
 from workbench.settings import Settings
 from workbench.ui import state
 

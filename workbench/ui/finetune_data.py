@@ -8,7 +8,7 @@ import streamlit as st
 
 from workbench import jobs
 from workbench.finetune import datasets as ds
-from workbench.finetune.plots import length_histogram
+from workbench.finetune.figures import length_histogram
 from workbench.models.registry import ModelError
 from workbench.names import check_name
 from workbench.settings import Settings

@@ -1,4 +1,4 @@
-"""Plotly figures for the fine-tuning pages: curves from metrics.jsonl, token-length histograms."""
+"""Plotly figures for fine-tuning: training curves from metrics.jsonl, token-length histograms."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
