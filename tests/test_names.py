@@ -80,6 +80,25 @@ def test_adapters_follow_the_rule(settings):
     assert [a.name for a in reg.list()] == ["tiny lora (v2)"]
 
 
+def test_question_sets_follow_the_rule(settings):
+    from workbench.questions import Question, QuestionSetError, delete_set, list_sets, load_set, save_set
+
+    q = [Question("a", "Q?", "A")]
+    for name in ("sample workspace eval set", "Über uns (v2)", "v1.2_final"):
+        save_set(settings, name, q)
+        assert load_set(settings, name) == q
+    save_set(settings, "  Cafe\u0301 ", q)  # stripped and NFC-normalised, as every other name
+    assert load_set(settings, "Caf\u00e9") == q
+    for bad in ("../evil", "a/b", ".hidden", "ends.", "CON", "x" * 65):
+        with pytest.raises(QuestionSetError, match="not a valid question set name"):
+            save_set(settings, bad, q)
+        with pytest.raises(QuestionSetError, match="not a valid question set name"):
+            load_set(settings, bad)
+        with pytest.raises(QuestionSetError, match="not a valid question set name"):
+            delete_set(settings, bad)
+    assert list_sets(settings) == ["Café", "sample workspace eval set", "v1.2_final", "Über uns (v2)"]
+
+
 def test_time_ids_sort_by_creation_even_within_one_second():
     ids = [time_id("eval") for _ in range(200)]  # far more than one per microsecond tick on most clocks
     assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -19,11 +19,11 @@ from workbench.questions.parsing import (
     check_format_spec, load_question_file, parse_questions, question_from_row, sample_question_set,
 )
 from workbench.questions.question import Question, QuestionSet, QuestionSetError, RowError, to_jsonl
-from workbench.questions.store import check_name, delete_set, list_sets, load_set, save_set, sets_dir
+from workbench.questions.store import delete_set, list_sets, load_set, save_set, sets_dir
 from workbench.questions.synthetic import Synthesis, synthesize, synthetic_question_set
 
 __all__ = [
-    "Question", "QuestionSet", "QuestionSetError", "RowError", "Synthesis", "check_format_spec", "check_name",
+    "Question", "QuestionSet", "QuestionSetError", "RowError", "Synthesis", "check_format_spec",
     "delete_set", "list_sets", "load_question_file", "load_set", "parse_questions", "question_from_row",
     "sample_question_set", "save_set", "sets_dir", "synthesize", "synthetic_question_set", "to_jsonl",
 ]

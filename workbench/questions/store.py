@@ -2,29 +2,20 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from workbench.names import check_name
 from workbench.questions.question import Question, QuestionSetError
 from workbench.settings import Settings
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
 def sets_dir(settings: Settings) -> Path:
     return settings.evals_dir / "sets"
 
 
-def check_name(name: str) -> str:
-    name = name.strip()
-    if not _NAME.match(name):
-        raise QuestionSetError("a set name uses letters, digits, spaces, '_', '.' or '-' (at most 64)")
-    return name
-
-
 def save_set(settings: Settings, name: str, questions) -> Path:
     """Store a set under its name (replacing one of the same name); returns its path."""
-    name = check_name(name)
+    name = check_name(name, "question set", QuestionSetError)
     if not questions:
         raise QuestionSetError("a question set needs at least one valid question")
     d = sets_dir(settings)
@@ -42,12 +33,14 @@ def list_sets(settings: Settings) -> list[str]:
 
 
 def load_set(settings: Settings, name: str) -> list[Question]:
-    path = sets_dir(settings) / f"{check_name(name)}.jsonl"
+    name = check_name(name, "question set", QuestionSetError)
+    path = sets_dir(settings) / f"{name}.jsonl"
     if not path.is_file():
         raise QuestionSetError(f"no question set named {name!r}")
     return [Question.from_json(json.loads(ln)) for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def delete_set(settings: Settings, name: str) -> None:
-    path = sets_dir(settings) / f"{check_name(name)}.jsonl"
+    name = check_name(name, "question set", QuestionSetError)
+    path = sets_dir(settings) / f"{name}.jsonl"
     path.unlink(missing_ok=True)

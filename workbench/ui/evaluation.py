@@ -8,6 +8,7 @@ from workbench import jobs, questions
 from workbench.answering import setups
 from workbench.evaluation import freshness, runs
 from workbench.evaluation.sample import SAMPLE_SET
+from workbench.names import check_name
 from workbench.settings import Settings
 from workbench.ui import state
 from workbench.ui.resources import get_settings
@@ -86,7 +87,7 @@ def set_section(settings: Settings) -> str | None:
                 else:
                     st.session_state.pop(state.EVAL_UPLOAD)
                     st.session_state[state.EVAL_UPLOADER_GEN] = gen + 1  # a fresh (empty) uploader
-                    st.session_state[state.EVAL_SET] = questions.check_name(name)
+                    st.session_state[state.EVAL_SET] = check_name(name, "question set")
                     flash(f"Saved {len(usable)} questions as '{name}'.")
                     st.rerun()
     names = questions.list_sets(settings)
