@@ -11,7 +11,7 @@ import numpy as np
 
 from workbench.knowledge.catalog import FileError, IngestReport, doc_record, new_chroma_key
 from workbench.knowledge.chunking import chunk_document
-from workbench.knowledge.parsing import ParseError, check_name, content_hash, kind_of, parse
+from workbench.knowledge.parsing import ParseError, check_file_name, content_hash, kind_of, parse
 from workbench.knowledge.store import chroma_client, write_lock
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ EMBED_BATCH = 512
 
 def _screen(name: str, data: bytes, max_bytes: int) -> None:
     """Cheap checks before hashing: name, type, size."""
-    check_name(name)
+    check_file_name(name)
     kind_of(name)
     if len(data) > max_bytes:
         raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")

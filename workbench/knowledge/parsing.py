@@ -26,7 +26,7 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_name(name: str) -> str:
+def check_file_name(name: str) -> str:
     """The file name if it is a plain name; ParseError for path parts, '..' or control characters."""
     if not name or not name.strip():
         raise ParseError(name or "(unnamed)", "the file has no name")
@@ -170,7 +170,7 @@ def _docx(name: str, data: bytes) -> str:
 
 def parse(name: str, data: bytes, max_bytes: int | None = None) -> Document:
     """Parse one uploaded file; ParseError (file name + reason) for anything that cannot be ingested."""
-    name = check_name(name)
+    name = check_file_name(name)
     kind = kind_of(name)
     if max_bytes is not None and len(data) > max_bytes:
         raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
