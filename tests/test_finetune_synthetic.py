@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.finetune.datasets import list_datasets, load_examples, save_dataset
+from workbench.finetune import synthetic
 from workbench.finetune.synthetic import build_qa
 from workbench.types import Chunk
 
@@ -39,7 +40,7 @@ def test_synthetic_qa_job_reads_a_real_collection_and_stores_a_labelled_dataset(
             "least three days' notice.\n")
     coll = KnowledgeBase(settings, real_embedder).create("bakery", CollectionConfig(chunk_size=400, chunk_overlap=0))
     coll.ingest([("bakery.md", text.encode())])
-    job = jobs.submit(settings, "synthetic_qa", {"collection": "bakery", "dataset": "qa-bakery", "max_chunks": 1})
+    job = synthetic.submit(settings, "bakery", "qa-bakery", max_chunks=1)
     end = time.time() + 240
     while not (st := jobs.get(settings, job.job_id)).is_final and time.time() < end:
         time.sleep(0.5)

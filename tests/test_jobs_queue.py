@@ -12,10 +12,9 @@ from workbench import jobs
 from workbench.jobs.store import process_alive
 
 
-@pytest.fixture(autouse=True)
-def demo_kind(monkeypatch):
-    """The "demo" job kind (a counting handler from tests/fakes.py), registered for these tests only."""
-    monkeypatch.setitem(jobs.HANDLERS, "demo", DEMO_HANDLER)
+def submit_demo(settings, spec, **kw):
+    """A "demo" job: the counting handler from tests/fakes.py."""
+    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
 
 
 def wait_for(pred, timeout=30.0, every=0.1):
@@ -33,7 +32,7 @@ def final(settings, job_id, timeout=30.0):
 
 
 def test_job_runs_and_leaves_a_full_record(settings):
-    st = jobs.submit(settings, "demo", {"n": 4, "sleep_s": 0.05}, name="counting")
+    st = submit_demo(settings, {"n": 4, "sleep_s": 0.05}, name="counting")
     assert st.state in (jobs.QUEUED, jobs.RUNNING)
     done = final(settings, st.job_id)
     assert done.state == jobs.SUCCEEDED, done.error
@@ -46,14 +45,14 @@ def test_job_runs_and_leaves_a_full_record(settings):
     assert done.name == "counting" and done.finished_at >= done.started_at
 
 
-def test_unknown_kind_is_refused_before_anything_starts(settings):
-    with pytest.raises(jobs.JobError, match="No handler"):
-        jobs.submit(settings, "nope", {})
+def test_a_handler_that_is_not_module_function_is_refused_before_anything_starts(settings):
+    with pytest.raises(jobs.JobError, match="module:function"):
+        jobs.submit(settings, "nope", {}, handler="nope")
     assert jobs.list_jobs(settings) == []
 
 
 def test_queue_runs_one_job_at_a_time_in_submission_order(settings):
-    ids = [jobs.submit(settings, "demo", {"n": 3, "sleep_s": 0.1}).job_id for _ in range(3)]
+    ids = [submit_demo(settings, {"n": 3, "sleep_s": 0.1}).job_id for _ in range(3)]
     # While the first runs, the others wait (queued), in order.
     wait_for(lambda: jobs.get(settings, ids[0]).state != jobs.QUEUED)
     assert [s.job_id for s in jobs.queued(settings)] == [i for i in ids if jobs.get(settings, i).state == jobs.QUEUED]
@@ -64,8 +63,8 @@ def test_queue_runs_one_job_at_a_time_in_submission_order(settings):
 
 
 def test_cancel_running_job_stops_within_seconds_and_queued_job_never_runs(settings):
-    running = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1})
-    waiting = jobs.submit(settings, "demo", {"n": 2, "sleep_s": 0.1})
+    running = submit_demo(settings, {"n": 500, "sleep_s": 0.1})
+    waiting = submit_demo(settings, {"n": 2, "sleep_s": 0.1})
     wait_for(lambda: jobs.get(settings, running.job_id).step >= 2)
     assert jobs.cancel(settings, waiting.job_id).state == jobs.CANCELLED
     t0 = time.time()
@@ -78,7 +77,7 @@ def test_cancel_running_job_stops_within_seconds_and_queued_job_never_runs(setti
 
 
 def test_worker_that_ignores_cancel_is_killed_after_its_grace_period_and_counts_as_cancelled(settings):
-    job = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1, "stubborn": True}, cancel_grace_s=1.0)
+    job = submit_demo(settings, {"n": 500, "sleep_s": 0.1, "stubborn": True}, cancel_grace_s=1.0)
     wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
     t0 = time.time()
     jobs.cancel(settings, job.job_id)
@@ -88,9 +87,9 @@ def test_worker_that_ignores_cancel_is_killed_after_its_grace_period_and_counts_
 
 
 def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
-    bad = jobs.submit(settings, "demo", {"n": 5, "sleep_s": 0.01, "fail_at": 3})
+    bad = submit_demo(settings, {"n": 5, "sleep_s": 0.01, "fail_at": 3})
     missing = jobs.submit(settings, "demo", {}, handler="tests.fakes:no_such_function")
-    good = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
+    good = submit_demo(settings, {"n": 1, "sleep_s": 0.01})
     st = final(settings, bad.job_id)
     assert st.state == jobs.FAILED and st.error == "RuntimeError: asked to fail at step 3"
     assert "Traceback" in jobs.log_tail(jobs.job_dir(settings, bad.job_id))
@@ -100,8 +99,8 @@ def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
 
 
 def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings):
-    victim = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.1})
-    after = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
+    victim = submit_demo(settings, {"n": 500, "sleep_s": 0.1})
+    after = submit_demo(settings, {"n": 1, "sleep_s": 0.01})
     st = wait_for(lambda: (s := jobs.get(settings, victim.job_id)).step >= 2 and s)
     os.kill(st.pid, signal.SIGKILL)
     dead = final(settings, victim.job_id)
@@ -114,8 +113,8 @@ def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings)
 def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
     from workbench.settings import Settings
 
-    job = jobs.submit(settings, "demo", {"n": 30, "sleep_s": 0.1})
-    waiting = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01})
+    job = submit_demo(settings, {"n": 30, "sleep_s": 0.1})
+    waiting = submit_demo(settings, {"n": 1, "sleep_s": 0.01})
     wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
     # A "restarted app": fresh Settings, nothing in memory; the job is found running and progressing.
     fresh = Settings.from_env()
@@ -145,9 +144,9 @@ def _runner_pid_of(worker_pid: int) -> int:
 
 
 def test_disk_full_and_unwritable_output_fail_the_job_with_the_reason(settings):
-    blocker = jobs.submit(settings, "demo", {"n": 500, "sleep_s": 0.05})
-    full = jobs.submit(settings, "demo", {"n": 3, "sleep_s": 0.01})
-    unwritable = jobs.submit(settings, "demo", {"n": 1, "sleep_s": 0.01, "out": "sub/out.txt"})
+    blocker = submit_demo(settings, {"n": 500, "sleep_s": 0.05})
+    full = submit_demo(settings, {"n": 3, "sleep_s": 0.01})
+    unwritable = submit_demo(settings, {"n": 1, "sleep_s": 0.01, "out": "sub/out.txt"})
     # Before they start: metrics of one go to a full device, the other's output folder is a file.
     os.symlink("/dev/full", jobs.job_dir(settings, full.job_id) / "metrics.jsonl")
     (jobs.job_dir(settings, unwritable.job_id) / "sub").write_text("in the way")
@@ -159,7 +158,7 @@ def test_disk_full_and_unwritable_output_fail_the_job_with_the_reason(settings):
 
 
 def test_delete_refuses_unfinished_jobs(settings):
-    job = jobs.submit(settings, "demo", {"n": 100, "sleep_s": 0.1})
+    job = submit_demo(settings, {"n": 100, "sleep_s": 0.1})
     with pytest.raises(jobs.JobError, match="cancel it"):
         jobs.delete(settings, job.job_id)
     jobs.cancel(settings, job.job_id)

@@ -290,7 +290,8 @@ def run_job(ctx) -> dict:
     return execute(ctx.settings, ctx.spec["run_id"], ctx)
 
 
-def submit_run(settings: Settings, spec: RunSpec, items: list[Question], handler: str | None = None) -> str:
+def submit_run(settings: Settings, spec: RunSpec, items: list[Question],
+               handler: str = "workbench.evaluation.runs:run_job") -> str:
     """Create a run and queue it as a background job (kind "eval"); returns the run id."""
     from workbench import jobs
 

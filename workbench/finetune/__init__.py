@@ -41,7 +41,8 @@ def launch(settings: Settings, spec: TrainSpec):
         problems.append(f"base model {spec.base_model} unavailable: {e}")
     if problems:
         raise SpecError("Cannot start: " + "; ".join(problems))
-    return jobs.submit(settings, "finetune", spec.to_json(), name=spec.adapter_name)
+    return jobs.submit(settings, "finetune", spec.to_json(), handler="workbench.finetune.train:run_job",
+                       name=spec.adapter_name)
 
 
 __all__ = ["PRESETS", "SpecError", "TrainSpec", "launch", "preset"]

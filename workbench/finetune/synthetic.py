@@ -35,15 +35,15 @@ def build_qa(chunks, generator, max_chunks: int = 20, seed: int = 0, max_new_tok
 
 def run_job(ctx) -> dict:
     """Job handler "synthetic_qa": spec {collection, dataset, max_chunks, seed} -> a stored synthetic dataset."""
+    from workbench import resources
     from workbench.finetune.datasets import save_dataset
     from workbench.knowledge import KnowledgeBase
-    from workbench.models.generator import load_generator
 
     spec = ctx.spec
     collection = KnowledgeBase(ctx.settings).get(spec["collection"])
     chunks = collection.chunks()
     ctx.log(f"{len(chunks)} chunks in collection '{spec['collection']}'")
-    gen = load_generator(ctx.settings)
+    gen = resources.generator(ctx.settings)
     res = build_qa(chunks, gen, int(spec.get("max_chunks", 20)), int(spec.get("seed", 0)),
                    progress=lambda i, n: ctx.progress(i, n, f"chunk {i}/{n}"), cancelled=ctx.cancelled)
     ctx.log(f"{len(res.examples)} pairs from {res.n_chunks} chunks ({res.n_failed} unusable outputs)")
@@ -56,3 +56,12 @@ def run_job(ctx) -> dict:
                         source=f"synthetic from collection {spec['collection']}", synthetic=True,
                         shapes={"synthetic QA": len(res.examples)}, overwrite=bool(spec.get("overwrite")))
     return {"dataset": info.name, "pairs": len(res.examples), "failed": res.n_failed}
+
+
+def submit(settings, collection: str, dataset: str, max_chunks: int = 20, overwrite: bool = True):
+    """Queue a background job that builds dataset `dataset` from `collection` (kind "synthetic_qa")."""
+    from workbench import jobs
+
+    spec = {"collection": collection, "dataset": dataset, "max_chunks": int(max_chunks), "overwrite": overwrite}
+    return jobs.submit(settings, "synthetic_qa", spec, handler="workbench.finetune.synthetic:run_job",
+                       name=f"QA from {collection}")

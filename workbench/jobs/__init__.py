@@ -9,7 +9,7 @@ One folder per job under `settings.jobs_dir / JOB_ID`:
 plus whatever the handler writes (e.g. `adapter/`).
 
 API (all plain functions taking `Settings`):
-    submit(settings, kind, spec, name="", handler=None) -> JobStatus   queue a job, start the runner
+    submit(settings, kind, spec, handler="module:function", name="") -> JobStatus   queue, start the runner
     get(settings, job_id) -> JobStatus; list_jobs(settings, kind=None) newest first; queued(settings)
     cancel(settings, job_id)        queued: cancelled at once; running: SIGTERM + cancel file, stops
                                     at the handler's next check (killed after 30 s)
@@ -17,15 +17,14 @@ API (all plain functions taking `Settings`):
     reconcile(settings)             call when a page opens: dead "running" jobs -> failed (with the end
                                     of their log), and a runner is started if jobs wait
     read_metrics(dir), log_tail(dir, n), job_dir(settings, job_id)
-    register_handler(kind, "module:function")  (or pass handler= to submit; the worker imports it)
 
 Handlers: `def run_job(ctx: JobContext) -> dict | None`, where ctx has `.spec`, `.dir`, `.settings`,
 `.job_id`, `log(msg)`, `metric(step=None, **values)`, `progress(step, total, message="")`,
 `result(**values)`, `cancelled() -> bool`, `check_cancel()` (raises JobCancelled). Return a dict to
 store as the result. Raising ends the job "failed" with the traceback in log.txt; a cancel ends it
-"cancelled". Built-in kinds: "finetune" (workbench.finetune.train:run_job), "eval"
-(workbench.evaluation.runs:run_job), "synthetic_qa" (workbench.finetune.synthetic:run_job).
-`submit(..., cancel_grace_s=30)` sets how long a cancelled worker
+"cancelled". The package that owns a kind of work owns its handler and passes it to `submit`:
+"finetune" (workbench.finetune.train:run_job), "eval" (workbench.evaluation.runs:run_job), "eval_judge"
+(workbench.evaluation.judge:run_job), "synthetic_qa" (workbench.finetune.synthetic:run_job). `submit(..., cancel_grace_s=30)` sets how long a cancelled worker
 may take before the runner kills it (it still ends "cancelled").
 
 Processes: `submit` starts `python -m workbench.jobs.runner JOBS_DIR` (new session). The runner holds
@@ -35,8 +34,8 @@ after releasing the lock so no job is stranded. Each running job records its wor
 time, so after an app restart a job whose worker died is marked failed instead of "running" forever.
 """
 from workbench.jobs.queue import (
-    HANDLERS, JobError, cancel, delete, ensure_runner, get, job_dir, list_jobs, queued, reconcile,
-    register_handler, runner_active, submit,
+    JobError, cancel, delete, ensure_runner, get, job_dir, list_jobs, queued, reconcile,
+    runner_active, submit,
 )
 from workbench.jobs.store import (
     CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, JobStatus, log_tail, read_metrics, read_spec,
@@ -44,8 +43,8 @@ from workbench.jobs.store import (
 from workbench.jobs.context import JobCancelled, JobContext
 
 __all__ = [
-    "HANDLERS", "JobError", "cancel", "delete", "ensure_runner", "get", "job_dir", "list_jobs", "queued",
-    "reconcile", "register_handler", "runner_active", "submit", "CANCELLED", "FAILED", "FINAL_STATES",
+    "JobError", "cancel", "delete", "ensure_runner", "get", "job_dir", "list_jobs", "queued",
+    "reconcile", "runner_active", "submit", "CANCELLED", "FAILED", "FINAL_STATES",
     "QUEUED", "RUNNING", "SUCCEEDED", "JobStatus", "log_tail", "read_metrics", "read_spec", "JobCancelled",
     "JobContext",
 ]

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
-from workbench.finetune import datasets as ds
+from workbench.finetune import datasets as ds, synthetic
 from workbench.finetune.figures import length_histogram
 from workbench.models.registry import ModelError
 from workbench.names import check_name
@@ -137,9 +137,7 @@ def synthetic_section(settings: Settings) -> None:
         if st.form_submit_button("Build in the background"):
             try:
                 check_name(name, "dataset", ds.DatasetError)
-                job = jobs.submit(settings, "synthetic_qa", {"collection": coll, "dataset": name,
-                                                             "max_chunks": int(n), "overwrite": True},
-                                  name=f"QA from {coll}")
+                job = synthetic.submit(settings, coll, name, int(n))
             except (ds.DatasetError, jobs.JobError) as e:
                 st.error(str(e))
             else:
