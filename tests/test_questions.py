@@ -84,7 +84,7 @@ def test_one_file_parses_identically_for_retrieval_and_for_the_evaluation(settin
     """The Retrieval evaluation page and the Run evaluation page read a file with the same parser."""
     from tests.fakes import FakeEmbedder, MemoryCollection
     from workbench.retrieval import RetrievalSettings
-    from workbench.retrieval.corpus import clear_cache
+    from workbench.retrieval.corpus import forget
     from workbench.retrieval.evaluate import evaluate
 
     data = ("id,question,reference,source_document,unanswerable,expected_format\n"
@@ -95,7 +95,7 @@ def test_one_file_parses_identically_for_retrieval_and_for_the_evaluation(settin
     for_evaluation = parse_questions(data, "mixed.csv", settings.max_dataset_mb)
     assert for_retrieval == for_evaluation and not for_retrieval.errors and len(for_retrieval.questions) == 3
     # Retrieval scores the questions with a gold passage, and says why the unanswerable one is left out.
-    clear_cache()
+    forget("t")
     coll = MemoryCollection("t", FakeEmbedder(dim=256), {"space.txt": "the moon orbits the earth\n\n"
                                                                        "jupiter is the largest planet"})
     ev = evaluate(coll, for_retrieval.questions, ["bm25"], RetrievalSettings(k=2))

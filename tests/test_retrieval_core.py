@@ -9,7 +9,7 @@ import pytest
 from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.questions import Question
 from workbench.retrieval import RetrievalSettings, load_defaults, retrieve, save_defaults
-from workbench.retrieval.corpus import clear_cache, corpus_for
+from workbench.retrieval.corpus import corpus_for, forget
 from workbench.retrieval.gold import relevance_fn
 from workbench.retrieval.metrics import hit_at_k, ndcg_at_k, reciprocal_rank
 from workbench.retrieval.passages import highlight_html, highlight_spans, in_context
@@ -24,7 +24,7 @@ DOCS = {
 
 @pytest.fixture
 def coll():
-    clear_cache()
+    forget("t")  # a corpus cached by another test under this name
     return MemoryCollection("t", FakeEmbedder(dim=256), DOCS)
 
 

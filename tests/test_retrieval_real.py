@@ -7,7 +7,7 @@ from tests.fakes import FakeEmbedder
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.questions import Question, sample_question_set, synthetic_question_set
 from workbench.retrieval import RetrievalSettings, retrieve
-from workbench.retrieval.corpus import clear_cache, corpus_for
+from workbench.retrieval.corpus import corpus_for, forget
 from workbench.retrieval.evaluate import evaluate
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, run_sweep
 
@@ -19,7 +19,7 @@ FILES = [
 
 @pytest.fixture
 def fake_col(settings):
-    clear_cache()
+    forget("t1")
     kb = KnowledgeBase(settings, FakeEmbedder(dim=128))
     col = kb.create("t1", CollectionConfig(embedding_model="fake", strategy="sentence", chunk_size=40,
                                            chunk_overlap=0))
@@ -68,7 +68,7 @@ def test_sweep_reuses_the_knowledge_embedding_cache(fake_col):
 def test_sample_workspace_real_models(settings, real_embedder):
     from workbench.knowledge.sample import SAMPLE_COLLECTION, load
 
-    clear_cache()
+    forget(SAMPLE_COLLECTION)
     load(settings, embedder=real_embedder)
     col = KnowledgeBase(settings, real_embedder).get(SAMPLE_COLLECTION)
     hits = retrieve(col, "How many days of paid vacation do employees get?", RetrievalSettings(mode="dense", k=3))

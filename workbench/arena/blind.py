@@ -37,9 +37,6 @@ class Tally:
     wins: dict
     rounds: dict
 
-    def win_rate(self, setup: str) -> float:
-        return self.wins.get(setup, 0) / self.rounds[setup] if self.rounds.get(setup) else 0.0
-
 
 class VoteBook:
     """Blind-mode votes, persisted as one JSON list under settings.storage/arena/votes.json."""

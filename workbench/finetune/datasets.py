@@ -22,7 +22,6 @@ from workbench.names import check_name
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.settings import Settings
 
-SHAPES = ("prompt/completion", "alpaca", "chat")
 ROLES = ("system", "user", "assistant")
 
 

@@ -95,10 +95,6 @@ class TrainSpec:
             p.append("weight decay must be in [0, 1)")
         return p
 
-    @property
-    def lora_scale(self) -> float:
-        return self.lora_alpha / self.lora_r
-
     def to_json(self) -> dict:
         d = asdict(self)
         d["target_modules"] = list(self.target_modules)

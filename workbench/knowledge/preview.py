@@ -4,9 +4,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from workbench.knowledge.chunking import EmbedFn, chunk_document
 from workbench.knowledge.config import CollectionConfig
-from workbench.models.embedder import Embedder
 from workbench.types import Chunk, Document
 
 # Alternating chunk colours (light, readable under dark text); overlaps get their own marking.
@@ -33,10 +31,6 @@ class Preview:
         return [int(c.n_tokens or 0) for c in self.chunks]
 
     @property
-    def overlap_chars(self) -> int:
-        return sum(max(0, a.end - b.start) for a, b in zip(self.chunks, self.chunks[1:]))
-
-    @property
     def coverage(self) -> float:
         """Share of the document's non-space characters inside some chunk."""
         covered = [False] * len(self.doc.text)
@@ -44,13 +38,6 @@ class Preview:
             covered[c.start:c.end] = [True] * (c.end - c.start)
         solid = [i for i, ch in enumerate(self.doc.text) if not ch.isspace()]
         return sum(covered[i] for i in solid) / len(solid) if solid else 1.0
-
-
-def build_preview(doc: Document, config: CollectionConfig, embedder: Embedder,
-                  embed: EmbedFn | None = None) -> Preview:
-    """Chunk `doc` under `config` (nothing is written anywhere)."""
-    return Preview(doc=doc, config=config, chunks=tuple(chunk_document(doc, config, embedder, embed)),
-                   token_limit=int(embedder.max_tokens))
 
 
 @dataclass(frozen=True)

@@ -121,11 +121,6 @@ def corpus_for(collection) -> Corpus:
     return corpus
 
 
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
 def forget(collection_name: str) -> None:
     """Drop every cached corpus of `collection_name` (after it was deleted)."""
     with _CACHE_LOCK:
