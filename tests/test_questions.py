@@ -7,7 +7,7 @@ import pytest
 
 from workbench.evaluation.sample import SAMPLE_SCHEMA, load as load_sample
 from workbench.questions import (
-    Question, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, save_set, synthesize,
+    FILE_TYPES, Question, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, save_set, synthesize,
     synthetic_question_set, to_jsonl,
 )
 from workbench.questions.synthetic import clean_answer, clean_question, parse_reply
@@ -44,8 +44,13 @@ def test_parse_csv_with_line_numbers():
 
 
 def test_parse_rejects_unusable_files():
-    with pytest.raises(QuestionSetError, match="csv"):
+    with pytest.raises(QuestionSetError, match=r"\.csv, \.tsv, \.jsonl, \.ndjson or \.json"):
         parse_questions(b"x", "set.txt")
+    one_row = {".csv": b"question,answer\nq?,a\n", ".tsv": b"question\tanswer\nq?\ta\n",
+               ".jsonl": b'{"question": "q?", "answer": "a"}\n', ".ndjson": b'{"question": "q?", "answer": "a"}\n',
+               ".json": b'[{"question": "q?", "answer": "a"}]'}
+    for ext in FILE_TYPES:  # every type the uploaders offer is read
+        assert parse_questions(one_row[ext], "s" + ext).questions[0].reference == "a"
     with pytest.raises(QuestionSetError, match="header"):
         parse_questions(b"a,b\n1,2\n", "set.csv")
     with pytest.raises(QuestionSetError, match="MB"):

@@ -16,14 +16,14 @@ retrieval needs a gold passage (`workbench.retrieval.gold.relevance_fn`), answer
 chunk) and, with `answers=True`, answers it from the chunk: the fine-tune data builder's QA pairs.
 """
 from workbench.questions.parsing import (
-    check_format_spec, load_question_file, parse_questions, question_from_row, sample_question_set,
+    FILE_TYPES, check_format_spec, load_question_file, parse_questions, question_from_row, sample_question_set,
 )
 from workbench.questions.question import Question, QuestionSet, QuestionSetError, RowError, to_jsonl
 from workbench.questions.store import delete_set, list_sets, load_set, save_set, sets_dir
 from workbench.questions.synthetic import Synthesis, synthesize, synthetic_question_set
 
 __all__ = [
-    "Question", "QuestionSet", "QuestionSetError", "RowError", "Synthesis", "check_format_spec",
+    "FILE_TYPES", "Question", "QuestionSet", "QuestionSetError", "RowError", "Synthesis", "check_format_spec",
     "delete_set", "list_sets", "load_question_file", "load_set", "parse_questions", "question_from_row",
     "sample_question_set", "save_set", "sets_dir", "synthesize", "synthetic_question_set", "to_jsonl",
 ]

@@ -15,7 +15,7 @@ QUESTION_KEYS = ("question", "query", "q")
 REFERENCE_KEYS = ("reference", "answer", "expected_answer", "gold_answer")
 SOURCE_KEYS = ("source_document", "source", "document", "doc", "doc_name")
 PAGE_KEYS = ("source_page", "page")
-FILE_TYPES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+FILE_TYPES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")  # what the parser reads; uploaders offer these
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 
@@ -160,7 +160,7 @@ def _rows(data: bytes, filename: str) -> list[tuple[int, object]]:
             except json.JSONDecodeError as e:
                 out.append((i, QuestionSetError(f"not valid JSON ({e.msg})")))
         return out
-    raise QuestionSetError("upload a .csv, .tsv, .jsonl or .json file")
+    raise QuestionSetError(f"upload a {', '.join(FILE_TYPES[:-1])} or {FILE_TYPES[-1]} file")
 
 
 def parse_questions(data: bytes, filename: str, max_mb: float = 20.0) -> QuestionSet:
