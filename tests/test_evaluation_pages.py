@@ -147,3 +147,24 @@ def test_report_opens_on_the_newest_full_run_not_a_freshness_rerun(settings):
     at.selectbox[0].set_value(fresh).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "No recommendation from a freshness re-run" in texts(at)
+
+
+def test_pages_list_runs_from_the_index_and_load_only_the_run_shown(settings, monkeypatch):
+    from tests.test_evaluation_runs import FakeGenerator
+
+    items = sample_items()[:3]
+    ids = []
+    for _ in range(4):
+        ids.append(runs.create_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), items))
+        runs.execute(settings, ids[-1], runs.PlainContext(), generator=FakeGenerator())
+    loaded = []
+    real = runs.load_run
+    monkeypatch.setattr(runs, "load_run", lambda s, rid: loaded.append(rid) or real(s, rid))
+    at = page("evaluate_run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(df.value for df in at.dataframe if "answers" in df.value.columns)
+    assert list(table["run"]) == ids[::-1] and set(table["answers"]) == {"3/3"}
+    assert loaded == []  # the run table, the pace estimate and the live runs read the index only
+    at = page("evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert loaded == [ids[-1], ids[-2]]  # the run shown and run B of the comparison

@@ -244,3 +244,62 @@ def test_adapter_only_for_finetuned_and_hybrid(settings):
     rec = runs.load_run(settings, run_id)
     used = {(r["setup"], a) for r, a in zip(rec.results, gen.adapters_used)}
     assert used == {("base", None), ("rag", None), ("finetuned", "/adapters/demo"), ("hybrid", "/adapters/demo")}
+
+
+def test_run_index_follows_create_progress_finish_delete_and_rebuilds(settings):
+    from workbench.evaluation import run_index
+
+    items = sample_items()[:3]
+    run_id = make_run(settings, items, setups=("base",), collection=None, label="first")
+    (e,) = run_index.entries(settings)
+    assert (e.run_id, e.label, e.set_name, e.setups, e.n_questions, e.answers, e.expected, e.ended) == (
+        run_id, "first", "t", ("base",), 3, 0, 3, False)
+    assert run_index.state(settings, e) == ("incomplete", None)  # no job: executed in-process
+    runs.execute(settings, run_id, runs.PlainContext(cancel_after=2), generator=FakeGenerator())
+    e = run_index.get(settings, run_id)
+    assert (e.answers, e.ended, e.cancelled) == (2, True, True) and e.mean_latency_s > 0
+    assert run_index.state(settings, e) == ("cancelled", None)
+    runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator())  # resumed to the end
+    e = run_index.get(settings, run_id)
+    assert (e.answers, e.ended, e.cancelled) == (3, True, False)
+    assert run_index.state(settings, e)[0] == "finished"
+
+    # Rebuilt from the folders: an index that is missing or corrupt is no crash, and says the same.
+    index = settings.evals_dir / run_index.INDEX
+    for damage in (lambda: index.unlink(), lambda: index.write_text('{"runs": [{"oops"')):
+        damage()
+        assert run_index.entries(settings) == [e]
+    # A run folder written without the index (an older version) is added on the next read, once.
+    other = make_run(settings, items[:1], setups=("base",), collection=None)
+    saved = json.loads(index.read_text())
+    saved["runs"] = [r for r in saved["runs"] if r["run_id"] != other]
+    index.write_text(json.dumps(saved))
+    assert [x.run_id for x in run_index.entries(settings)] == [other, run_id]
+    assert other in index.read_text()
+
+    runs.delete_run(settings, other)
+    assert runs.list_runs(settings) == [run_id] and other not in index.read_text()
+    import shutil
+
+    shutil.rmtree(settings.evals_dir / run_id)  # a folder removed by hand leaves the index too
+    assert run_index.entries(settings) == []
+
+
+def test_background_run_index_entry_has_its_job_and_live_answers(settings):
+    from workbench.evaluation import run_index
+
+    spec = runs.RunSpec(set_name="t", setups=("base",))
+    run_id = runs.submit_run(settings, spec, sample_items()[:20], handler="tests.test_evaluation_runs:slow_fake_job")
+    e = run_index.get(settings, run_id)
+    assert e.job_id == runs.load_run(settings, run_id).job_id
+    deadline = time.time() + 60
+    while time.time() < deadline and runs.answers_so_far(e, run_index.job_status(settings, e.job_id)) < 2:
+        time.sleep(0.2)
+    state, js = run_index.state(settings, e)
+    assert state == "running" and 2 <= runs.answers_so_far(e, js) <= 20
+    runs.cancel_run(settings, run_id)
+    deadline = time.time() + 20
+    while time.time() < deadline and not run_index.get(settings, run_id).ended:
+        time.sleep(0.2)
+    e = run_index.get(settings, run_id)
+    assert e.cancelled and e.answers == len(runs.load_run(settings, run_id).results)

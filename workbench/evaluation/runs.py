@@ -7,6 +7,7 @@ A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
     results.jsonl    one line per (question, setup): answer text, latency, tokens, error
     job.json         the background job that runs it (its status is the run's live status)
     summary.json     written when the run ends (finished or cancelled): counts and timings
+Lists of runs read `evals/index.json` (workbench.evaluation.run_index), kept up to date from here.
 """
 from __future__ import annotations
 
@@ -20,10 +21,15 @@ from typing import Protocol
 from workbench.answering import drain, setups, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.answering.records import answer_record, passage_from_json, passage_to_json
+from workbench.evaluation import run_index
 from workbench.jobs.store import write_json_atomic
 from workbench.names import time_id
 from workbench.questions import Question
 from workbench.settings import Settings
+
+INDEX_EVERY_S = 1.0  # how often a running run updates its answer count in the index
+ANSWERED = "answered"  # how the job's progress message starts once it is answering (not retrieving)
+
 
 class RunError(ValueError):
     """A run that cannot start or be found; the message is meant for the user."""
@@ -146,8 +152,13 @@ def create_run(settings: Settings, spec: RunSpec, items: list[Question]) -> str:
     d = settings.evals_dir / run_id
     d.mkdir(parents=True)
     (d / "items.jsonl").write_text("".join(json.dumps(i.to_json()) + "\n" for i in chosen))
-    write_json_atomic(d / "meta.json", {"created_at": time.time()})
+    created_at = time.time()
+    write_json_atomic(d / "meta.json", {"created_at": created_at})
     write_json_atomic(d / "spec.json", spec.to_json())  # last: a folder with spec.json is complete
+    run_index.put(settings, run_index.RunEntry(
+        run_id=run_id, set_name=spec.set_name, label=spec.label, setups=spec.setups, created_at=created_at,
+        question_ids=tuple(i.id for i in chosen), expected=len(chosen) * len(spec.setups),
+        parent_run=spec.parent_run, freshness=bool(spec.freshness)))
     return run_id
 
 
@@ -185,17 +196,15 @@ def load_run(settings: Settings, run_id: str) -> RunRecord:
 
 
 def list_runs(settings: Settings) -> list[str]:
-    """Run ids, newest first."""
-    if not settings.evals_dir.is_dir():
-        return []
-    ids = [d.name for d in settings.evals_dir.iterdir() if (d / "spec.json").is_file() and not d.name.startswith(".")]
-    return sorted(ids, reverse=True)
+    """Run ids, newest first (from the index: no run folder is read)."""
+    return [e.run_id for e in run_index.entries(settings)]
 
 
 def delete_run(settings: Settings, run_id: str) -> None:
     import shutil
 
     shutil.rmtree(run_dir(settings, run_id))
+    run_index.remove(settings, run_id)
 
 
 # --- execution -----------------------------------------------------------------------------------
@@ -249,7 +258,7 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
             break
         keep(answer_record(item.id, *done))
         n += 1
-        ctx.progress(start + n, total, f"answered {start + n}/{total} ({setup}, {item.id})")
+        ctx.progress(start + n, total, f"{ANSWERED} {start + n}/{total} ({setup}, {item.id})")
     return n
 
 
@@ -270,17 +279,31 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     todo = [(i, s) for i in items for s in spec.setups if (i.id, s) not in done]
     total = len(items) * len(spec.setups)
     if generator is None and todo:
-        from workbench.models.generator import load_generator
+        from workbench import resources
 
         ctx.log("loading the generator")
-        generator = load_generator(settings)
+        generator = resources.generator(settings)
 
-    n_done = answer_all(generator, spec, todo, retrieved, ctx, lambda r: _append_jsonl(d / "results.jsonl", r),
-                        start=len(done), total=total)
+    results = list(rec.results)
+    if rec.summary is not None and todo:  # resumed: running again until its new summary
+        run_index.update(settings, run_id, answers=len(results), ended=False, cancelled=False)
+    last_index = time.monotonic()
+
+    def keep_answer(r: dict) -> None:
+        nonlocal last_index
+        _append_jsonl(d / "results.jsonl", r)
+        results.append(r)
+        if time.monotonic() - last_index >= INDEX_EVERY_S:  # the lists' progress, without an fsync per answer
+            run_index.update(settings, run_id, answers=len(results))
+            last_index = time.monotonic()
+
+    n_done = answer_all(generator, spec, todo, retrieved, ctx, keep_answer, start=len(done), total=total)
     cancelled = ctx.cancelled()
     summary = {"finished_at": time.time(), "cancelled": cancelled, "answers": len(done) + n_done,
                "expected_answers": total, "wall_s": time.perf_counter() - t_start}
     write_json_atomic(d / "summary.json", summary)
+    run_index.update(settings, run_id, answers=len(results), ended=True, cancelled=cancelled,
+                     mean_latency_s=run_index.mean_latency(results))
     ctx.log(f"run {'cancelled' if cancelled else 'finished'}: {summary['answers']}/{total} answers")
     return summary
 
@@ -301,6 +324,7 @@ def submit_run(settings: Settings, spec: RunSpec, items: list[Question],
     st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}",
                      handler=handler)
     write_json_atomic(settings.evals_dir / run_id / "job.json", {"job_id": st.job_id})
+    run_index.update(settings, run_id, job_id=st.job_id)
     return run_id
 
 
@@ -316,19 +340,19 @@ def resolve_adapter(settings: Settings, name: str | None) -> str:
 
 def run_status(settings: Settings, rec: RunRecord):
     """The run's background job status, or None for runs executed in-process."""
-    from workbench import jobs
+    return run_index.job_status(settings, rec.job_id)
 
-    if not rec.job_id:
-        return None
-    try:
-        return jobs.get(settings, rec.job_id)
-    except jobs.JobError:
-        return None
+
+def answers_so_far(entry: run_index.RunEntry, js) -> int:
+    """Answers written: the job's step while it answers (no results read), else the index's count."""
+    if js is not None and js.message.startswith(ANSWERED):
+        return js.step
+    return entry.answers
 
 
 def cancel_run(settings: Settings, run_id: str) -> None:
     from workbench import jobs
 
-    rec = load_run(settings, run_id)
-    if rec.job_id:
-        jobs.cancel(settings, rec.job_id)
+    entry = run_index.get(settings, run_id)
+    if entry is not None and entry.job_id:
+        jobs.cancel(settings, entry.job_id)

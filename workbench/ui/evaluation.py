@@ -1,4 +1,4 @@
-"""Streamlit pieces of the Run evaluation page: set choice and upload, launch, live runs, freshness."""
+"""Sections of the Run evaluation page: set choice and upload, launch, live runs and history, freshness."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,7 +6,7 @@ import streamlit as st
 
 from workbench import jobs, questions
 from workbench.answering import setups
-from workbench.evaluation import freshness, runs
+from workbench.evaluation import freshness, run_index, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.names import check_name
 from workbench.settings import Settings
@@ -110,7 +110,20 @@ def set_section(settings: Settings) -> str | None:
     return chosen
 
 
-def launch_section(settings: Settings, set_name: str) -> None:
+def submit(settings: Settings, build_spec, items: list, message: str) -> None:
+    """Queue the run `build_spec()` describes and show it next (`message` may name {run_id}); or say why not."""
+    try:
+        run_id = runs.submit_run(settings, build_spec(), items)
+    except (runs.RunError, jobs.JobError) as e:
+        st.error(str(e))
+    else:
+        st.session_state[state.EVAL_RUN] = run_id
+        flash(message.format(run_id=run_id))
+        st.rerun()
+
+
+def launch_section(settings: Settings, set_name: str, entries: list[run_index.RunEntry]) -> None:
+    """Setups, collection, adapter and generation settings of a new run, and its Start button."""
     st.subheader("2. Setups and settings")
     items = questions.load_set(settings, set_name)
     cols = collection_names(settings)
@@ -120,7 +133,7 @@ def launch_section(settings: Settings, set_name: str) -> None:
     if missing:
         st.info(f"Not available yet: {', '.join(missing)} (RAG needs a collection, fine-tuned needs a trained "
                 "adapter; the System page loads the sample workspace, the Training jobs page trains one).")
-    pace = recent_pace(settings)
+    pace = recent_pace(entries)
     if pace:
         n = len(items) * len(available)
         st.caption(f"Answers have taken {pace:.1f} s each on this machine (last run): all {len(items)} questions "
@@ -141,79 +154,61 @@ def launch_section(settings: Settings, set_name: str) -> None:
                    "same generation settings; retrieval happens once, before generation, and is stored with the run.")
         go = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:")
     if go:
-        try:
-            spec = runs.RunSpec(set_name=set_name, setups=tuple(chosen),
-                                collection=collection if any(s in setups.retrieving() for s in chosen) else None,
-                                adapter=adapter if any(s in setups.adapted() for s in chosen) else None,
-                                max_new_tokens=int(max_new), temperature=float(temperature),
-                                question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip())
-            run_id = runs.submit_run(settings, spec, items)
-        except (runs.RunError, jobs.JobError) as e:
-            st.error(str(e))
-        else:
-            st.session_state[state.EVAL_RUN] = run_id
-            flash(f"Run {run_id} queued: it runs in the background; you can leave this page.")
-            st.rerun()
+        submit(settings, lambda: runs.RunSpec(
+            set_name=set_name, setups=tuple(chosen),
+            collection=collection if any(s in setups.retrieving() for s in chosen) else None,
+            adapter=adapter if any(s in setups.adapted() for s in chosen) else None,
+            max_new_tokens=int(max_new), temperature=float(temperature),
+            question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip()),
+            items, "Run {run_id} queued: it runs in the background; you can leave this page.")
 
 
-def recent_pace(settings: Settings) -> float | None:
-    """Mean seconds per answer in the newest run that has answers (for a duration estimate)."""
-    for run_id in runs.list_runs(settings)[:5]:
-        lat = [r["latency_s"] for r in runs.load_run(settings, run_id).results if r.get("latency_s")]
-        if lat:
-            return sum(lat) / len(lat)
-    return None
+def recent_pace(entries: list[run_index.RunEntry]) -> float | None:
+    """Mean seconds per answer in the newest of the last five runs that has one (for a duration estimate)."""
+    return next((e.mean_latency_s for e in entries[:5] if e.mean_latency_s), None)
 
 
-def status_line(settings: Settings, rec: runs.RunRecord) -> tuple[str, object]:
-    st_ = runs.run_status(settings, rec)
-    if st_ is None:
-        return ("finished" if rec.summary else "incomplete"), None
-    return st_.state, st_
+def live_runs(entries: list[run_index.RunEntry]) -> None:
+    """The runs of `entries` still queued or running, with progress and cancel; refreshes itself."""
+    _live_runs(tuple(e for e in entries if not e.ended)[:20])
 
 
 @st.fragment(run_every=POLL_S)
-def live_runs() -> None:
-    """Runs still queued or running, with progress and cancel; refreshes itself."""
+def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
+    # Every POLL_S it reads only the job status of the runs that had not ended when the page ran.
     settings = get_settings()
-    active = []
-    for run_id in runs.list_runs(settings)[:20]:
-        rec = runs.load_run(settings, run_id)
-        state_, js = status_line(settings, rec)
-        if js is not None and not js.is_final:
-            active.append((rec, js))
+    active = [(e, js) for e in pending if (js := run_index.job_status(settings, e.job_id)) and not js.is_final]
     if not active:
         st.caption("No run in progress.")
         return
-    for rec, js in active:
+    for e, js in active:
         with st.container(border=True):
-            expected = len(rec.items) * len(rec.spec.setups)
-            done = len(rec.results)
+            done = runs.answers_so_far(e, js)
             eta = f", about {js.eta_s:.0f} s left" if js.eta_s else ""
-            st.write(f"**{rec.title}**: {js.state}, {js.message or ''}{eta}")
-            st.progress(min(1.0, done / expected) if expected else 0.0, text=f"{done}/{expected} answers")
-            if st.button("Cancel", key=f"cancel_{rec.run_id}", icon=":material/stop:"):
-                runs.cancel_run(settings, rec.run_id)
-                st.toast(f"Cancelling {rec.run_id}...")
+            st.write(f"**{e.title}**: {js.state}, {js.message or ''}{eta}")
+            st.progress(min(1.0, done / e.expected) if e.expected else 0.0, text=f"{done}/{e.expected} answers")
+            if st.button("Cancel", key=f"cancel_{e.run_id}", icon=":material/stop:"):
+                runs.cancel_run(settings, e.run_id)
+                st.toast(f"Cancelling {e.run_id}...")
 
 
-def history_section(settings: Settings) -> None:
+def history_section(settings: Settings, entries: list[run_index.RunEntry]) -> None:
+    """Live runs, and a table of every run from the index (no run folder is read)."""
     st.subheader("3. Runs")
-    live_runs()
+    live_runs(entries)
     rows = []
-    for run_id in runs.list_runs(settings):
-        rec = runs.load_run(settings, run_id)
-        state_, js = status_line(settings, rec)
-        rows.append({"run": run_id, "label": rec.spec.label, "set": rec.spec.set_name, "state": state_,
-                     "setups": ", ".join(setups.short_label(s) for s in rec.spec.setups),
-                     "answers": f"{len(rec.results)}/{len(rec.items) * len(rec.spec.setups)}",
+    for e in entries:
+        state_, js = run_index.state(settings, e)
+        rows.append({"run": e.run_id, "label": e.label, "set": e.set_name, "state": state_,
+                     "setups": ", ".join(setups.short_label(s) for s in e.setups),
+                     "answers": f"{runs.answers_so_far(e, js)}/{e.expected}",
                      "error": (js.error if js is not None else "") or ""})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.page_link("pages/evaluate_report.py", label="Open the report", icon=":material/analytics:")
 
 
-def freshness_section(settings: Settings) -> None:
+def freshness_section(settings: Settings, entries: list[run_index.RunEntry]) -> None:
     """Change a fact in the sample collection, re-index, re-run the affected questions."""
     st.subheader("4. Freshness check")
     if SAMPLE_COLLECTION not in collection_names(settings):
@@ -225,11 +220,8 @@ def freshness_section(settings: Settings) -> None:
              f"{', '.join(change.question_ids)}. RAG and hybrid should follow the new fact after re-indexing; the "
              "fine-tuned-only setup answers from its weights and keeps the old one.")
     st.caption(f"The collection currently says: {change.new if is_applied else change.old}.")
-    candidates = []
-    for run_id in runs.list_runs(settings):
-        rec = runs.load_run(settings, run_id)
-        if not rec.spec.freshness and {i.id for i in rec.items} >= set(change.question_ids) and rec.summary:
-            candidates.append(run_id)
+    candidates = [e.run_id for e in entries
+                  if not e.freshness and set(e.question_ids) >= set(change.question_ids) and e.ended]
     c1, c2 = st.columns(2)
     if c1.button("Restore the original fact" if is_applied else "Change the fact and re-index",
                  icon=":material/edit_note:"):
@@ -249,24 +241,6 @@ def freshness_section(settings: Settings) -> None:
     if st.button("Re-run the affected questions", disabled=not is_applied, type="primary",
                  help=None if is_applied else "Change the fact first"):
         rec = runs.load_run(settings, before)
-        try:
-            spec = freshness.after_spec(rec.spec, change, before)
-            run_id = runs.submit_run(settings, spec, list(rec.items))
-        except (runs.RunError, jobs.JobError) as e:
-            st.error(str(e))
-        else:
-            st.session_state[state.EVAL_RUN] = run_id
-            flash(f"Freshness re-run {run_id} queued; its report shows the before/after table.")
-            st.rerun()
-
-
-def render_run_page() -> None:
-    settings = get_settings()
-    jobs.reconcile(settings)
-    show_flash()
-    set_name = set_section(settings)
-    if set_name:
-        launch_section(settings, set_name)
-    history_section(settings)
-    freshness_section(settings)
+        submit(settings, lambda: freshness.after_spec(rec.spec, change, before), list(rec.items),
+               "Freshness re-run {run_id} queued; its report shows the before/after table.")
 

@@ -1,11 +1,11 @@
-"""Streamlit pieces of the evaluation Report page: charts, recommendation, answers, cost, freshness, export."""
+"""Sections of the evaluation Report page: run choice, charts, recommendation, answers, cost, freshness, export."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from workbench.answering import setups
-from workbench.evaluation import freshness, runs
+from workbench.evaluation import freshness, run_index, runs
 from workbench.evaluation.decision import Prices, assumptions, costs, measure
 from workbench.evaluation.metrics import TAGS
 from workbench.evaluation.figures import (
@@ -17,21 +17,42 @@ from workbench.evaluation.report import (
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
 from workbench.ui import state
-from workbench.ui.evaluation import live_runs, show_flash
-from workbench.ui.resources import get_settings
+from workbench.ui.evaluation import live_runs
 
 
-def pick_run(settings: Settings, ids: list[str]) -> str:
+def pick_run(entries: list[run_index.RunEntry]) -> str:
+    """A run picker labelled from the index; by default the newest full run."""
+    ids = [e.run_id for e in entries]
+    by_id = {e.run_id: e for e in entries}
+
     def fmt(rid: str) -> str:
-        rec = runs.load_run(settings, rid)
-        return f"{rid} · {rec.spec.label or rec.spec.set_name} · {len(rec.results)} answers"
+        e = by_id[rid]
+        return f"{rid} · {e.label or e.set_name} · {e.answers} answers"
 
     current = st.session_state.get(state.EVAL_RUN)
     if current not in ids:  # by default the newest full run, not a freshness re-run of a few questions
-        current = next((r for r in ids if not runs.load_run(settings, r).spec.freshness), ids[0])
+        current = next((e.run_id for e in entries if not e.freshness), ids[0])
     rid = st.selectbox("Run", ids, index=ids.index(current), format_func=fmt)
     st.session_state[state.EVAL_RUN] = rid
     return rid
+
+
+def run_section(settings: Settings, entries: list[run_index.RunEntry]) -> runs.RunRecord | None:
+    """The run to report on (the only run folder read in full), its live progress and settings; None if none."""
+    if not entries:
+        st.info("No evaluation run yet. Start one on the Run evaluation page.")
+        st.page_link("pages/evaluate_run.py", label="Run evaluation", icon=":material/play_circle:")
+        return None
+    rec = runs.load_run(settings, pick_run(entries))
+    if not rec.summary:
+        live_runs(entries)
+        if st.button("Refresh", icon=":material/refresh:"):
+            st.rerun()
+    spec = rec.spec
+    st.caption(f"Set {spec.set_name}, {len(rec.items)} questions · collection {spec.collection or '-'} · adapter "
+               f"{spec.adapter or spec.adapter_path or '-'} · {retrieval_text(spec)} · max new tokens "
+               f"{spec.max_new_tokens}, temperature {spec.temperature}")
+    return rec
 
 
 def headline(rs: RunScores) -> None:
@@ -191,24 +212,9 @@ def compare(settings: Settings, rs: RunScores, ids: list[str]) -> None:
     st.dataframe(pd.DataFrame(compare_rows(rs, b)), hide_index=True)
 
 
-def render_report_page() -> None:
-    settings = get_settings()
-    show_flash()
-    ids = runs.list_runs(settings)
-    if not ids:
-        st.info("No evaluation run yet. Start one on the Run evaluation page.")
-        st.page_link("pages/evaluate_run.py", label="Run evaluation", icon=":material/play_circle:")
-        return
-    rid = pick_run(settings, ids)
-    rec = runs.load_run(settings, rid)
-    if not rec.summary:
-        live_runs()
-        if st.button("Refresh", icon=":material/refresh:"):
-            st.rerun()
-    spec = rec.spec
-    st.caption(f"Set {spec.set_name}, {len(rec.items)} questions · collection {spec.collection or '-'} · adapter "
-               f"{spec.adapter or spec.adapter_path or '-'} · {retrieval_text(spec)} · max new tokens "
-               f"{spec.max_new_tokens}, temperature {spec.temperature}")
+def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_index.RunEntry]) -> None:
+    """The scored run in tabs: results, answers, cost, freshness, export and comparison."""
+    ids = [e.run_id for e in entries]
     rs = score_run(rec)
     if not rs.summaries:
         st.info("No answers yet: the run is queued or retrieving passages.")
