@@ -40,7 +40,7 @@ def test_three_shapes_parse_and_bad_rows_get_line_numbers_and_reasons():
     r = ds.parse_dataset("mixed.jsonl", data)
     assert len(r.examples) == 3 and r.n_rows == 8
     assert r.shapes == {"prompt/completion": 1, "alpaca": 1, "chat": 1}
-    errors = {e.row: e.reason for e in r.errors}
+    errors = {e.line: e.reason for e in r.errors}
     assert set(errors) == {4, 5, 6, 7, 9}
     assert "invalid JSON" in errors[4]
     assert "completion" in errors[5]
@@ -55,11 +55,11 @@ def test_three_shapes_parse_and_bad_rows_get_line_numbers_and_reasons():
 def test_json_array_and_csv_files():
     arr = json.dumps([{"prompt": "a", "completion": "b"}, {"prompt": "", "completion": "x"}]).encode()
     r = ds.parse_dataset("d.json", arr)
-    assert len(r.examples) == 1 and r.errors[0].row == 2 and "prompt" in r.errors[0].reason
+    assert len(r.examples) == 1 and r.errors[0].line == 2 and "prompt" in r.errors[0].reason
     csv_bytes = b'prompt,completion\n"Why, though?",Because\nonly prompt,\n'
     r = ds.parse_dataset("d.csv", csv_bytes)
     assert [ex.completion for ex in r.examples] == ["Because"]
-    assert r.errors[0].row == 3
+    assert r.errors[0].line == 3
     msgs = json.dumps([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
     buf = io.StringIO()
     csv.writer(buf).writerows([["messages"], [msgs]])

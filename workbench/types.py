@@ -1,4 +1,5 @@
-"""Frozen value types that flow through the pipeline: ingest -> chunk -> index -> retrieve -> generate."""
+"""Frozen value types that flow through the pipeline (ingest -> chunk -> index -> retrieve -> generate), and
+the row error every upload parser reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -81,3 +82,14 @@ class Answer:
     prompt: str = ""  # the exact prompt string sent to the model
     error: str | None = None
     note: str | None = None  # something the reader should know (prompt trimmed, no passages found)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row of an uploaded file (question set, fine-tuning dataset) was rejected; the other rows still load."""
+
+    line: int  # 1-based: the file's line (a CSV's header is line 1), or the item's position in a JSON list
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"

@@ -21,6 +21,7 @@ from pathlib import Path
 from workbench.names import check_name
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.settings import Settings
+from workbench.types import RowError
 
 ROLES = ("system", "user", "assistant")
 
@@ -46,12 +47,6 @@ class Example:
     @property
     def completion(self) -> str:
         return self.messages[-1][1]
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int  # 1-based line (JSONL, CSV data row + 1 for the header) or array index + 1 (JSON)
-    reason: str
 
 
 @dataclass(frozen=True)

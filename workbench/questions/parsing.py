@@ -7,7 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from workbench.questions.question import Question, QuestionSet, QuestionSetError, RowError
+from workbench.questions.question import Question, QuestionSet, QuestionSetError
+from workbench.types import RowError
 
 # Accepted spellings of each column, canonical name first (keys are matched lower-cased and stripped).
 ID_KEYS = ("id", "qid")

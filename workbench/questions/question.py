@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from workbench.types import RowError
+
 
 class QuestionSetError(ValueError):
     """A question set (file, name or stored set) that cannot be used; the message is meant for the user."""
@@ -36,17 +38,6 @@ class Question:
         if kw.get("span") is not None:
             kw["span"] = (int(kw["span"][0]), int(kw["span"][1]))
         return cls(**kw)
-
-
-@dataclass(frozen=True)
-class RowError:
-    """Why one row of an upload was rejected; `line` is 1-based in the uploaded file."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def upload_section(settings: Settings) -> None:
         (st.success if not bad else st.warning)(
             f"{parsed.n_rows} rows: {ok} usable ({shapes}), {bad} rejected.")
         if bad:
-            st.dataframe(pd.DataFrame([{"row": e.row, "reason": e.reason} for e in parsed.errors[:500]]),
+            st.dataframe(pd.DataFrame([{"row": e.line, "reason": e.reason} for e in parsed.errors[:500]]),
                          hide_index=True, height=min(300, 38 + 35 * bad))
         if not ok:
             st.error("No usable examples: fix the rows above and upload again.")
