@@ -1,0 +1,138 @@
+"""Sections of the Collections page: the list (and sample), uploads with their report, create, rename and delete."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench.knowledge import CollectionConfig, IngestReport, KnowledgeError
+from workbench.knowledge.config import STRATEGY_LABELS
+from workbench.knowledge.parsing import SUPPORTED
+from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
+from workbench.ui import state
+from workbench.ui.knowledge import collection_picker, config_inputs, flash
+from workbench.ui.resources import get_kb, get_settings
+
+UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED]
+
+
+def overview_section() -> list:
+    """The sample button and a table of every collection, with a warning per stale index; returns their infos."""
+    infos = get_kb().list_collections()
+    if not infos:
+        st.info("No collections yet: create one below, or load the sample knowledge base.")
+    if st.button("Load sample knowledge base", icon=":material/download:",
+                 help=f"Creates '{SAMPLE_COLLECTION}' from the bundled Lumenkeel documents (idempotent)."):
+        bar = st.progress(0.0, "Loading the sample knowledge base...")
+        try:
+            msg = load_sample_kb(get_settings(), lambda f, m: bar.progress(min(1.0, f), m))
+            flash("success", msg)
+            state.choose_collection(SAMPLE_COLLECTION)
+        except Exception as e:  # noqa: BLE001 - shown to the user, nothing is half-written
+            flash("error", f"Could not load the sample: {e}")
+        st.rerun()
+    if infos:
+        st.dataframe(pd.DataFrame([{
+            "collection": i.name, "documents": i.n_documents, "chunks": i.n_chunks,
+            "strategy": STRATEGY_LABELS[i.config.strategy], "size": f"{i.config.chunk_size} {i.config.unit}",
+            "overlap": i.config.chunk_overlap, "embedding model": i.config.embedding_model,
+            "index": "settings changed - re-index" if i.stale else "up to date"} for i in infos]),
+            hide_index=True, width="stretch")
+        for i in infos:
+            if i.stale:
+                st.warning(f"**{i.name}**: its settings differ from those its index was built with. "
+                           "Re-index it on the Chunking preview page.", icon=":material/sync_problem:")
+    return infos
+
+
+def upload_section(infos: list) -> None:
+    """Files into a collection with progress and Cancel, then the upload's report."""
+    if not infos:
+        st.caption("Create a collection first (the **New collection** tab), then upload documents into it.")
+        return
+    if not (name := collection_picker("kn_upload_collection")):
+        return
+    gen = st.session_state.get(state.KNOWLEDGE_UPLOADER_GEN, 0)
+    files = st.file_uploader(f"Documents ({', '.join(UPLOAD_TYPES)}; up to {get_settings().max_upload_mb:.0f} MB each)",
+                             accept_multiple_files=True, key=f"kn_uploader_{gen}")
+    if files and st.button(f"Ingest {len(files)} file(s) into {name}", type="primary"):
+        st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
+        # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
+        flash(
+            "warning", "Upload cancelled: documents finished before the cancel are indexed, the rest are not. "
+                       "Upload the same files again to finish: finished ones are recognised as unchanged.")
+        bar = st.progress(0.0, "Starting...")
+        rep = get_kb().get(name).ingest([(f.name, f.getvalue()) for f in files],
+                                        progress=lambda f, m: bar.progress(min(1.0, f), m))
+        st.session_state.pop(state.KNOWLEDGE_FLASH, None)
+        st.session_state[state.KNOWLEDGE_UPLOAD_REPORT] = (name, rep)
+        st.session_state[state.KNOWLEDGE_UPLOADER_GEN] = gen + 1
+        st.rerun()
+    if last := st.session_state.get(state.KNOWLEDGE_UPLOAD_REPORT):
+        show_report(*last)
+
+
+def show_report(name: str, rep: IngestReport) -> None:
+    """One upload's outcome: what was added, replaced, unchanged, and each failure with its reason."""
+    done = len(rep.added) + len(rep.replaced)
+    msg = (f"**{name}**: {len(rep.added)} added, {len(rep.replaced)} replaced, {len(rep.unchanged)} unchanged, "
+           f"{len(rep.failed)} failed; {rep.n_chunks} chunks written, {rep.n_embedded} texts embedded "
+           f"in {rep.seconds:.1f} s.")
+    if rep.cancelled:
+        st.warning(msg + f" Cancelled: {len(rep.skipped)} file(s) not processed.")
+    elif rep.failed and not done:
+        st.error(msg)
+    elif rep.failed:
+        st.warning(msg)
+    else:
+        st.success(msg)
+    for f in rep.failed:
+        st.error(f"**{f.name}**: {f.reason}", icon=":material/error:")
+    for n in rep.notes:
+        st.info(n)
+
+
+def _change(action, name: str, message: str, where=st) -> None:
+    """Create or rename: on success make `name` the active collection and rerun with `message`; else say why."""
+    try:
+        action()
+    except KnowledgeError as e:
+        where.error(str(e))
+        return
+    state.choose_collection(name)
+    flash("success", message)
+    st.rerun()
+
+
+def create_section() -> None:
+    """A form for a new collection: name, embedding model and chunk settings."""
+    with st.form("kn_create", border=False):
+        new_name = st.text_input("Name", placeholder="e.g. product-docs")
+        cfg = config_inputs(CollectionConfig(embedding_model=get_settings().embedding_model), "kn_create")
+        if st.form_submit_button("Create collection", type="primary"):
+            def create() -> None:
+                if isinstance(cfg, str):
+                    raise KnowledgeError(cfg)
+                get_kb().create(new_name, cfg)
+
+            _change(create, new_name.strip(), f"Created collection '{new_name.strip()}'.")
+
+
+def manage_section(infos: list) -> None:
+    """Rename or delete (after a confirmation) one collection."""
+    if not infos:
+        st.caption("Nothing to rename or delete yet.")
+        return
+    if not (target := collection_picker("kn_manage_collection")):
+        return
+    kb = get_kb()
+    c1, c2 = st.columns(2)
+    renamed = c1.text_input("New name", value=target, key=f"kn_rename_{target}")
+    if c1.button("Rename"):
+        _change(lambda: kb.rename(target, renamed), renamed.strip(),
+                f"Renamed '{target}' to '{renamed.strip()}'.", where=c1)
+    sure = c2.checkbox(f"Yes, delete '{target}' and all its chunks", key=f"kn_sure_{target}")
+    if c2.button("Delete collection", disabled=not sure):
+        kb.delete(target)
+        state.choose_collection(None)
+        flash("success", f"Deleted collection '{target}'.")
+        st.rerun()
