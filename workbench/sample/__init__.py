@@ -25,3 +25,8 @@ def eval_path() -> Path:
 
 def freshness_path() -> Path:
     return DATA / "freshness.json"
+
+
+def probe_path() -> Path:
+    """The forgetting probe: general-knowledge and instruction-following items with checkable answers."""
+    return DATA / "probe.jsonl"
