@@ -133,6 +133,8 @@ def test_bad_files_are_reported_and_the_rest_ingested(kb, settings):
     assert set(reasons) == {"scan.pdf", "empty.txt", "../evil.txt", "virus.exe", "buoy.md", "huge.txt"}
     assert "no text layer" in reasons["scan.pdf"] and "binary" in reasons["buoy.md"]
     assert "upload limit" in reasons["huge.txt"]
+    assert rep.failed_note().startswith("; failed: ") and "virus.exe: unsupported file type" in rep.failed_note()
+    assert col.ingest(files("pricing.txt")).failed_note() == ""
     # The failed re-upload of buoy.md left its indexed version alone.
     assert any("fourteen months" in c.text for c in col.chunks(next(d.doc_id for d in col.documents()
                                                                           if d.name == "buoy.md")))

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.pages import REPO
+from tests.pages import app_page
 
 pytestmark = pytest.mark.slow
 
@@ -14,14 +13,18 @@ def _fresh(fresh_ui_caches):
     """Each test's own storage root, not an earlier test's cached settings."""
 
 
-def test_load_sample_workspace_from_system_page(settings):
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=240)
+def click_on_system_page(label: str):
+    """The System page after a click on the button `label`, which ran without an exception."""
+    at = app_page("pages/system_overview.py", timeout=240)
     at.run()
-    at.switch_page("pages/system_overview.py")
-    at.run()
-    next(b for b in at.button if b.label == "Load sample workspace").click()
+    next(b for b in at.button if b.label == label).click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_load_sample_workspace_from_system_page(settings):
+    at = click_on_system_page("Load sample workspace")
     msgs = [s.value for s in at.success]
     assert any(m.startswith("knowledge base: collection 'sample-kb'") for m in msgs), msgs
     assert any(m.startswith("behaviour dataset:") for m in msgs), msgs
@@ -39,13 +42,7 @@ def test_load_public_benchmark_from_system_page(settings, monkeypatch):
     from workbench.sample import public
 
     monkeypatch.setattr(public, "PUBLIC_QUESTIONS", 20)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=240)
-    at.run()
-    at.switch_page("pages/system_overview.py")
-    at.run()
-    next(b for b in at.button if b.label == "Load public benchmark").click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = click_on_system_page("Load public benchmark")
     assert any("collection 'halueval-qa': 2 documents (20 Wikipedia passages)" in s.value for s in at.success)
 
     from workbench.knowledge import KnowledgeBase

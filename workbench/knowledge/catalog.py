@@ -73,6 +73,10 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.failed and not self.cancelled
 
+    def failed_note(self) -> str:
+        """'; failed: <file>: <reason>; ...' to end a one-line summary, or '' when every file went in."""
+        return "; failed: " + "; ".join(str(f) for f in self.failed) if self.failed else ""
+
 
 def new_chroma_key() -> str:
     """A Chroma-safe collection name (3+ chars, alphanumeric ends) unrelated to the user-facing name."""

@@ -13,8 +13,6 @@ def load(settings: Settings, progress=None, embedder=None) -> str:
     col = KnowledgeBase(settings, embedder).get_or_create(SAMPLE_COLLECTION)
     files = [(p.name, p.read_bytes()) for p in kb_files()]
     rep = col.ingest(files, progress)
-    msg = (f"collection '{SAMPLE_COLLECTION}': {len(col.documents())} documents, {col.count()} chunks "
-           f"({len(rep.added) + len(rep.replaced)} new or changed, {len(rep.unchanged)} unchanged)")
-    if rep.failed:
-        msg += "; failed: " + "; ".join(str(f) for f in rep.failed)
-    return msg
+    return (f"collection '{SAMPLE_COLLECTION}': {len(col.documents())} documents, {col.count()} chunks "
+            f"({len(rep.added) + len(rep.replaced)} new or changed, {len(rep.unchanged)} unchanged)"
+            + rep.failed_note())

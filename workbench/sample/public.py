@@ -120,8 +120,5 @@ def load_public_benchmark(settings: Settings, n: int | None = None,
     files, questions, _ = halueval_files(n or PUBLIC_QUESTIONS)
     col = KnowledgeBase(settings, embedder).get_or_create(PUBLIC_COLLECTION)
     rep = col.ingest(files, progress)
-    msg = (f"collection '{PUBLIC_COLLECTION}': {len(col.documents())} documents ({len(questions)} Wikipedia "
-           f"passages), {col.count()} chunks")
-    if rep.failed:
-        msg += "; failed: " + "; ".join(str(f) for f in rep.failed)
-    return msg
+    return (f"collection '{PUBLIC_COLLECTION}': {len(col.documents())} documents ({len(questions)} Wikipedia "
+            f"passages), {col.count()} chunks" + rep.failed_note())
