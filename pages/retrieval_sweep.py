@@ -1,96 +1,15 @@
 """Chunk sweep: score strategies x sizes x overlaps x k on a question set and apply the best to the collection."""
-import pandas as pd
 import streamlit as st
 
-from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS
-from workbench.retrieval.config import MODE_LABELS, MODES, load_defaults, save_defaults
-from workbench.retrieval.figures import sweep_heatmap
-from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
-from workbench.ui import state
-from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import (
-    pick_collection, question_set_picker, result_caption, running, start_task, task_panel,
-)
+from workbench.ui import state, sweep
+from workbench.ui.retrieval import pick_collection
 
 st.title("Chunk sweep")
 st.caption("Find the chunk settings that retrieve best for your documents: every configuration is chunked, "
            "indexed in a scratch Chroma collection and scored on the question set. Identical chunk texts are "
            "embedded once (the knowledge base's embedding cache), and scratch collections are always dropped.")
-
 state.show_flash(state.RETR_FLASH)
-
-col = pick_collection("sweep")
-if col is not None:
-    reindex_key = f"reindex:{col.name}"
-    if col.stale and not running(reindex_key):
-        if st.button("Re-index now with the applied settings", icon=":material/refresh:"):
-            start_task(reindex_key, f"re-indexing '{col.name}'", lambda progress, cancel: col.reindex(progress, cancel))
-    rep = task_panel(reindex_key)
-    if rep is not None and not col.stale:
-        st.success(f"Re-indexed '{col.name}' with its current settings: {col.count()} chunks.")
-if col is not None:
-    qs = question_set_picker(col, "sweep")
-    cfg = col.config
-    with st.container(border=True):
-        c1, c2 = st.columns(2)
-        strategies = c1.multiselect("Strategies", STRATEGIES, default=[cfg.strategy], key="sweep_strat",
-                                    format_func=lambda s: STRATEGY_LABELS[s])
-        unit = c2.radio("Unit", ("chars", "tokens"), index=("chars", "tokens").index(cfg.unit), horizontal=True,
-                        key="sweep_unit")
-        size_opts = [100, 200, 300, 400, 600, 800, 1000, 1200, 1600, 2000] if unit == "chars" else \
-            [32, 64, 96, 128, 192, 256, 384, 512]
-        default_sizes = [s for s in size_opts if s in (200, 400, 800, 1200)] or size_opts[2:5]
-        sizes = c1.multiselect("Chunk sizes", size_opts, default=default_sizes if unit == "chars" else [64, 128, 256],
-                               key=f"sweep_sizes_{unit}")
-        overlaps = c2.multiselect("Overlaps (share of the size)", [0.0, 0.1, 0.15, 0.25, 0.5],
-                                  default=[0.0, 0.15], key="sweep_overlaps",
-                                  format_func=lambda f: f"{f:.0%}")
-        ks = c1.multiselect("k values", [1, 2, 3, 4, 5, 8, 10], default=[1, 4], key="sweep_ks")
-        saved = load_defaults(get_settings(), col.name)
-        mode = c2.selectbox("Retrieval mode", MODES, index=MODES.index(saved.mode), key="sweep_mode",
-                            format_func=lambda m: MODE_LABELS[m])
-        grid = SweepGrid(tuple(strategies), tuple(sizes), tuple(overlaps), tuple(ks), unit)
-        st.caption(f"{grid.size} combinations ({grid.size // max(1, len(ks))} chunkings to index).")
-    task_key = f"sweep:{col.key}"  # the collection's identity: a rename keeps its saved results
-    ready = qs is not None and grid.size > 0
-    if not grid.size:
-        st.info("Pick at least one strategy, size, overlap and k.")
-    if st.button("Run sweep", type="primary", icon=":material/play_arrow:", disabled=not ready or running(task_key)):
-        docs = [col.get_document(d.doc_id) for d in col.documents()]
-        emb, questions, rs = col.embedder, list(qs.questions), saved.with_(mode=mode, doc_ids=(), threshold=None)
-        memo = EmbeddingMemo(emb)
-        memo.backing = col.embed_fn(emb, counter=memo.count_model_calls)
-        start_task(task_key, f"{qs.name}, {mode}: {grid.size} configurations",
-                   lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo),
-                   persist=True)
-    res = task_panel(task_key)
-    if res is not None:
-        result_caption(task_key, "sweep", col)
-        if res.cancelled:
-            st.warning("Cancelled: results cover the configurations finished before the cancel.")
-        for s in res.skipped:
-            st.caption(f"Skipped: {s}")
-        st.caption(f"{res.texts_embedded} chunk texts embedded, {res.texts_reused} reused from the cache; "
-                   f"{res.scratch_created} scratch collections created and {res.scratch_dropped} dropped.")
-        if res.rows:
-            m1, m2 = st.columns(2)
-            metric = m1.radio("Metric", ("mrr", "hit_at_k", "ndcg"), horizontal=True, key="sweep_metric",
-                              format_func={"mrr": "MRR", "hit_at_k": "hit@k", "ndcg": "nDCG@k"}.get)
-            k_show = m2.radio("k", sorted({r.k for r in res.rows}), horizontal=True, key="sweep_k_show")
-            st.plotly_chart(sweep_heatmap(res.rows, metric, k_show), width="stretch")
-            df = pd.DataFrame([r.__dict__ for r in res.rows]).sort_values(
-                [metric, "hit_at_k", "n_chunks"], ascending=[False, False, True])
-            st.dataframe(df.rename(columns={"hit_at_k": "hit@k", "mrr": "MRR", "ndcg": "nDCG@k"}),
-                         width="stretch", hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")})
-            best = res.best(metric)
-            st.markdown(f"**Best by {metric.replace('_at_k', '@k').upper()}**: {best.strategy}, size "
-                        f"{best.chunk_size} {best.unit}, overlap {best.chunk_overlap}, k {best.k} "
-                        f"(hit@k {best.hit_at_k:.2f}, MRR {best.mrr:.2f}, {best.n_chunks} chunks).")
-            if st.button("Apply best to the collection", icon=":material/check_circle:", key="sweep_apply"):
-                col.set_config(apply_config(col.config, best))
-                save_defaults(get_settings(), saved.with_(mode=mode, k=best.k), col.name)
-                state.flash(state.RETR_FLASH,
-                            f"Applied: '{col.name}' now chunks with {best.strategy} {best.chunk_size}/"
-                            f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {mode}. Re-index it "
-                            "on Collections to rebuild the index with these settings.")
-                st.rerun()
+if (col := pick_collection("sweep")) is None:
+    st.stop()
+sweep.reindex_section(col)
+sweep.results_section(col, *sweep.grid_section(col))

@@ -1,0 +1,69 @@
+"""Sections of the Retrieval evaluation page: the run's settings and launch, then scores per mode and per question."""
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.retrieval.config import MODES, load_defaults
+from workbench.retrieval.evaluate import DEPTH, evaluate
+from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
+from workbench.ui.resources import get_settings
+from workbench.ui.retrieval import question_set_picker, result_caption, running, start_task, task_panel
+
+
+def run_section(col) -> str:
+    """Question set, modes and k, and the Run button; returns the key of the collection's evaluation task."""
+    qs = question_set_picker(col, "eval")
+    c1, c2 = st.columns([2, 1])
+    modes = c1.multiselect("Modes", MODES, default=list(MODES), key="eval_modes")
+    k = c2.slider("k", 1, 20, load_defaults(get_settings(), col.name).k, key="eval_k")
+    task_key = f"eval:{col.key}"  # the collection's identity: a rename keeps its saved results
+    if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
+                 disabled=qs is None or not modes or running(task_key)):
+        base = load_defaults(get_settings(), col.name)
+        questions = list(qs.questions)
+        start_task(task_key, f"{qs.name}: {len(questions)} questions x {len(modes)} modes, k={k}",
+                   lambda progress, cancel: evaluate(col, questions, modes, base, k=k, progress=progress,
+                                                     cancel=cancel), persist=True)
+    return task_key
+
+
+def results_section(col, task_key: str) -> None:
+    """Progress while it runs; then metrics per mode, where gold passages ranked, and a row per question."""
+    ev = task_panel(task_key)
+    if ev is None:
+        return
+    result_caption(task_key, "run", col)
+    if ev.cancelled:
+        st.warning("Cancelled: the scores below cover only the questions finished before the cancel.")
+    if ev.skipped:
+        with st.expander(f"{len(ev.skipped)} question(s) have no gold passage in this collection"):
+            st.write("\n".join(f"- {s}" for s in ev.skipped))
+    if not ev.rows:
+        st.error("No question could be scored: none has a gold passage in this collection. Is it the "
+                 "right collection for this question set?")
+        return
+    st.plotly_chart(metrics_by_mode(ev.summaries), width="stretch")
+    st.plotly_chart(gold_rank_histogram(ev.rows, DEPTH), width="stretch")
+    st.subheader("Per question")
+    st.caption(f"Rank of the first gold passage per mode (read to depth {DEPTH}; empty = not found).")
+    st.dataframe(eval_table(ev), width="stretch", hide_index=True)
+
+
+def eval_table(ev):
+    """One row per question: gold rank under each mode, how the gold was matched, the top passage."""
+    import pandas as pd
+
+    modes = list(dict.fromkeys(r.mode for r in ev.rows))
+    by_q: dict[str, dict] = {}
+    for r in ev.rows:
+        row = by_q.setdefault(r.qid, {"id": r.qid, "question": r.question, "gold matched by": r.matched_by,
+                                      "gold chunks": r.n_gold})
+        row[f"rank ({r.mode})"] = r.gold_rank
+        if r.mode == modes[0]:
+            row[f"top passage ({r.mode})"] = f"[{r.top_source}] {r.top_passage}"
+    df = pd.DataFrame(list(by_q.values()))
+    ranks = [f"rank ({m})" for m in modes]
+    for c in ranks:
+        df[c] = df[c].astype("Int64")
+    first = ["id", "question"] + ranks
+    return df[first + [c for c in df.columns if c not in first]]
