@@ -2,9 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from workbench import system
-from workbench.models.embedder import loaded_embedders
-from workbench.models.generator import loaded_generators
+from workbench import resources, system
 from workbench.models.registry import ModelError, model_inventory
 from workbench.sample.workspace import load_sample_workspace
 from workbench.system_figures import storage_figure
@@ -54,7 +52,8 @@ st.dataframe(
                    "path": m.path, "note": m.note} for m in inv]),
     hide_index=True, width="stretch",
 )
-st.write(f"Loaded in this process: {loaded_embedders()} embedder(s), {loaded_generators()} generator(s).")
+loaded = resources.loaded()
+st.write(f"Loaded in this process: {loaded['embedders']} embedder(s), {loaded['generators']} generator(s).")
 c1, c2 = st.columns(2)
 if c1.button("Load the embedding model", icon=":material/memory:"):
     try:

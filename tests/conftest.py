@@ -29,23 +29,27 @@ def isolated_storage(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fresh_ui_caches(isolated_storage):
-    """The UI's per-process caches (settings, knowledge base) cleared around a test that runs pages."""
-    from workbench.ui.resources import get_kb, get_settings
+    """The app's settings read afresh around a test that runs pages (so its knowledge base is this test's).
+
+    Models stay shared across tests (workbench.resources keys them by model, not by storage root).
+    """
+    from workbench.ui.resources import get_settings
 
     get_settings.clear()
-    get_kb.clear()
     yield
     get_settings.clear()
-    get_kb.clear()
 
 
 @pytest.fixture
 def fake_embedding_model(monkeypatch):
-    """Embedding model "fake" is a FakeEmbedder wherever embedders are loaded: the library and the pages."""
+    """Embedding model "fake" is a FakeEmbedder wherever embedders are loaded (workbench.resources).
+
+    The process's cache keeps that FakeEmbedder under "fake" afterwards: no real model has that name, and
+    a FakeEmbedder is deterministic, so a later test sees the same vectors either way.
+    """
     from tests.fakes import load_embedder_or_fake
 
-    for module in ("workbench.knowledge.collections", "workbench.ui.resources"):
-        monkeypatch.setattr(f"{module}.load_embedder", load_embedder_or_fake)
+    monkeypatch.setattr("workbench.resources.load_embedder", load_embedder_or_fake)
 
 
 @pytest.fixture
@@ -55,17 +59,18 @@ def settings(isolated_storage):
     return Settings.from_env().ensure_dirs()
 
 
+# The real models come from the process's cache, so pages under test get these same objects.
 @pytest.fixture(scope="session")
 def real_embedder():
-    from workbench.models.embedder import load_embedder
+    from workbench import resources
     from workbench.settings import Settings
 
-    return load_embedder(Settings(models_root=SHARED_MODELS))
+    return resources.embedder(Settings(models_root=SHARED_MODELS))
 
 
 @pytest.fixture(scope="session")
 def real_generator():
-    from workbench.models.generator import load_generator
+    from workbench import resources
     from workbench.settings import Settings
 
-    return load_generator(Settings(models_root=SHARED_MODELS))
+    return resources.generator(Settings(models_root=SHARED_MODELS))

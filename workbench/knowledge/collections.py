@@ -13,7 +13,8 @@ from workbench.knowledge.catalog import (
 )
 from workbench.knowledge.config import CollectionConfig
 from workbench.knowledge.store import EmbeddingCache, cached_embed, chroma_client, write_lock
-from workbench.models.embedder import Embedder, load_embedder
+from workbench import resources
+from workbench.models.embedder import Embedder
 from workbench.names import check_name
 from workbench.settings import Settings
 from workbench.types import Chunk, Document, ScoredChunk
@@ -42,7 +43,6 @@ class Collection:
     def __init__(self, kb: "KnowledgeBase", name: str):
         self.kb, self.name = kb, name
         self.settings = kb.settings
-        self._embedders: dict[str, Embedder] = {}
         kb.catalog.entry(name)  # raises for unknown names
 
     def __repr__(self) -> str:
@@ -77,11 +77,10 @@ class Collection:
         return CollectionConfig.from_dict(ic).chunking_key() != CollectionConfig.from_dict(entry["config"]).chunking_key()
 
     def embedder_for(self, model: str) -> Embedder:
+        """The knowledge base's own embedder when it has one, else the process's shared `model`."""
         if self.kb.embedder is not None:
             return self.kb.embedder
-        if model not in self._embedders:
-            self._embedders[model] = load_embedder(self.settings, model)
-        return self._embedders[model]
+        return resources.embedder(self.settings, model)
 
     @property
     def embedder(self) -> Embedder:

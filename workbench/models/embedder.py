@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -60,22 +59,12 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc]
 
 
-@lru_cache(maxsize=4)
-def _load(name: str, path: str, device: str) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(name, path, device)
-
-
 def load_embedder(settings: Settings, name: str | None = None) -> Embedder:
-    """The embedder named `name` (default: settings.embedding_model), loaded once per process."""
+    """A new embedder named `name` (default: settings.embedding_model); workbench.resources.embedder shares one."""
     name = name or settings.embedding_model
     if name.startswith("bundled:"):
         path = str(bundled_embedder_dir())
     else:
         path = resolve_local(name, settings, "embedding")
     device, _ = pick_device(settings)
-    return _load(name, path, device)
-
-
-def loaded_embedders() -> int:
-    """How many embedders this process holds (System page)."""
-    return _load.cache_info().currsize
+    return SentenceTransformerEmbedder(name, path, device)

@@ -1,4 +1,4 @@
-"""The local generator: a causal LM loaded once per process, chat-templated, streaming.
+"""The local generator: a causal LM (shared per process through workbench.resources), chat-templated, streaming.
 
 LoRA adapters attach to the one shared base model (transformers' PEFT integration:
 `load_adapter` once per adapter folder, then `set_adapter` / `disable_adapters` per generation), all
@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from workbench.models.convert import ensure_bundled_generator
@@ -337,21 +336,9 @@ class LocalGenerator:
         return GenerationResult(text.strip(), stats[0], prepared[0].prompt, prepared[0].note)
 
 
-@lru_cache(maxsize=2)
-def _load(name: str, path: str, device: str, dtype_name: str, weights: str = "dense") -> LocalGenerator:
-    import torch
-
-    return LocalGenerator(name, path, device, getattr(torch, dtype_name), weights)
-
-
 def load_generator(settings: Settings, name: str | None = None) -> LocalGenerator:
-    """The generator named `name` (default: settings.generator_model), loaded once per process."""
+    """A new generator named `name` (default: settings.generator_model); workbench.resources.generator shares one."""
     name = name or settings.generator_model
     path = resolve_generator_path(settings, name)
     device, dtype = generation_device(settings)
-    return _load(name, str(Path(path)), device, str(dtype).removeprefix("torch."), settings.cpu_weights)
-
-
-def loaded_generators() -> int:
-    """How many generators this process holds (System page)."""
-    return _load.cache_info().currsize
+    return LocalGenerator(name, str(Path(path)), device, dtype, settings.cpu_weights)

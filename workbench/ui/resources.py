@@ -1,12 +1,13 @@
-"""Heavy shared objects, created once per Streamlit process through st.cache_resource: the only such module."""
+"""The app's settings and its heavy objects from workbench.resources (the one cache), with a spinner on first load."""
 from __future__ import annotations
 
 import streamlit as st
 
+from workbench import resources
 from workbench.finetune.model import base_model_path
 from workbench.knowledge import KnowledgeBase
-from workbench.models.embedder import Embedder, load_embedder
-from workbench.models.generator import LocalGenerator, load_generator
+from workbench.models.embedder import Embedder
+from workbench.models.generator import LocalGenerator
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
 
@@ -17,32 +18,30 @@ def get_settings() -> Settings:
     return Settings.from_env().ensure_dirs()
 
 
-@st.cache_resource(show_spinner="Loading the embedding model...")
+def _spinner(text: str):
+    return lambda: st.spinner(text)
+
+
 def get_embedder(name: str | None = None) -> Embedder:
-    return load_embedder(get_settings(), name)
+    """The app's embedder `name` (default: the configured one)."""
+    return resources.embedder(get_settings(), name, loading=_spinner("Loading the embedding model..."))
 
 
-@st.cache_resource(show_spinner="Loading the generator (the first start converts the bundled GGUF, ~30 s)...")
 def get_generator(name: str | None = None) -> LocalGenerator:
-    return load_generator(get_settings(), name)
+    """The app's generator `name` (default: the configured one)."""
+    return resources.generator(get_settings(), name, loading=_spinner(
+        "Loading the generator (the first start converts the bundled GGUF, ~30 s)..."))
 
 
-@st.cache_resource
 def get_kb() -> KnowledgeBase:
     """The app's knowledge base (one Chroma client and embedding cache per process)."""
-    return KnowledgeBase(get_settings())
-
-
-@st.cache_resource(show_spinner="Loading the tokenizer...")
-def get_tokenizer(path: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path)
+    return resources.knowledge_base(get_settings())
 
 
 def base_tokenizer(settings: Settings, model: str | None = None):
     """The tokenizer of the base model that fine-tuning trains (default: settings.generator_model)."""
-    return get_tokenizer(base_model_path(settings, model or settings.generator_model))
+    path = base_model_path(settings, model or settings.generator_model)
+    return resources.tokenizer(path, loading=_spinner("Loading the tokenizer..."))
 
 
 def show_model_error(e: ModelError) -> None:
