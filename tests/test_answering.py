@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.servers import fake_endpoint
 from workbench.answering import (
     SETUPS, answer_question, build_messages, drain, passage_from_json, passage_to_json, prepare_turn, setups,
     stream_answer,
@@ -99,34 +98,10 @@ def test_errors_stay_in_their_column():
     assert refused.error == "trained on Llama" and refused.text == ""
 
 
-class _SSE(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append((body, self.headers.get("Authorization")))
-        if body["model"] == "missing":
-            self.send_response(404)
-            self.end_headers()
-            self.wfile.write(b'{"error": "model not found"}')
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in ("Twenty", "-four ", "months."):
-            self.wfile.write(f"data: {json.dumps({'choices': [{'delta': {'content': piece}}]})}\n\n".encode())
-        usage = {"choices": [], "usage": {"prompt_tokens": 57, "completion_tokens": 3}}
-        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
-
-    def log_message(self, *a):
-        pass
-
-
 @pytest.fixture
 def sse_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _SSE)
-    srv.seen = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
+    with fake_endpoint(("Twenty", "-four ", "months."), prompt_tokens=57, completion_tokens=3) as srv:
+        yield srv
 
 
 def test_endpoint_streams_over_sse(sse_server, settings):
@@ -139,7 +114,7 @@ def test_endpoint_streams_over_sse(sse_server, settings):
     a = s.answer
     assert a.error is None and a.text == "Twenty-four months."
     assert a.stats.prompt_tokens == 57 and a.stats.completion_tokens == 3
-    body, auth = sse_server.seen[0]
+    _, body, auth = sse_server.seen[0]
     assert auth == "Bearer sk-test" and body["max_tokens"] == 16 and body["stream"] is True
     assert "The warranty lasts 24 months." in body["messages"][-1]["content"]
     missing = answer_question("base", Q, generator=EndpointGenerator(url, "missing"))

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from tests.servers import fake_endpoint
 from workbench.evaluation import judge, runs
 from workbench.questions import Question
 
@@ -34,10 +34,8 @@ class Grader(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def endpoint():
-    server = HTTPServer(("127.0.0.1", 0), Grader)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with fake_endpoint(handler=Grader) as server:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
 
 
 def test_judge_scores_answers_over_http(settings, endpoint):

@@ -1,58 +1,18 @@
 """The one OpenAI-compatible client, against a local fake endpoint on 127.0.0.1."""
 from __future__ import annotations
 
-import json
-import threading
-import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.servers import fake_endpoint
 from workbench.models.openai_client import ChatClient, ChatChunk, EndpointError, api_key_for
-
-
-class Fake(BaseHTTPRequestHandler):
-    """Answers by model name: "ok", "sse", "teapot" (HTTP 418), "junk" (not JSON), "oops" (an error field),
-    "slow" (waits longer than the client's timeout)."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append((self.path, body, self.headers.get("Authorization")))
-        model = body["model"]
-        if model == "teapot":
-            self.send_response(418)
-            self.end_headers()
-            self.wfile.write(b'{"error": "no coffee here"}')
-            return
-        if model == "slow":
-            time.sleep(1.5)
-        self.send_response(200)
-        self.end_headers()
-        if model == "junk":
-            self.wfile.write(b"<html>proxy login</html>" if not body.get("stream") else b"data: <html>\n\n")
-        elif model == "oops":
-            self.wfile.write(b'{"error": {"message": "quota exceeded"}}' if not body.get("stream")
-                             else b'data: {"error": {"message": "quota exceeded"}}\n\n')
-        elif body.get("stream"):
-            for piece in ("Hel", "lo"):
-                self.wfile.write(f"data: {json.dumps({'choices': [{'delta': {'content': piece}}]})}\n\n".encode())
-            self.wfile.write(b'data: {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}\n\n'
-                             b"data: [DONE]\n\n")
-        else:
-            self.wfile.write(json.dumps({"choices": [{"message": {"content": "Hello"}}]}).encode())
-
-    def log_message(self, *a):
-        pass
 
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-    srv.seen = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
+    with fake_endpoint() as srv:
+        yield srv
 
 
 def test_chat_and_stream_send_the_request_and_parse_the_reply(server, settings):
