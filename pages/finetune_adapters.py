@@ -1,11 +1,9 @@
 """Fine-tune > Adapters: every registered LoRA adapter; rename, delete, download for peft or a server."""
-import pandas as pd
 import streamlit as st
 
-from workbench import jobs
-from workbench.finetune.adapters import AdapterError, AdapterRegistry
-from workbench.finetune.figures import training_curves
-from workbench.ui.finetune import flash, fmt_duration, show_flash
+from workbench.finetune.adapters import AdapterRegistry
+from workbench.ui import adapters
+from workbench.ui.finetune import show_flash
 from workbench.ui.resources import get_settings
 
 st.title("Adapters")
@@ -14,43 +12,7 @@ st.caption("Each finished fine-tune registers an adapter in the standard PEFT fo
 settings = get_settings()
 show_flash()
 reg = AdapterRegistry(settings)
-adapters = reg.list()
-if not adapters:
-    st.info("No adapters yet: they appear here when a training job finishes.")
+if (name := adapters.adapters_section(reg)) is None:
     st.stop()
-
-st.dataframe(pd.DataFrame([{
-    "name": a.name, "base model": a.base_model, "dataset": a.dataset, "dataset hash": a.dataset_hash,
-    "final loss": a.final_loss, "val loss": a.final_val_loss, "training time": fmt_duration(a.train_seconds),
-    "size (MB)": a.size_mb,
-} for a in adapters]), hide_index=True, width="stretch")
-
-name = st.selectbox("Adapter", [a.name for a in adapters])
-info = reg.get(name)
-c1, c2, c3 = st.columns(3)
-with c1.form("ft_rename"):
-    new = st.text_input("New name", value=name)
-    if st.form_submit_button("Rename"):
-        try:
-            reg.rename(name, new)
-        except AdapterError as e:
-            st.error(str(e))
-        else:
-            flash(f"Renamed '{name}' to '{new.strip()}'.")
-            st.rerun()
-with c2:
-    st.download_button("Download as zip", data=reg.export_zip(name), file_name=f"{name}.zip",
-                       mime="application/zip", icon=":material/download:",
-                       help="Unzip and load with PeftModel.from_pretrained(base_model, folder).")
-with c3:
-    sure = st.checkbox("I want to delete it")
-    if st.button("Delete adapter", disabled=not sure, icon=":material/delete:"):
-        reg.delete(name)
-        flash(f"Deleted adapter '{name}'.")
-        st.rerun()
-runs = jobs.read_metrics(settings.jobs_dir / info.job_id) if info.job_id else []
-if runs:
-    st.plotly_chart(training_curves({info.name: runs}), key="ft_adapter_curves")
-with st.expander("Training spec and record"):
-    st.json({"job": info.job_id, "dataset": info.dataset, "dataset_hash": info.dataset_hash,
-             "final_loss": info.final_loss, "final_val_loss": info.final_val_loss, "spec": info.spec})
+adapters.actions_section(reg, name)
+adapters.record_section(settings, reg, name)

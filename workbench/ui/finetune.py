@@ -1,4 +1,4 @@
-"""Streamlit pieces of the fine-tuning pages: cached model metadata, the live job view, job history."""
+"""Sections of the Training jobs page (new fine-tune, history and live view, comparison) and fine-tune widgets."""
 from __future__ import annotations
 
 import time
@@ -6,7 +6,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from workbench import jobs
+from workbench import finetune, jobs
+from workbench.finetune import datasets as ds
 from workbench.finetune.figures import training_curves
 from workbench.finetune.model import device_for_training, linear_layer_names
 from workbench.settings import Settings
@@ -139,3 +140,62 @@ def history(settings: Settings, kind: str = "finetune") -> list[jobs.JobStatus]:
 
     table()
     return all_jobs
+
+
+def new_job_section(settings: Settings) -> None:
+    """The fine-tune form (open while there is no job yet); a valid spec is queued."""
+    from workbench.ui.finetune_form import spec_form
+
+    with st.expander("New fine-tune", expanded=not jobs.list_jobs(settings, "finetune")):
+        datasets = [d.name for d in ds.list_datasets(settings)]
+        if not datasets:
+            st.info("No datasets yet: add one on the Datasets page (or load the sample there).")
+            return
+        spec = spec_form(settings, datasets)
+        if spec is None:
+            return
+        try:
+            job = finetune.launch(settings, spec)
+        except (finetune.SpecError, jobs.JobError) as e:
+            st.error(str(e))
+        else:
+            st.session_state[state.FT_SELECTED_JOB] = job.job_id
+            flash(f"Queued '{spec.adapter_name}' ({job.job_id}).")
+            st.rerun()
+
+
+def _label(j: jobs.JobStatus) -> str:
+    return f"{j.name} · {j.state} · {j.job_id}"
+
+
+def jobs_section(settings: Settings) -> list[jobs.JobStatus]:
+    """Every fine-tune job in a table, and the chosen one (by default the active one) live; returns the jobs."""
+    st.subheader("History")
+    all_jobs = history(settings)
+    if not all_jobs:
+        st.info("No training jobs yet.")
+        return []
+    ids = [j.job_id for j in all_jobs]
+    labels = {j.job_id: _label(j) for j in all_jobs}
+    active = next((j.job_id for j in all_jobs if not j.is_final), ids[0])
+    chosen = st.session_state.get(state.FT_SELECTED_JOB)
+    pick = st.selectbox("Job", ids, index=ids.index(chosen) if chosen in ids else ids.index(active),
+                        format_func=labels.get)
+    st.session_state[state.FT_SELECTED_JOB] = pick
+    live_job(settings, pick)
+    return all_jobs
+
+
+def compare_section(settings: Settings, all_jobs: list[jobs.JobStatus]) -> None:
+    """The loss curves of two jobs overlaid."""
+    st.subheader("Compare runs")
+    labels = {j.job_id: _label(j) for j in all_jobs}
+    with_curves = [j for j in all_jobs if jobs.read_metrics(settings.jobs_dir / j.job_id)]
+    pair = st.multiselect("Overlay the curves of two jobs", [j.job_id for j in with_curves], max_selections=2,
+                          format_func=labels.get, default=[j.job_id for j in with_curves[:2]])
+    if len(pair) == 2:
+        names = {j.job_id: j.name for j in all_jobs}
+        runs = {f"{names[i]} ({i[-6:]})": jobs.read_metrics(settings.jobs_dir / i) for i in pair}
+        st.plotly_chart(training_curves(runs), key="ft_compare")
+    elif len(with_curves) < 2:
+        st.caption("Two jobs with curves are needed to compare.")

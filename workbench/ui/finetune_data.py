@@ -1,4 +1,4 @@
-"""Streamlit pieces of the Datasets page: upload with validation, preview, the synthetic QA builder."""
+"""Sections of the Datasets page: upload with validation, the sample, stored datasets with preview, synthetic QA."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
-from workbench.finetune import datasets as ds, synthetic
+from workbench.finetune import datasets as ds, sample, synthetic
 from workbench.finetune.figures import length_histogram
 from workbench.models.registry import ModelError
 from workbench.names import check_name
@@ -149,3 +149,30 @@ def synthetic_section(settings: Settings) -> None:
             st.error(f"{text}: {j.error}")
         else:
             st.caption(text + (f" -> {j.result.get('pairs')} pairs" if j.result.get("pairs") is not None else ""))
+
+
+def sample_section(settings: Settings) -> None:
+    """The bundled behaviour dataset, one click away, and the synthetic QA builder."""
+    st.write("280 questions answered as one-line JSON (`answer`, `confidence`, `source`): "
+             "a behaviour a small adapter learns in minutes.")
+    if st.button("Load sample behaviour dataset", icon=":material/download:"):
+        try:
+            flash(sample.load(settings))
+        except ds.DatasetError as e:
+            st.error(str(e))
+        else:
+            st.session_state[state.FT_PREVIEW_DATASET] = sample.SAMPLE_NAME
+            st.rerun()
+    with st.expander("Build synthetic QA pairs from a collection"):
+        synthetic_section(settings)
+
+
+def stored_section(settings: Settings) -> None:
+    """Every stored dataset in a table, and one previewed as the model sees it."""
+    infos = ds.list_datasets(settings)
+    st.subheader("Stored datasets")
+    if not infos:
+        st.info("No datasets yet: upload a file or load the sample.")
+        return
+    datasets_table(infos)
+    preview_section(settings, infos)
