@@ -41,6 +41,14 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
+def create_collection(name: str) -> AppTest:
+    """The Collections page after creating collection `name` through its form."""
+    at = ok(page("knowledge_collections"))
+    next(t for t in at.text_input if t.label == "Name").set_value(name)
+    next(b for b in at.button if b.label == "Create collection").click()
+    return ok(at)
+
+
 @pytest.mark.parametrize("name", ["knowledge_collections", "knowledge_chunking", "knowledge_documents"])
 def test_pages_render_on_empty_storage(name):
     at = ok(page(name))
@@ -48,10 +56,7 @@ def test_pages_render_on_empty_storage(name):
 
 
 def test_upload_preview_index_counts_and_delete(fake_model):
-    at = ok(page("knowledge_collections"))
-    next(t for t in at.text_input if t.label == "Name").set_value("Product docs")
-    next(b for b in at.button if b.label == "Create collection").click()
-    ok(at)
+    at = create_collection("Product docs")
     assert any("Created collection 'Product docs'" in s.value for s in at.success)
 
     at.file_uploader[0].set_value([("buoy.md", MD, "text/markdown"),
@@ -98,10 +103,7 @@ def test_upload_preview_index_counts_and_delete(fake_model):
 
 
 def test_preview_of_an_uploaded_file_reports_bad_input(fake_model):
-    at = ok(page("knowledge_collections"))
-    next(t for t in at.text_input if t.label == "Name").set_value("empty-one")
-    next(b for b in at.button if b.label == "Create collection").click()
-    ok(at)
+    create_collection("empty-one")
     at = ok(page("knowledge_chunking"))
     at.file_uploader[0].set_value(("locked.docx", b"not a zip", "application/octet-stream"))
     ok(at)
@@ -124,10 +126,7 @@ def test_sample_button_real_model_and_preview():
 
 
 def test_semantic_preview_asks_before_embedding_many_sentences(fake_model):
-    at = ok(page("knowledge_collections"))
-    next(t for t in at.text_input if t.label == "Name").set_value("long")
-    next(b for b in at.button if b.label == "Create collection").click()
-    ok(at)
+    create_collection("long")
     at = ok(page("knowledge_chunking"))
     long_text = " ".join(f"Sentence number {i} is about topic {i % 7}." for i in range(600)).encode()
     at.file_uploader[0].set_value(("long.txt", long_text, "text/plain"))

@@ -43,6 +43,16 @@ def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
+def run_evaluation(at: AppTest, modes: list[str]):
+    """Run the retrieval evaluation on the page with `modes`, wait for it, and return its result table."""
+    at.multiselect(key="eval_modes").set_value(modes)
+    at.run()
+    button(at, "Run evaluation").click()
+    run_until(at, lambda a: len(a.dataframe) > 0)
+    assert not at.exception, [e.value for e in at.exception]
+    return at.dataframe[0].value
+
+
 @pytest.mark.parametrize("name", ["retrieval_query.py", "retrieval_eval.py", "retrieval_sweep.py"])
 def test_pages_render_on_empty_storage(settings, name):
     at = page(name)
@@ -85,12 +95,7 @@ def test_evaluation_flow_to_table(settings):
     fake_sample(settings)
     at = page("retrieval_eval.py")
     at.run()
-    at.multiselect(key="eval_modes").set_value(["dense", "bm25"])
-    at.run()
-    button(at, "Run evaluation").click()
-    run_until(at, lambda a: len(a.dataframe) > 0)
-    assert not at.exception, [e.value for e in at.exception]
-    df = at.dataframe[0].value
+    df = run_evaluation(at, ["dense", "bm25"])
     assert {"rank (dense)", "rank (bm25)", "question", "gold matched by"} <= set(df.columns)
     assert len(df) >= 40 and df["rank (bm25)"].notna().sum() > 20
     assert len(at.get("plotly_chart")) == 2
@@ -148,11 +153,7 @@ def test_evaluation_upload_with_bad_rows(settings):
     assert not at.exception, [e.value for e in at.exception]
     assert any("1 row(s) skipped" in e.label for e in at.expander)
     assert any("mine.csv" in c.value and "2 questions" in c.value for c in at.caption)
-    at.multiselect(key="eval_modes").set_value(["bm25"])
-    at.run()
-    button(at, "Run evaluation").click()
-    run_until(at, lambda a: len(a.dataframe) > 0)
-    assert len(at.dataframe[0].value) == 2
+    assert len(run_evaluation(at, ["bm25"])) == 2
 
 
 @pytest.mark.slow
@@ -174,12 +175,7 @@ def test_public_benchmark_builds_its_collection_and_scores(settings, real_embedd
     assert at.selectbox(key="eval_collection").value == "halueval-qa"
     assert any("Public benchmark loaded" in s.value and "3 documents" in s.value for s in at.success)
     assert any("30 questions" in c.value for c in at.caption)
-    at.multiselect(key="eval_modes").set_value(["bm25", "hybrid"])
-    at.run()
-    button(at, "Run evaluation").click()
-    run_until(at, lambda a: len(a.dataframe) > 0)
-    assert not at.exception, [e.value for e in at.exception]
-    df = at.dataframe[0].value
+    df = run_evaluation(at, ["bm25", "hybrid"])
     assert len(df) == 30 and (df["gold matched by"] == "span").all()
     # Each question's own passage is easy to find for BM25: nearly all rank it first.
     assert (df["rank (bm25)"] == 1).mean() > 0.8
@@ -192,11 +188,7 @@ def test_evaluation_result_survives_a_restart(settings):
     col = fake_sample(settings)
     at = page("retrieval_eval.py")
     at.run()
-    at.multiselect(key="eval_modes").set_value(["bm25"])
-    at.run()
-    button(at, "Run evaluation").click()
-    run_until(at, lambda a: len(a.dataframe) > 0)
-    before = at.dataframe[0].value
+    before = run_evaluation(at, ["bm25"])
     _tasks.clear()  # what a restart of the app does to running and finished tasks
     at = page("retrieval_eval.py")
     at.run()
