@@ -1,4 +1,15 @@
-"""Router: sections and pages of the workbench. Pages are thin; the work happens in `workbench/`."""
+"""Router: sections and pages of the workbench.
+
+Every page follows one convention. A page file (pages/<section>_<page>.py) is its docstring, `st.title`,
+`st.caption`, and calls, in order, to section functions of `workbench.ui.<module>`: one function renders one
+section (its widgets, their keys, its messages) and returns what the next section needs, or None when there is
+nothing more to show, and the page then calls `st.stop()`. A page may get shared objects from
+`workbench.ui.resources`, call the core for one line of plain work (`jobs.reconcile`, `run_index.entries`), and
+place sections in columns or tabs; it holds no other widget or business logic. Widget modules are named for what
+they hold (ui/collections.py, ui/sweep.py, ...), widgets shared by a section of the app live in its area module
+(ui/knowledge.py, ui/retrieval.py), session-state keys in ui/state.py, the work in the core (`workbench.*`), and
+figures in each package's figures.py.
+"""
 import streamlit as st
 
 st.set_page_config(page_title="RAG & Fine-Tuning Workbench", page_icon=":material/science:", layout="wide")

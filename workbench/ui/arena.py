@@ -259,6 +259,27 @@ def ask(question: str, c: ArenaControls) -> None:
     st.rerun()  # redraw from the record, so votes, charts and export include this turn
 
 
+def controls_section() -> ArenaControls | None:
+    """The settings panel; what was chosen, or None (with a warning) when no column is."""
+    c = controls()
+    if not c.setups:
+        st.warning("Choose at least one column.")
+        return None
+    return c
+
+
+def conversation_section(c: ArenaControls) -> None:
+    """The turns so far, the question box, and a new question's answers as they stream."""
+    for i, turn in enumerate(conversation().turns):
+        show_turn(i, turn, c.blind)
+    question = st.chat_input("Ask all columns...", key="arena_question")
+    problem = validate_question(question)
+    if problem:
+        st.error(problem)
+    elif question:
+        ask(question, c)
+
+
 def validate_question(q: str | None) -> str | None:
     """An error message for a question that cannot be asked, None when it is fine."""
     if q is None:

