@@ -1,4 +1,4 @@
-"""The four-setup evaluation on the sample workspace: the numbers behind the README's "which one?" table.
+"""The four-setup evaluation on the sample workspace: the numbers behind docs/EVALUATION.md's tables.
 
     .venv/bin/python bench/eval_sample.py            # full: 53 questions x 4 setups (~20-30 min on 2 CPU cores)
     .venv/bin/python bench/eval_sample.py --quick    # 2 questions, short answers: about a minute
