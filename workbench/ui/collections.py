@@ -44,12 +44,19 @@ def overview_section() -> list:
     return infos
 
 
+def _picked(infos: list, key: str, empty: str) -> str | None:
+    """The collection picked for a tab, or None (with `empty` said when there is no collection)."""
+    if not infos:
+        st.caption(empty)
+        return None
+    return collection_picker(key)
+
+
 def upload_section(infos: list) -> None:
     """Files into a collection with progress and Cancel, then the upload's report."""
-    if not infos:
-        st.caption("Create a collection first (the **New collection** tab), then upload documents into it.")
-        return
-    if not (name := collection_picker("kn_upload_collection")):
+    name = _picked(infos, "kn_upload_collection",
+                   "Create a collection first (the **New collection** tab), then upload documents into it.")
+    if not name:
         return
     gen = st.session_state.get(state.KNOWLEDGE_UPLOADER_GEN, 0)
     files = st.file_uploader(f"Documents ({', '.join(UPLOAD_TYPES)}; up to {get_settings().max_upload_mb:.0f} MB each)",
@@ -119,10 +126,7 @@ def create_section() -> None:
 
 def manage_section(infos: list) -> None:
     """Rename or delete (after a confirmation) one collection."""
-    if not infos:
-        st.caption("Nothing to rename or delete yet.")
-        return
-    if not (target := collection_picker("kn_manage_collection")):
+    if not (target := _picked(infos, "kn_manage_collection", "Nothing to rename or delete yet.")):
         return
     kb = get_kb()
     c1, c2 = st.columns(2)

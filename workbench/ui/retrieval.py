@@ -216,6 +216,16 @@ def running(task_key: str) -> bool:
     return t is not None and not t.done
 
 
+def task_result(task_key: str, what: str, col, cancelled: str):
+    """The task's result once done (else None), under a caption naming its run, and `cancelled` if it was."""
+    res = task_panel(task_key)
+    if res is not None:
+        result_caption(task_key, what, col)
+        if res.cancelled:
+            st.warning(cancelled)
+    return res
+
+
 def task_panel(task_key: str):
     """Progress and a cancel button while the task runs (polled every second); its result once done."""
     task = get_task(task_key)

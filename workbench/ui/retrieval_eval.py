@@ -7,7 +7,7 @@ from workbench.retrieval.config import MODES, load_defaults
 from workbench.retrieval.evaluate import DEPTH, evaluate
 from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import question_set_picker, result_caption, running, start_task, task_panel
+from workbench.ui.retrieval import question_set_picker, running, start_task, task_result
 
 
 def run_section(col) -> str:
@@ -29,12 +29,10 @@ def run_section(col) -> str:
 
 def results_section(col, task_key: str) -> None:
     """Progress while it runs; then metrics per mode, where gold passages ranked, and a row per question."""
-    ev = task_panel(task_key)
+    ev = task_result(task_key, "run", col,
+                     "Cancelled: the scores below cover only the questions finished before the cancel.")
     if ev is None:
         return
-    result_caption(task_key, "run", col)
-    if ev.cancelled:
-        st.warning("Cancelled: the scores below cover only the questions finished before the cancel.")
     if ev.skipped:
         with st.expander(f"{len(ev.skipped)} question(s) have no gold passage in this collection"):
             st.write("\n".join(f"- {s}" for s in ev.skipped))

@@ -10,7 +10,7 @@ from workbench.retrieval.figures import sweep_heatmap
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
 from workbench.ui import state
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import question_set_picker, result_caption, running, start_task, task_panel
+from workbench.ui.retrieval import question_set_picker, running, start_task, task_panel, task_result
 
 
 def reindex_section(col) -> None:
@@ -65,12 +65,9 @@ def grid_section(col) -> tuple[str, str]:
 
 def results_section(col, task_key: str, mode: str) -> None:
     """Progress while it runs; then the heatmap, every configuration, and Apply best to the collection."""
-    res = task_panel(task_key)
+    res = task_result(task_key, "sweep", col, "Cancelled: results cover the configurations finished before the cancel.")
     if res is None:
         return
-    result_caption(task_key, "sweep", col)
-    if res.cancelled:
-        st.warning("Cancelled: results cover the configurations finished before the cancel.")
     for s in res.skipped:
         st.caption(f"Skipped: {s}")
     st.caption(f"{res.texts_embedded} chunk texts embedded, {res.texts_reused} reused from the cache; "
