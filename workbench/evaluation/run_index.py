@@ -105,7 +105,7 @@ def _load(settings: Settings) -> dict[str, RunEntry] | None:
 
 
 def _save(settings: Settings, entries: dict[str, RunEntry]) -> None:
-    write_json_atomic(settings.evals_dir / INDEX, {"runs": [e.to_json() for e in entries.values()]}, indent=0)
+    write_json_atomic(settings.evals_dir / INDEX, {"runs": [e.to_json() for e in entries.values()]})
 
 
 def _folders(settings: Settings) -> set[str]:
