@@ -22,7 +22,7 @@ from workbench.answering import drain, setups, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.answering.records import answer_record, passage_from_json, passage_to_json
 from workbench.evaluation import run_index
-from workbench.jobs.store import write_json_atomic
+from workbench.files import write_json_atomic
 from workbench.names import time_id
 from workbench.questions import Question
 from workbench.settings import Settings
