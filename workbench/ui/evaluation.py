@@ -58,7 +58,7 @@ def set_section(settings: Settings) -> str | None:
                    "JSON schema), source_document, source_page, unanswerable (true/false). Bad rows are listed "
                    "with their line and left out. The same files work for retrieval evaluation.")
         gen = st.session_state.get(state.EVAL_UPLOADER_GEN, 0)
-        up = st.file_uploader("Evaluation set", type=["csv", "jsonl", "json", "tsv"], key=f"eval_uploader_{gen}")
+        up = st.file_uploader("Evaluation set", type=[t.lstrip(".") for t in questions.FILE_TYPES], key=f"eval_uploader_{gen}")
         if up is not None:
             try:
                 st.session_state[state.EVAL_UPLOAD] = (up.name, questions.parse_questions(

@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from workbench.questions import (
-    QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,
+    FILE_TYPES, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,
 )
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
 from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
@@ -91,7 +91,7 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
         st.caption("The sample workspace's questions with reference answers and source documents; they match "
                    "the sample knowledge base ('Load sample workspace' on System).")
     elif src == "Upload CSV / JSONL":
-        up = st.file_uploader("Questions file", type=["csv", "jsonl", "json", "tsv"], key=f"{key}_qfile",
+        up = st.file_uploader("Questions file", type=[t.lstrip(".") for t in FILE_TYPES], key=f"{key}_qfile",
                               help="Columns: question, plus reference (expected answer text) and/or "
                                    "source_document (file name) and source_page; the same files as Run evaluation.")
         if up is not None:
