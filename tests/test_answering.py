@@ -10,6 +10,7 @@ from workbench.answering import (
     SETUPS, answer_question, build_messages, drain, passage_from_json, passage_to_json, prepare_turn, setups,
     stream_answer,
 )
+from workbench.answering.recipes import Recipe, Shot
 from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig, PreparedPrompt
 from workbench.models.openai_client import EndpointError
@@ -25,6 +26,8 @@ def hit(text, doc="warranty.pdf", page=2, rank=1, score=0.8):
 
 
 PASSAGES = (hit("The warranty lasts 24 months.", rank=1), hit("Returns within 30 days.", "returns.md", None, 2, 0.5))
+RECIPE = Recipe("json", instructions="You answer support questions.", format="Reply with one line of JSON.",
+                shots=(Shot("How old is the firm?", '{"answer": "ten years"}'),), version=3)
 
 
 class RecordingGenerator:
@@ -69,14 +72,48 @@ def test_context_only_in_rag_and_hybrid():
 def test_adapter_only_in_finetuned_and_hybrid_and_answers_carry_everything():
     gen = RecordingGenerator()
     answers = {s: answer_question(s, Q, generator=gen, passages=PASSAGES, adapter_path="/adapters/demo",
-                                  cfg=GenerationConfig(max_new_tokens=8), system_prompt=None) for s in setups.keys()}
-    assert [c["adapter"] for c in gen.calls] == [None, None, "/adapters/demo", "/adapters/demo"]
+                                  cfg=GenerationConfig(max_new_tokens=8), system_prompt=None, recipe=RECIPE)
+               for s in setups.keys()}
+    assert [c["adapter"] for c in gen.calls] == [None, None, None, "/adapters/demo", "/adapters/demo"]
     for s, a in answers.items():
         assert a.setup == s and a.text == "Two years." and a.error is None
         assert a.stats.prompt_tokens == 42 and a.stats.completion_tokens == 2
         assert a.passages == (PASSAGES if s in ("rag", "hybrid") else ())
         assert ("Context:" in a.prompt) == (s in ("rag", "hybrid"))
-    assert answers["rag"].prompt == answers["hybrid"].prompt
+    # RAG answers with the recipe, hybrid (by default) without it: same passages, different prompts.
+    assert answers["rag"].prompt != answers["hybrid"].prompt
+
+
+def test_recipe_reaches_exactly_the_setups_that_use_it():
+    def prompt_of(setup, **kw):
+        return build_messages(setup, Q, PASSAGES, "Be brief.", recipe=RECIPE, **kw)
+
+    shot_turns = [{"role": "user", "content": "How old is the firm?"},
+                  {"role": "assistant", "content": '{"answer": "ten years"}'}]
+    system = {"role": "system", "content": "You answer support questions.\n\nReply with one line of JSON."}
+    for setup in setups.keys():
+        msgs = prompt_of(setup)
+        if setups.uses_recipe(setup):
+            assert msgs[0] == system and msgs[1:3] == shot_turns, setup
+        else:
+            assert msgs[0] == {"role": "system", "content": "Be brief."} and len(msgs) == 2, setup
+    assert [k for k in setups.keys() if setups.uses_recipe(k)] == ["prompted", "rag"]
+    # The run's choice: fine-tuned and hybrid with the recipe too.
+    for setup in ("finetuned", "hybrid"):
+        msgs = prompt_of(setup, recipe_with_adapter=True)
+        assert msgs[0] == system and msgs[1:3] == shot_turns
+    # Earlier turns of a conversation come after the shots, before the question.
+    msgs = build_messages("prompted", Q, (), None, [{"role": "user", "content": "hi"},
+                                                    {"role": "assistant", "content": "hello"}], recipe=RECIPE)
+    assert [m["content"] for m in msgs[1:5]] == ["How old is the firm?", '{"answer": "ten years"}', "hi", "hello"]
+    assert msgs[-1] == {"role": "user", "content": Q}
+
+
+def test_prompted_without_a_recipe_is_an_error_in_its_column_and_rag_falls_back_to_the_system_prompt():
+    gen = RecordingGenerator()
+    assert "Pick a prompt recipe" in answer_question("prompted", Q, generator=gen).error
+    rag = answer_question("rag", Q, generator=gen, passages=PASSAGES, system_prompt="Be brief.")
+    assert rag.error is None and gen.calls[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
 def test_stream_yields_pieces_then_answer():
@@ -152,14 +189,14 @@ def test_stopping_a_stream_closes_the_generation_and_keeps_the_partial_answer():
 
 
 def test_setups_are_one_ordered_definition():
-    assert setups.keys() == ("base", "rag", "finetuned", "hybrid") == tuple(s.key for s in SETUPS)
+    assert setups.keys() == ("base", "prompted", "rag", "finetuned", "hybrid") == tuple(s.key for s in SETUPS)
     assert setups.retrieving() == ("rag", "hybrid") and setups.adapted() == ("finetuned", "hybrid")
     assert setups.label("base") == "Base model" and setups.short_label("base") == "Base"
     assert setups.label("hybrid") == "Hybrid (fine-tuned + RAG)" and setups.short_label("hybrid") == "Hybrid"
     assert setups.short_label("retired") == "retired"  # an old record still shows
-    assert not any(s.recipe for s in SETUPS)
+    assert [s.key for s in SETUPS if s.recipe] == ["prompted", "rag"] and setups.needing_recipe() == ("prompted",)
     assert setups.ordered(["hybrid", "base", "oracle"]) == ("base", "hybrid")
-    assert setups.without_retrieval("rag") == "base" and setups.without_retrieval("hybrid") == "finetuned"
+    assert setups.without_retrieval("rag") == "prompted" and setups.without_retrieval("hybrid") == "finetuned"
     with pytest.raises(ValueError, match="Unknown setup"):
         setups.setup("oracle")
 

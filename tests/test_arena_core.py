@@ -41,4 +41,4 @@ def test_blind_shuffle_and_votes_persist(settings):
         book.record("finetuned", ["rag", "base"])
     tally = VoteBook(settings).tally()  # a fresh instance reads the file: persisted
     assert tally.wins == {"hybrid": 1, "rag": 1}
-    assert tally.rounds == {"base": 2, "rag": 2, "finetuned": 1, "hybrid": 1}
+    assert tally.rounds == {"base": 2, "prompted": 1, "rag": 2, "finetuned": 1, "hybrid": 1}

@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.answering import setups
+from workbench.answering.recipes import Recipe
 from workbench.evaluation import runs
 from workbench.evaluation.decision import Measured, Prices, costs, recommend
 from workbench.evaluation.freshness import FactChange, before_after, says
@@ -238,12 +239,29 @@ def test_background_run_cancel_and_reload(settings):
 
 
 def test_adapter_only_for_finetuned_and_hybrid(settings):
-    run_id = make_run(settings, sample_items()[:2], setups=setups.keys(), adapter_path="/adapters/demo")
+    run_id = make_run(settings, sample_items()[:2], setups=setups.keys(), adapter_path="/adapters/demo",
+                      recipe=Recipe("house", format="One line of JSON.", version=1).to_json())
     gen = FakeGenerator()
     runs.execute(settings, run_id, runs.PlainContext(), generator=gen, collection=text_collection(FakeEmbedder()))
     rec = runs.load_run(settings, run_id)
     used = {(r["setup"], a) for r, a in zip(rec.results, gen.adapters_used)}
-    assert used == {("base", None), ("rag", None), ("finetuned", "/adapters/demo"), ("hybrid", "/adapters/demo")}
+    assert used == {("base", None), ("prompted", None), ("rag", None), ("finetuned", "/adapters/demo"),
+                    ("hybrid", "/adapters/demo")}
+
+
+def test_the_recipe_is_recorded_with_the_run_and_reaches_the_setups_that_use_it(settings):
+    recipe = Recipe("house", instructions="Be exact.", format="One line of JSON.", version=2)
+    run_id = make_run(settings, sample_items()[:1], setups=setups.keys(), adapter_path="/a",
+                      recipe=recipe.to_json(), recipe_with_adapter=True)
+    gen = FakeGenerator()
+    runs.execute(settings, run_id, runs.PlainContext(), generator=gen, collection=text_collection(FakeEmbedder()))
+    rec = runs.load_run(settings, run_id)
+    assert Recipe.from_json(rec.spec.recipe) == recipe and rec.spec.recipe_with_adapter
+    systems = [m[0]["content"] for m in gen.calls]
+    assert systems == ["You are a helpful assistant."] + ["Be exact.\n\nOne line of JSON."] * 4
+    with pytest.raises(runs.RunError, match="needs a prompt recipe"):
+        runs.RunSpec("t", setups=("prompted",))
+    assert "prompted" not in runs.RunSpec("t", collection="c", adapter="a").setups
 
 
 def test_run_index_follows_create_progress_finish_delete_and_rebuilds(settings):

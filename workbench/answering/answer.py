@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT, RAG_TEMPLATE, Passage, chat_messages
-from workbench.answering.setups import setup as setup_of
+from workbench.answering.recipes import Recipe
+from workbench.answering.setups import needing_recipe, setup as setup_of, uses_recipe
 from workbench.models.generator import GenerationConfig
 from workbench.models.registry import ModelError
 from workbench.types import Answer, GenerationStats, ScoredChunk
@@ -22,9 +23,16 @@ def to_passage(sc: ScoredChunk) -> Passage:
 
 
 def build_messages(setup: str, question: str, passages: Sequence[ScoredChunk] = (),
-                   system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> list[dict]:
-    """The chat messages one setup sends: RAG context only for setups that retrieve."""
+                   system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = (),
+                   recipe: Recipe | None = None, recipe_with_adapter: bool = False) -> list[dict]:
+    """The chat messages one setup sends: RAG context only for setups that retrieve.
+
+    A recipe (for the setups that use it) replaces the system prompt with its own and puts its
+    few-shot examples as real chat turns before the conversation.
+    """
     retrieves = setup_of(setup).retrieves
+    if recipe is not None and uses_recipe(setup, recipe_with_adapter):
+        system_prompt, history = recipe.system_prompt() or None, [*recipe.turns(), *history]
     if retrieves and not passages:
         msgs = chat_messages(question, None, system_prompt, history)
         msgs[-1]["content"] = RAG_TEMPLATE.format(context=NO_CONTEXT, question=question.strip())
@@ -38,7 +46,8 @@ class AnswerStream:
 
     def __init__(self, setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
                  adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
-                 system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()):
+                 system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = (),
+                 recipe: Recipe | None = None, recipe_with_adapter: bool = False):
         self.setup = setup
         uses = setup_of(setup)
         self.question = question
@@ -48,6 +57,7 @@ class AnswerStream:
         self.cfg = cfg
         self.system_prompt = system_prompt
         self.history = tuple(history)
+        self.recipe = recipe if uses_recipe(setup, recipe_with_adapter) else None
         self.answer: Answer | None = None
         self.text = ""
 
@@ -62,10 +72,12 @@ class AnswerStream:
                 raise ValueError("The question is empty.")
             if uses.adapter and not self.adapter_path:
                 raise ValueError("Pick an adapter for the fine-tuned and hybrid columns.")
+            if self.recipe is None and self.setup in needing_recipe():
+                raise ValueError(f"Pick a prompt recipe for the {uses.short_label} column.")
             if uses.retrieves and not self.passages:
                 notes.append("No passages were retrieved; the model was told so.")
             messages = build_messages(self.setup, self.question, self.passages, self.system_prompt,
-                                      self.history)
+                                      self.history, self.recipe, recipe_with_adapter=True)
             prompt = self.generator.render(messages)
             pieces = self.generator.stream(messages, self.cfg, stats_out=stats, adapter=self.adapter_path,
                                            prepared_out=prepared)
@@ -93,18 +105,22 @@ class AnswerStream:
 
 def stream_answer(setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
                   adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
-                  system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> AnswerStream:
+                  system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = (),
+                  recipe: Recipe | None = None, recipe_with_adapter: bool = False) -> AnswerStream:
     """A streaming answer for one setup; see the package docstring."""
     return AnswerStream(setup, question, generator=generator, passages=passages, adapter_path=adapter_path,
-                        cfg=cfg, system_prompt=system_prompt, history=history)
+                        cfg=cfg, system_prompt=system_prompt, history=history, recipe=recipe,
+                        recipe_with_adapter=recipe_with_adapter)
 
 
 def answer_question(setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),
                     adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
-                    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = ()) -> Answer:
+                    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT, history: Sequence[dict] = (),
+                    recipe: Recipe | None = None, recipe_with_adapter: bool = False) -> Answer:
     """One setup's whole answer to one question (errors in Answer.error, never raised)."""
     s = stream_answer(setup, question, generator=generator, passages=passages, adapter_path=adapter_path,
-                      cfg=cfg, system_prompt=system_prompt, history=history)
+                      cfg=cfg, system_prompt=system_prompt, history=history, recipe=recipe,
+                      recipe_with_adapter=recipe_with_adapter)
     for _ in s:
         pass
     return s.answer

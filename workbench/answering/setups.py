@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Keys for code that means one particular setup (the decision rules); everything else iterates SETUPS.
-BASE, RAG, FINETUNED, HYBRID = "base", "rag", "finetuned", "hybrid"
+BASE, PROMPTED, RAG, FINETUNED, HYBRID = "base", "prompted", "rag", "finetuned", "hybrid"
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,14 @@ class Setup:
     short_label: str  # tables, charts and the evaluation pages
     retrieves: bool  # the prompt carries passages retrieved from a collection
     adapter: bool  # generated with the chosen LoRA adapter (so never on an OpenAI-compatible endpoint)
-    recipe: bool  # the prompt follows a prompt recipe
+    recipe: bool  # the prompt follows the chosen prompt recipe (adapter setups: when the run says so)
     color: str  # its colour in every evaluation chart
 
 
 SETUPS: tuple[Setup, ...] = (
     Setup(BASE, "Base model", "Base", retrieves=False, adapter=False, recipe=False, color="#7f7f7f"),
-    Setup(RAG, "RAG", "RAG", retrieves=True, adapter=False, recipe=False, color="#1f77b4"),
+    Setup(PROMPTED, "Prompted (recipe)", "Prompted", retrieves=False, adapter=False, recipe=True, color="#9467bd"),
+    Setup(RAG, "RAG", "RAG", retrieves=True, adapter=False, recipe=True, color="#1f77b4"),
     Setup(FINETUNED, "Fine-tuned", "Fine-tuned", retrieves=False, adapter=True, recipe=False, color="#ff7f0e"),
     Setup(HYBRID, "Hybrid (fine-tuned + RAG)", "Hybrid", retrieves=True, adapter=True, recipe=False,
           color="#2ca02c"),
@@ -66,6 +67,17 @@ def retrieving() -> tuple[str, ...]:
 def adapted() -> tuple[str, ...]:
     """Keys of the setups that need an adapter."""
     return tuple(s.key for s in SETUPS if s.adapter)
+
+
+def needing_recipe() -> tuple[str, ...]:
+    """Keys of the setups that cannot answer without a recipe (they would be another setup without one)."""
+    return tuple(s.key for s in SETUPS if s.recipe and not s.retrieves and not s.adapter)
+
+
+def uses_recipe(key: str, with_adapter: bool = False) -> bool:
+    """Whether `key` answers with the recipe: setups defined with one, and adapter setups when asked."""
+    s = setup(key)
+    return s.recipe or (s.adapter and with_adapter)
 
 
 def without_retrieval(key: str) -> str | None:

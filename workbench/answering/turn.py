@@ -6,6 +6,7 @@ from pathlib import Path
 
 from workbench.answering.answer import AnswerStream, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.answering.recipes import Recipe
 from workbench.answering.setups import setup
 from workbench.models.generator import GenerationConfig
 from workbench.models.registry import ModelError
@@ -18,8 +19,10 @@ class PreparedTurn:
     def __init__(self, question: str, keys: Sequence[str], passages: tuple[ScoredChunk, ...],
                  retrieval_error: str | None, *, local: Callable[[], object], endpoint: Callable[[], object] | None,
                  adapter_path: str | Path | None, cfg: GenerationConfig, system_prompt: str | None,
-                 history_for: Callable[[str], Sequence[dict]]):
+                 history_for: Callable[[str], Sequence[dict]], recipe: Recipe | None = None,
+                 recipe_with_adapter: bool = False):
         self.question, self.keys = question, tuple(keys)
+        self.recipe, self.recipe_with_adapter = recipe, recipe_with_adapter
         self.passages, self.retrieval_error = passages, retrieval_error
         self.local, self.endpoint = local, endpoint
         self.adapter_path, self.cfg, self.system_prompt, self.history_for = adapter_path, cfg, system_prompt, history_for
@@ -40,7 +43,8 @@ class PreparedTurn:
             return Answer(key, "", error=str(e))
         return stream_answer(key, self.question, generator=gen, passages=self.passages,
                              adapter_path=self.adapter_path, cfg=self.cfg, system_prompt=self.system_prompt,
-                             history=self.history_for(key))
+                             history=self.history_for(key), recipe=self.recipe,
+                             recipe_with_adapter=self.recipe_with_adapter)
 
     def __iter__(self) -> Iterator[tuple[str, AnswerStream | Answer]]:
         """(key, start(key)) for every setup, in order; read each stream before taking the next."""
@@ -52,10 +56,12 @@ def prepare_turn(question: str, keys: Sequence[str], *, local: Callable[[], obje
                  endpoint: Callable[[], object] | None = None, collection=None, retrieval=None,
                  adapter_path: str | Path | None = None, cfg: GenerationConfig = GenerationConfig(),
                  system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-                 history_for: Callable[[str], Sequence[dict]] = lambda key: ()) -> PreparedTurn:
+                 history_for: Callable[[str], Sequence[dict]] = lambda key: (), recipe: Recipe | None = None,
+                 recipe_with_adapter: bool = False) -> PreparedTurn:
     """Retrieve once (only when a chosen setup retrieves), so every such setup sees the same passages.
 
-    `local` and `endpoint` return a generator when first needed; `retrieval` is a RetrievalSettings
+    `recipe` goes to the setups that use one (`setups.uses_recipe`). `local` and `endpoint` return a
+    generator when first needed; `retrieval` is a RetrievalSettings
     (None: RetrievalSettings()). A missing collection or a failed retrieval becomes the error of each
     retrieving setup; the others still answer.
     """
@@ -72,4 +78,5 @@ def prepare_turn(question: str, keys: Sequence[str], *, local: Callable[[], obje
             except (ModelError, ValueError, OSError) as e:
                 error = f"Retrieval failed: {e}"
     return PreparedTurn(question, keys, passages, error, local=local, endpoint=endpoint, adapter_path=adapter_path,
-                        cfg=cfg, system_prompt=system_prompt, history_for=history_for)
+                        cfg=cfg, system_prompt=system_prompt, history_for=history_for, recipe=recipe,
+                        recipe_with_adapter=recipe_with_adapter)

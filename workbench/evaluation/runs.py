@@ -20,6 +20,7 @@ from typing import Protocol
 
 from workbench.answering import drain, setups, stream_answer
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
+from workbench.answering.recipes import Recipe
 from workbench.answering.records import answer_record, passage_from_json, passage_to_json
 from workbench.evaluation import run_index
 from workbench.files import write_json_atomic
@@ -40,7 +41,7 @@ class RunSpec:
     """Everything a run needs; identical generation settings apply to every setup."""
 
     set_name: str
-    setups: tuple[str, ...] = setups.keys()
+    setups: tuple[str, ...] | None = None  # None: every setup (the prompted one only when a recipe is given)
     collection: str | None = None  # needed by rag / hybrid
     retrieval: dict | None = None  # RetrievalSettings.to_json(); None = the collection's defaults
     adapter: str | None = None  # registered adapter name, needed by finetuned / hybrid
@@ -55,8 +56,13 @@ class RunSpec:
     label: str = ""  # what the user called the run
     parent_run: str | None = None  # the run this one re-checks (freshness "before")
     freshness: dict | None = None  # the fact change this run checks, when it is a freshness run
+    recipe: dict | None = None  # the prompt recipe used (Recipe.to_json(): a copy, so the run stays reproducible)
+    recipe_with_adapter: bool = False  # fine-tuned and hybrid answer with the recipe too
 
     def __post_init__(self):
+        if self.setups is None:
+            object.__setattr__(self, "setups", tuple(k for k in setups.keys()
+                                                     if self.recipe or k not in setups.needing_recipe()))
         unknown = set(self.setups) - set(setups.keys())
         object.__setattr__(self, "setups", setups.ordered(self.setups))
         object.__setattr__(self, "question_ids", tuple(self.question_ids))
@@ -66,6 +72,8 @@ class RunSpec:
             raise RunError("RAG and hybrid need a collection to retrieve from")
         if any(s in setups.adapted() for s in self.setups) and not (self.adapter or self.adapter_path):
             raise RunError("fine-tuned and hybrid need an adapter")
+        if any(s in setups.needing_recipe() for s in self.setups) and not self.recipe:
+            raise RunError("the prompted setup needs a prompt recipe")
         if not 1 <= int(self.max_new_tokens) <= 2048:
             raise RunError("max new tokens must be between 1 and 2048")
         if not 0.0 <= float(self.temperature) <= 2.0:
@@ -244,6 +252,7 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
     cfg = GenerationConfig(max_new_tokens=int(spec.max_new_tokens), temperature=float(spec.temperature),
                            top_p=float(spec.top_p), seed=int(spec.seed))
     system_prompt = DEFAULT_SYSTEM_PROMPT if spec.system_prompt is None else (spec.system_prompt or None)
+    recipe = Recipe.from_json(spec.recipe) if spec.recipe else None
     total = total or len(todo)
     n = 0
     for item, setup in todo:
@@ -252,7 +261,8 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
         stored = retrieved.get(item.id, []) if setups.setup(setup).retrieves else []
         stream = stream_answer(setup, item.question, generator=generator,
                                passages=[passage_from_json(p) for p in stored], adapter_path=spec.adapter_path,
-                               cfg=cfg, system_prompt=system_prompt)
+                               cfg=cfg, system_prompt=system_prompt, recipe=recipe,
+                               recipe_with_adapter=spec.recipe_with_adapter)
         done = drain(stream, ctx.cancelled)
         if done is None:
             break
