@@ -68,3 +68,37 @@ def test_pick_shots_is_seeded_and_skips_empty_pairs():
     assert a == b and len(a) == 3 and all(s.user and s.assistant.strip() for s in a)
     assert pick_shots(pairs, 3, seed=2) != a
     assert len(pick_shots(pairs[:2], 5)) == 2
+
+
+def test_sample_recipe_is_saved_once_and_teaches_the_sample_format(settings):
+    import json
+
+    from workbench.answering.sample import SAMPLE_RECIPE, load, sample_recipe
+    from workbench.evaluation.metrics import format_ok
+    from workbench.evaluation.sample import SAMPLE_SCHEMA
+    from workbench.finetune.sample import load as load_behaviour
+    from workbench.finetune.datasets import load_examples
+
+    assert load(settings) == "recipe 'sample-json' v1 (3 few-shot examples)"
+    assert load(settings) == "recipe 'sample-json' v1 (3 few-shot examples)"  # idempotent: no new version
+    assert list_recipes(settings) == [SAMPLE_RECIPE] and versions(settings, SAMPLE_RECIPE) == [1]
+    r = load_recipe(settings, SAMPLE_RECIPE)
+    assert r.content() == sample_recipe().content()
+    for key in ('"answer"', '"confidence"', '"source"', '"high"', '"medium"', '"low"', '"unknown"', '"none"'):
+        assert key in r.format
+    # Its examples are rows of the behaviour dataset, in the sample's exact format: a bare general-knowledge
+    # question, one with context, one nobody can know.
+    load_behaviour(settings)
+    rows = {(ex.messages[-2][1], ex.completion) for ex in load_examples(settings, "sample-behaviour")}
+    assert all((s.user, s.assistant) in rows for s in r.shots)
+    assert all(format_ok(s.assistant, json.dumps(SAMPLE_SCHEMA)) for s in r.shots)
+    answers = [json.loads(s.assistant) for s in r.shots]
+    assert [a["confidence"] for a in answers] == ["medium", "high", "low"]
+    assert sum("Context:" in s.user for s in r.shots) == 1
+
+
+def test_load_sample_workspace_includes_the_recipe(settings, monkeypatch):
+    from workbench.sample import workspace
+
+    monkeypatch.setattr(workspace, "LOADERS", [x for x in workspace.LOADERS if x[0] == "prompt recipe"])
+    assert workspace.load_sample_workspace(settings) == ["prompt recipe: recipe 'sample-json' v1 (3 few-shot examples)"]

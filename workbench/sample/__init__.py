@@ -30,3 +30,8 @@ def freshness_path() -> Path:
 def probe_path() -> Path:
     """The forgetting probe: general-knowledge and instruction-following items with checkable answers."""
     return DATA / "probe.jsonl"
+
+
+def recipe_path() -> Path:
+    """The prompt recipe for the sample's JSON answer style (saved as recipe "sample-json")."""
+    return DATA / "recipe.json"

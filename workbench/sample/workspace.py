@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from workbench.answering.sample import load as load_prompt_recipe
 from workbench.evaluation.sample import load as load_evaluation_set
 from workbench.finetune.sample import load as load_behaviour_dataset
 from workbench.knowledge.sample import load as load_knowledge_base
@@ -14,6 +15,7 @@ Progress = Callable[[float, str], None]
 LOADERS: list[tuple[str, Callable[..., str]]] = [
     ("knowledge base", load_knowledge_base),
     ("behaviour dataset", load_behaviour_dataset),
+    ("prompt recipe", load_prompt_recipe),
     ("evaluation set", load_evaluation_set),
 ]
 
