@@ -37,11 +37,13 @@ class Report:
     prices: Prices
     measured: Measured
     freshness: tuple = ()  # before/after rows (freshness.before_after) when this is a freshness run
+    checks: tuple = ()  # forgetting, leakage, revalidation sections that apply (workbench.evaluation.checks)
 
     def to_json(self) -> dict:
         rec = self.scores.record
         return {
             "freshness": list(self.freshness),
+            "checks": {c.key: c.data for c in self.checks},
             "run_id": rec.run_id, "spec": rec.spec.to_json(), "summary": rec.summary,
             "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "setups": {s: v.to_json() for s, v in self.scores.summaries.items()},
@@ -58,9 +60,9 @@ class Report:
 
 
 def build_report(rs: RunScores, prices: Prices | None = None, measured: Measured | None = None,
-                 freshness_rows: list[dict] | None = None) -> Report:
+                 freshness_rows: list[dict] | None = None, checks: tuple = ()) -> Report:
     return Report(rs, recommend(rs.summaries), prices or Prices(), measured or Measured(),
-                  tuple(freshness_rows or ()))
+                  tuple(freshness_rows or ()), tuple(checks))
 
 
 FRESH_COLS = ("question", "setup", "before says", "after says", "after")
@@ -115,6 +117,8 @@ def to_markdown(report: Report) -> str:
                 "|" + "---|" * len(FRESH_COLS)]
         out += ["| " + " | ".join(str(r[c]).replace("|", "/").replace("\n", " ")[:80] for c in FRESH_COLS) + " |"
                 for r in report.freshness]
+    for c in report.checks:
+        out += ["", *c.markdown()]
     out += ["", "## Answers", ""]
     for row in rs.rows():
         out.append(f"### {row['id']}: {row['question']}")
@@ -178,6 +182,7 @@ def to_html(report: Report) -> str:
         ("<h2>Freshness (before -> after re-indexing)</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in FRESH_COLS)
          + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in FRESH_COLS) + "</tr>"
                              for r in report.freshness) + "</table>") if report.freshness else "",
+        *(c.html() for c in report.checks),
         "<h2>Answers</h2><table><tr><th>id</th><th>Question</th><th>Reference</th>"
         + "".join(f"<th>{e(setups.short_label(s))}</th>" for s in rs.setups) + "<th>Retrieved</th></tr>"
         + "".join(q_rows) + "</table>",
