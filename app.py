@@ -19,6 +19,9 @@ pages = {
     "": [
         P("pages/home.py", title="Home", icon=":material/home:", default=True),
     ],
+    "Prompting": [
+        P("pages/prompt_recipes.py", title="Prompt recipes", icon=":material/edit_note:", url_path="recipes"),
+    ],
     "Knowledge": [
         P("pages/knowledge_collections.py", title="Collections", icon=":material/library_books:",
           url_path="collections"),

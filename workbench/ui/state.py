@@ -29,6 +29,10 @@ ARENA_REVEALED = "arena_revealed"  # turn index -> winning setup, for blind turn
 ARENA_FLASH = "arena_flash"  # one message shown after a rerun (vote recorded, cleared)
 EVAL_UPLOADER_GEN = "eval_uploader_gen"  # bumped to clear the evaluation-set uploader after a save
 ACTIVE_COLLECTION_VERSION = "active_collection_version"  # bumped when code (not a collection box) picks one
+RECIPE_PICK = "recipe_pick"  # recipe chosen on the Prompt recipes page (NEW_RECIPE for a new one)
+RECIPE_NEXT = "recipe_next"  # recipe name to choose on the next run (after a save or delete)
+RECIPE_DRAFT = "recipe_draft"  # the recipe being edited: its fields, where it came from, a widget generation
+RECIPE_FLASH = "recipe_flash"  # one message shown after a rerun on the Prompt recipes page
 
 
 def flash(key: str, message: str, kind: str = "success") -> None:
