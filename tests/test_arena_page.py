@@ -1,4 +1,4 @@
-"""The Arena page through AppTest: empty storage, bad input, and ask -> four streamed answers with stats."""
+"""The Arena page through AppTest: empty storage, bad input, and ask -> five streamed answers with stats."""
 from __future__ import annotations
 
 import json
@@ -26,6 +26,9 @@ def test_renders_on_empty_storage_and_rejects_empty_question():
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Arena"
     assert any("No collection yet" in i.value for i in at.info)
+    # No recipe stored: every column but Prompted, which could only say that it needs one.
+    assert at.multiselect(key="arena_setups").value == ["base", "rag", "finetuned", "hybrid"]
+    assert at.selectbox(key="arena_recipe").value == "none"
     at.chat_input[0].set_value("   ").run()
     assert not at.exception
     assert any("The question is empty" in e.value for e in at.error)
@@ -34,7 +37,8 @@ def test_renders_on_empty_storage_and_rejects_empty_question():
 
 
 @pytest.mark.slow
-def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, real_embedder, gen, lora_adapter):
+def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, real_embedder, gen, lora_adapter):
+    from workbench.answering.sample import load as load_sample_recipe, sample_recipe
     from workbench.arena.blind import VoteBook
     from workbench.knowledge import KnowledgeBase
     from workbench.retrieval import load_defaults, retrieve
@@ -46,9 +50,13 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     wrong = shutil.copytree(lora_adapter, settings.adapters_dir / "wrong-base")
     cfg = json.loads((wrong / "adapter_config.json").read_text())
     (wrong / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": "meta-llama/Llama-3.1-8B"}))
+    load_sample_recipe(settings)
+    recipe = sample_recipe()
 
     at = AppTest.from_file(PAGE, default_timeout=600).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="arena_setups").value == ["base", "prompted", "rag", "finetuned", "hybrid"]
+    assert at.selectbox(key="arena_recipe").value == "sample-json"  # the recipe there is, latest version
     at.selectbox(key="arena_adapter").set_value("demo-lora")
     at.number_input(key="arena_max_new").set_value(8)
     question = "What are the support hours?"
@@ -57,7 +65,7 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
 
     conv = at.session_state[state.ARENA_CONV]
     answers = conv.turns[0].answers
-    assert list(answers) == ["base", "rag", "finetuned", "hybrid"]
+    assert list(answers) == ["base", "prompted", "rag", "finetuned", "hybrid"]
     for a in answers.values():
         assert a.error is None and a.text and 0 < a.stats.completion_tokens <= 8
     # The citations are exactly what the retrieval lab returns for the same settings.
@@ -68,30 +76,42 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
         # The cost of the context is visible: the RAG prompt is much longer than the bare one.
         assert answers[s].stats.prompt_tokens > answers["base"].stats.prompt_tokens + 30
     assert answers["base"].passages == () and "Context:" not in answers["finetuned"].prompt
+    # The recipe reaches the Prompted and RAG prompts (instructions, then its examples as chat turns), and no other.
+    shot = recipe.shots[0].user
+    for s in ("prompted", "rag"):
+        assert recipe.instructions in answers[s].prompt and shot in answers[s].prompt
+        assert answers[s].prompt.index(shot) < answers[s].prompt.index(question)
+    for s in ("base", "finetuned", "hybrid"):
+        assert recipe.instructions not in answers[s].prompt and shot not in answers[s].prompt
+    assert answers["prompted"].passages == () and answers["prompted"].stats.prompt_tokens > \
+        answers["base"].stats.prompt_tokens + 200  # the recipe's price, paid on this question
     assert conv.settings["adapter"] == "demo-lora" and conv.settings["collection"] == "support"
+    assert conv.settings["recipe"] == "sample-json v1" and conv.settings["recipe_with_adapter"] is False
     captions = [c.value for c in at.caption if c.value.startswith("latency")]
-    assert len(captions) == 4 and all("tok/s" in c and "prompt" in c for c in captions)
-    assert [h.value for h in at.subheader][:4] == ["Base model", "RAG", "Fine-tuned", "Hybrid (fine-tuned + RAG)"]
+    assert len(captions) == 5 and all("tok/s" in c and "prompt" in c for c in captions)
+    assert [h.value for h in at.subheader][:5] == ["Base model", "Prompted (recipe)", "RAG", "Fine-tuned",
+                                                   "Hybrid (fine-tuned + RAG)"]
     assert any(e.label.startswith("[1] support_policy.txt") for e in at.expander)
 
     # Blind mode: unlabelled columns, a vote reveals them and is tallied on disk.
     at.toggle(key="arena_blind").set_value(True).run()
-    assert [h.value for h in at.subheader][:4] == ["Answer A", "Answer B", "Answer C", "Answer D"]
+    assert [h.value for h in at.subheader][:5] == ["Answer A", "Answer B", "Answer C", "Answer D", "Answer E"]
     # Before the vote nothing tells the setups apart but the answers: no citations, sizes or prompts.
     assert not any(e.label.startswith("[1] ") or e.label == "Prompt sent to the model" for e in at.expander)
     assert not any("tok/s" in c.value for c in at.caption)
-    assert sum("appear after the vote" in c.value for c in at.caption) == 4
+    assert sum("appear after the vote" in c.value for c in at.caption) == 5
     order = at.session_state[state.ARENA_BLIND_ORDERS][0]
     at.button(key="arena_vote_0_1").click().run()
     assert not at.exception
     assert VoteBook(settings).tally().wins == {order[1]: 1}
     assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
     assert any(e.label.startswith("[1] support_policy.txt") for e in at.expander)
-    assert sum("tok/s" in c.value for c in at.caption) == 4
+    assert sum("tok/s" in c.value for c in at.caption) == 5
 
     # An unreachable endpoint serving the base column fails only that column; the fine-tuned one answers,
-    # with the first turn as its history.
+    # with the first turn as its history, and now with the recipe too.
     at.toggle(key="arena_blind").set_value(False)
+    at.toggle(key="arena_recipe_with_adapter").set_value(True)
     at.multiselect(key="arena_setups").set_value(["base", "finetuned"])
     at.radio(key="arena_source").set_value("OpenAI-compatible endpoint").run()
     at.text_input(key="arena_ep_url").set_value("http://127.0.0.1:9/v1")
@@ -101,6 +121,8 @@ def test_ask_gives_four_answers_with_stats_citations_and_blind_votes(settings, r
     second = at.session_state[state.ARENA_CONV].turns[1].answers
     assert "unreachable" in second["base"].error and second["finetuned"].error is None
     assert second["finetuned"].text and "What are the support hours?" in second["finetuned"].prompt
+    assert recipe.instructions in second["finetuned"].prompt
+    assert at.session_state[state.ARENA_CONV].settings["recipe_with_adapter"] is True
     assert any("unreachable" in e.value for e in at.error)
 
     # An adapter made for another base model is refused in its columns with a clear message.

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 
 from workbench.answering import DEFAULT_SYSTEM_PROMPT, AnswerStream, prepare_turn, setups
+from workbench.answering.recipes import Recipe, list_recipes
 from workbench.arena import Conversation, Turn
 from workbench.arena.blind import VoteBook, blind_label, shuffled
 from workbench.arena.conversation import stats_line, to_json, to_markdown
@@ -14,6 +15,7 @@ from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
 from workbench.types import Answer
 from workbench.ui import state
+from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_generator, get_kb, get_settings
 
 # Longest accepted question: far beyond any real question, well below what would stall the tokenizer.
@@ -31,8 +33,10 @@ class ArenaControls:
     adapter_path: str | None
     cfg: GenerationConfig
     system_prompt: str | None
-    endpoint: tuple[str, str] | None  # (url, model) serving base and RAG, None for the local model
+    endpoint: tuple[str, str] | None  # (url, model) serving the setups without an adapter, None for the local model
     blind: bool
+    recipe: Recipe | None = None  # the prompt recipe of the setups that use one (latest saved version)
+    recipe_with_adapter: bool = False  # fine-tuned and hybrid answer with the recipe too
 
 
 def _adapters():
@@ -68,7 +72,9 @@ def controls() -> ArenaControls:
     settings = get_settings()
     with st.container(border=True):
         c1, c3 = st.columns([4, 1])
-        chosen = c1.multiselect("Columns", setups.keys(), default=list(setups.keys()), format_func=setups.label,
+        # Without a stored recipe the Prompted column could only report that it needs one.
+        default = [k for k in setups.keys() if list_recipes(settings) or k not in setups.needing_recipe()]
+        chosen = c1.multiselect("Columns", setups.keys(), default=default, format_func=setups.label,
                                 key="arena_setups")
         blind = c3.toggle("Blind mode", key="arena_blind",
                           help="Shuffle and hide the column names; the audience votes, then the names are revealed.")
@@ -82,6 +88,12 @@ def controls() -> ArenaControls:
             adapter_path = str(next(i.path for i in infos if i.name == adapter_name))
         elif any(s in setups.adapted() for s in chosen):
             c2.info("No adapter yet: train one on **Training jobs** (the fine-tuned and hybrid columns need one).")
+        c1, c2 = st.columns(2)
+        recipe = recipe_choice(settings, "arena_recipe", c1)
+        with_adapter = with_adapter_toggle("arena_recipe_with_adapter", c2)
+        if recipe is None and any(s in setups.needing_recipe() for s in chosen):
+            c1.info("No prompt recipe chosen: the Prompted column needs one. Write one on **Prompt recipes** or "
+                    "load the sample workspace on **System**.")
         retrieval = None
         with st.expander("Retrieval settings (defaults from the retrieval lab)", expanded=False):
             if collection is not None:
@@ -96,8 +108,9 @@ def controls() -> ArenaControls:
                                     help="0 = greedy: repeatable answers.")
             top_p = g2.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="arena_top_p", disabled=temperature == 0)
             max_new = g3.number_input("Max new tokens", 8, 1024, 96, 8, key="arena_max_new")
-            system_prompt = st.text_area("System prompt", DEFAULT_SYSTEM_PROMPT, key="arena_system", height=70)
-            source = st.radio("Base and RAG columns run on", ["Local model", "OpenAI-compatible endpoint"],
+            system_prompt = st.text_area("System prompt", DEFAULT_SYSTEM_PROMPT, key="arena_system", height=70,
+                                         help="For the columns without the recipe; the recipe brings its own.")
+            source = st.radio("Base, Prompted and RAG columns run on", ["Local model", "OpenAI-compatible endpoint"],
                               horizontal=True, key="arena_source")
             endpoint = None
             if source != "Local model":
@@ -112,7 +125,7 @@ def controls() -> ArenaControls:
     return ArenaControls(setups.ordered(chosen), collection, retrieval, adapter_name, adapter_path,
                          GenerationConfig(max_new_tokens=int(max_new), temperature=float(temperature),
                                           top_p=float(top_p)),
-                         system_prompt.strip() or None, endpoint, blind)
+                         system_prompt.strip() or None, endpoint, blind, recipe, with_adapter)
 
 
 def snapshot(c: ArenaControls) -> dict:
@@ -120,7 +133,8 @@ def snapshot(c: ArenaControls) -> dict:
     return {"columns": list(c.setups), "collection": getattr(c.collection, "name", None),
             "retrieval": c.retrieval.to_json() if c.retrieval is not None else None,
             "adapter": c.adapter_name, "generation": asdict(c.cfg), "system_prompt": c.system_prompt,
-            "endpoint": f"{c.endpoint[1]} @ {c.endpoint[0]}" if c.endpoint else None}
+            "endpoint": f"{c.endpoint[1]} @ {c.endpoint[0]}" if c.endpoint else None,
+            "recipe": c.recipe.ref if c.recipe is not None else None, "recipe_with_adapter": c.recipe_with_adapter}
 
 
 def conversation() -> Conversation:
@@ -239,13 +253,14 @@ def ask(question: str, c: ArenaControls) -> None:
     with st.spinner("Retrieving passages..."):
         turn = prepare_turn(question, order, local=get_generator, endpoint=_endpoint(c), collection=c.collection,
                             retrieval=c.retrieval, adapter_path=c.adapter_path, cfg=c.cfg,
-                            system_prompt=c.system_prompt, history_for=conv.history)
+                            system_prompt=c.system_prompt, history_for=conv.history, recipe=c.recipe,
+                            recipe_with_adapter=c.recipe_with_adapter)
     with st.chat_message("user"):
         st.markdown(question)
     if c.blind:
         st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
     slots = {}
-    # Every column's header first, so the audience sees all four waiting while the first one streams.
+    # Every column's header first, so the audience sees them all waiting while the first one streams.
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
             st.subheader(blind_label(pos) if c.blind else setups.label(setup), divider="gray")
