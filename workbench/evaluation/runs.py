@@ -5,6 +5,8 @@ A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
     items.jsonl      the questions as evaluated (a snapshot: later edits of the set change nothing)
     retrieved.jsonl  per question, the passages RAG and hybrid saw (retrieval happens once, up front)
     results.jsonl    one line per (question, setup): answer text, latency, tokens, error
+    probe_results.jsonl  one line per (probe item, condition) when the run has the forgetting probe
+    leakage.json     which questions the adapter's training data already held (runs with an adapter)
     job.json         the background job that runs it (its status is the run's live status)
     summary.json     written when the run ends (finished or cancelled): counts and timings
 Lists of runs read `evals/index.json` (workbench.evaluation.run_index), kept up to date from here.
@@ -30,6 +32,7 @@ from workbench.settings import Settings
 
 INDEX_EVERY_S = 1.0  # how often a running run updates its answer count in the index
 ANSWERED = "answered"  # how the job's progress message starts once it is answering (not retrieving)
+PROBE_RESULTS = "probe_results.jsonl"
 
 
 class RunError(ValueError):
@@ -58,6 +61,9 @@ class RunSpec:
     freshness: dict | None = None  # the fact change this run checks, when it is a freshness run
     recipe: dict | None = None  # the prompt recipe used (Recipe.to_json(): a copy, so the run stays reproducible)
     recipe_with_adapter: bool = False  # fine-tuned and hybrid answer with the recipe too
+    base_model: str | None = None  # generator model name; None = the settings' default generator
+    probe: bool | None = None  # answer the forgetting probe too; None: on when the run has an adapter
+    revalidates: dict | None = None  # what a revalidation re-run changed (workbench.evaluation.revalidation)
 
     def __post_init__(self):
         if self.setups is None:
@@ -66,6 +72,8 @@ class RunSpec:
         unknown = set(self.setups) - set(setups.keys())
         object.__setattr__(self, "setups", setups.ordered(self.setups))
         object.__setattr__(self, "question_ids", tuple(self.question_ids))
+        if self.probe is None:
+            object.__setattr__(self, "probe", bool(self.adapter or self.adapter_path))
         if not self.setups or unknown:
             raise RunError(f"pick at least one setup among {', '.join(setups.keys())}")
         if any(s in setups.retrieving() for s in self.setups) and not self.collection:
@@ -74,6 +82,8 @@ class RunSpec:
             raise RunError("fine-tuned and hybrid need an adapter")
         if any(s in setups.needing_recipe() for s in self.setups) and not self.recipe:
             raise RunError("the prompted setup needs a prompt recipe")
+        if self.probe and not (self.adapter or self.adapter_path):
+            raise RunError("the forgetting probe compares an adapter with the base model: pick an adapter")
         if not 1 <= int(self.max_new_tokens) <= 2048:
             raise RunError("max new tokens must be between 1 and 2048")
         if not 0.0 <= float(self.temperature) <= 2.0:
@@ -86,7 +96,8 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, d: dict) -> "RunSpec":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        # Runs stored before the probe existed did not answer it.
+        return cls(**{"probe": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
 
 
 class RunContext(Protocol):
@@ -162,6 +173,10 @@ def create_run(settings: Settings, spec: RunSpec, items: list[Question]) -> str:
     (d / "items.jsonl").write_text("".join(json.dumps(i.to_json()) + "\n" for i in chosen))
     created_at = time.time()
     write_json_atomic(d / "meta.json", {"created_at": created_at})
+    if spec.adapter or spec.adapter_path:
+        from workbench.evaluation import leakage
+
+        leakage.store(d, leakage.check(settings, spec, chosen))  # the training data as it is at creation
     write_json_atomic(d / "spec.json", spec.to_json())  # last: a folder with spec.json is complete
     run_index.put(settings, run_index.RunEntry(
         run_id=run_id, set_name=spec.set_name, label=spec.label, setups=spec.setups, created_at=created_at,
@@ -183,6 +198,7 @@ class RunRecord:
     job_id: str | None
     created_at: float
     retrieval_times: tuple[float, ...] = ()  # seconds per question's retrieval
+    probe_results: tuple[dict, ...] = ()  # forgetting probe answers (workbench.evaluation.forgetting)
 
     @property
     def title(self) -> str:
@@ -200,7 +216,7 @@ def load_run(settings: Settings, run_id: str) -> RunRecord:
     meta = json.loads((d / "meta.json").read_text()) if (d / "meta.json").is_file() else {}
     return RunRecord(run_id, spec, items, retrieved, tuple(_read_jsonl(d / "results.jsonl")), summary,
                      job.get("job_id"), float(meta.get("created_at", d.stat().st_mtime)),
-                     tuple(r.get("retrieval_s") for r in ret_rows))
+                     tuple(r.get("retrieval_s") for r in ret_rows), tuple(_read_jsonl(d / PROBE_RESULTS)))
 
 
 def list_runs(settings: Settings) -> list[str]:
@@ -241,7 +257,7 @@ def retrieve_all(settings: Settings, spec: RunSpec, items: list[Question], ctx: 
 
 
 def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunContext,
-               keep: Callable[[dict], None], start: int = 0, total: int | None = None) -> int:
+               keep: Callable[[dict], None], start: int = 0, total: int | None = None, label: str = ANSWERED) -> int:
     """Answer each (item, setup) in `todo` in order, handing each record to `keep`; returns how many.
 
     A cancel stops waiting within one token; the cut answer is not recorded (a resumed run redoes it),
@@ -268,7 +284,7 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
             break
         keep(answer_record(item.id, *done))
         n += 1
-        ctx.progress(start + n, total, f"{ANSWERED} {start + n}/{total} ({setup}, {item.id})")
+        ctx.progress(start + n, total, f"{label} {start + n}/{total} ({setup}, {item.id})")
     return n
 
 
@@ -288,14 +304,17 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     done = {(r["id"], r["setup"]) for r in rec.results}
     todo = [(i, s) for i in items for s in spec.setups if (i.id, s) not in done]
     total = len(items) * len(spec.setups)
-    if generator is None and todo:
+    from workbench.evaluation import forgetting
+
+    probe_todo = forgetting.pending(spec, rec.probe_results)
+    if generator is None and (todo or probe_todo):
         from workbench import resources
 
-        ctx.log("loading the generator")
-        generator = resources.generator(settings)
+        ctx.log(f"loading the generator {spec.base_model or settings.generator_model}")
+        generator = resources.generator(settings, spec.base_model)
 
     results = list(rec.results)
-    if rec.summary is not None and todo:  # resumed: running again until its new summary
+    if rec.summary is not None and (todo or probe_todo):  # resumed: running again until its new summary
         run_index.update(settings, run_id, answers=len(results), ended=False, cancelled=False)
     last_index = time.monotonic()
 
@@ -308,9 +327,16 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
             last_index = time.monotonic()
 
     n_done = answer_all(generator, spec, todo, retrieved, ctx, keep_answer, start=len(done), total=total)
+    n_probe = 0
+    if probe_todo and not ctx.cancelled():  # after the main answers: they matter first
+        n_probe = forgetting.answer_probe(generator, spec, probe_todo, ctx,
+                                          lambda r: _append_jsonl(d / PROBE_RESULTS, r), len(rec.probe_results))
     cancelled = ctx.cancelled()
     summary = {"finished_at": time.time(), "cancelled": cancelled, "answers": len(done) + n_done,
                "expected_answers": total, "wall_s": time.perf_counter() - t_start}
+    if spec.probe:
+        summary.update(probe_answers=len(rec.probe_results) + n_probe,
+                       expected_probe_answers=len(rec.probe_results) + len(probe_todo))
     write_json_atomic(d / "summary.json", summary)
     run_index.update(settings, run_id, answers=len(results), ended=True, cancelled=cancelled,
                      mean_latency_s=run_index.mean_latency(results))
@@ -328,7 +354,7 @@ def submit_run(settings: Settings, spec: RunSpec, items: list[Question],
     """Create a run and queue it as a background job (kind "eval"); returns the run id."""
     from workbench import jobs
 
-    if any(s in setups.adapted() for s in spec.setups) and not spec.adapter_path:
+    if (spec.probe or any(s in setups.adapted() for s in spec.setups)) and not spec.adapter_path:
         spec = replace(spec, adapter_path=resolve_adapter(settings, spec.adapter))
     run_id = create_run(settings, spec, items)
     st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {spec.label or spec.set_name}",
