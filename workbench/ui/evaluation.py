@@ -150,6 +150,9 @@ def launch_section(settings: Settings, set_name: str, entries: list[run_index.Ru
         temperature = c2.number_input("Temperature", 0.0, 2.0, 0.0, 0.1, help="0 = greedy: repeatable runs")
         limit = c3.number_input("Questions", 1, len(items), len(items), help="The first N questions of the set")
         label = st.text_input("Run label (optional)")
+        probe = st.checkbox("Forgetting probe", value=True, help="With an adapter: after the questions, general "
+                            "items outside the domain are answered by the base model and by the adapter, to show what "
+                            "the adapter lost or gained (the report's Checks tab).")
         st.caption("Retrieval uses the collection's saved defaults (Retrieval > Query lab). Every setup gets the "
                    "same generation settings; retrieval happens once, before generation, and is stored with the run.")
         go = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:")
@@ -159,7 +162,8 @@ def launch_section(settings: Settings, set_name: str, entries: list[run_index.Ru
             collection=collection if any(s in setups.retrieving() for s in chosen) else None,
             adapter=adapter if any(s in setups.adapted() for s in chosen) else None,
             max_new_tokens=int(max_new), temperature=float(temperature),
-            question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip()),
+            question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip(),
+            probe=probe and any(s in setups.adapted() for s in chosen)),
             items, "Run {run_id} queued: it runs in the background; you can leave this page.")
 
 

@@ -16,7 +16,7 @@ from workbench.evaluation.report import (
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import evaluation_checks, state
 from workbench.ui.evaluation import live_runs
 
 
@@ -224,7 +224,8 @@ def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_in
     if rec.spec.freshness:
         st.info(f"A freshness re-run of {len(rec.items)} questions after a fact change: the Freshness tab has the "
                 f"before/after table (before = run {rec.spec.parent_run}).")
-    tabs = st.tabs(["Results", "Answers", "Cost", "Freshness", "Export & compare"])
+    checks = evaluation_checks.report_checks(settings, rec)  # shared by the Checks tab and the exports
+    tabs = st.tabs(["Results", "Answers", "Cost", "Freshness", "Checks", "Export & compare"])
     with tabs[0]:
         report = build_report(rs)
         if rec.spec.freshness:
@@ -244,6 +245,8 @@ def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_in
         else:
             st.caption("This is not a freshness run. Start one from the Run evaluation page (section 4).")
     with tabs[4]:
-        exports(build_report(rs, prices, measure(settings, rec.spec), freshness_rows(settings, rs)), rs)
+        evaluation_checks.checks_section(settings, rec, checks)
+    with tabs[5]:
+        exports(build_report(rs, prices, measure(settings, rec.spec), freshness_rows(settings, rs), checks=checks), rs)
         st.divider()
         compare(settings, rs, ids)
