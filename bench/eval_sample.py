@@ -138,12 +138,12 @@ def main() -> None:
         parts = []
         for key, label in (("fact_correct", "facts"), ("format_ok", "format"), ("correct", "correct"),
                            ("usable", "usable")):
-            a, b = getattr(base, key), getattr(v, key)
+            a, b = base.value(key), v.value(key)
             if a is not None and b is not None:
                 parts.append(f"{label} {100 * (b - a):+.0f} pts")
         lat = f", latency x{v.latency_s / base.latency_s:.2f}" if v.latency_s and base.latency_s else ""
         print(f"  {short_label(s):<11} " + ", ".join(parts) + lat)
-    rec = recommend(rs.summaries)
+    rec = recommend(rs)
     print(f"\nRecommendation: {rec.title}")
     for e in rec.evidence:
         print(f"  - {e}")
@@ -168,7 +168,7 @@ def main() -> None:
             print(f"  {r['question']} {short_label(r['setup']):<11} before: {r['before says']:<8} "
                   f"after: {r['after says']:<8} {r['after'][:70]!r}")
     top = rs.summaries.get("hybrid") or rs.summaries.get("rag")
-    gain = 100 * ((top.usable or 0) - (base.usable or 0))
+    gain = 100 * ((top.value("usable") or 0) - (base.value("usable") or 0))
     print(f"RESULT hybrid_usable_gain_points={gain:+.1f} target=+{TARGET_POINTS:.0f} "
           f"{'ok' if gain >= TARGET_POINTS else 'short'}")
 

@@ -7,6 +7,7 @@ import pytest
 
 from workbench.evaluation import metrics as m
 from workbench.evaluation.sample import SAMPLE_SCHEMA
+from workbench.evaluation.stats import Rate
 from workbench.questions import Question
 
 SCHEMA = json.dumps(SAMPLE_SCHEMA)
@@ -54,13 +55,26 @@ def test_format_adherence_json_schema_and_regex():
     assert m.format_ok("anything", "") is None
 
 
-def test_hit_at_k_with_pages():
-    ps = [{"doc_name": "a.pdf", "page": 2}, {"doc_name": "b.md", "page": None}]
-    assert m.hit_at_k(ps, "a.pdf", 2) is True
-    assert m.hit_at_k(ps, "a.pdf", 1) is False
-    assert m.hit_at_k(ps, "b.md", None) is True
-    assert m.hit_at_k(ps, "c.txt", None) is False
-    assert m.hit_at_k(ps, None, None) is None
+def _p(doc, page, text, start=0):
+    return {"chunk_id": f"{doc}{page}{start}", "doc_name": doc, "page": page, "text": text, "start": start,
+            "end": start + len(text), "score": 1.0, "metric": "cosine", "rank": 1}
+
+
+def test_source_document_and_gold_passage_retrieved_are_two_metrics():
+    ps = [_p("a.pdf", 2, "Shipping takes 4 days."), _p("b.md", None, "Prices start at $9.")]
+    # Source document retrieved: some passage of the source document, whatever its page.
+    assert m.source_document_retrieved(ps, "a.pdf") is True
+    assert m.source_document_retrieved(ps, "c.txt") is False
+    assert m.source_document_retrieved(ps, None) is None
+    # Gold passage retrieved: only where the question gives a page or a span (retrieval.gold's notion).
+    on_page = Question("q", "How long?", "4 days", source_document="a.pdf", source_page=2)
+    assert m.gold_passage_retrieved(ps, on_page) is True
+    assert m.gold_passage_retrieved(ps, Question("q", "How long?", "4 days", source_document="a.pdf",
+                                                 source_page=1)) is False  # right document, wrong page
+    assert m.gold_passage_retrieved(ps, Question("q", "How long?", "4 days", source_document="a.pdf")) is None
+    by_span = Question("q", "Price?", "$9", source_document="b.md", span=(0, 19))
+    assert m.gold_passage_retrieved(ps, by_span) is True
+    assert m.gold_passage_retrieved([_p("b.md", None, "Other text entirely here.", start=500)], by_span) is False
 
 
 def test_score_answer_tags():
@@ -69,13 +83,16 @@ def test_score_answer_tags():
     other = [{"doc_name": "pricing.md", "page": None}]
     right_json = '{"answer": "27 days", "confidence": "high", "source": "handbook.md"}'
     s = m.score_answer(item, "hybrid", right_json, gold)
-    assert s.correct and s.exact and s.format_ok and s.hit and s.tags == ()
+    assert s.correct and s.exact and s.format_ok and s.source_retrieved and s.gold_retrieved is None and s.tags == ()
     s = m.score_answer(item, "rag", "It is 30 days.", gold)
     assert not s.correct and set(s.tags) == {m.TAG_NOT_USED, m.TAG_WRONG_FORMAT}
     s = m.score_answer(item, "rag", "30 days", other)
-    assert set(s.tags) == {m.TAG_NOT_RETRIEVED, m.TAG_FROM_MEMORY, m.TAG_WRONG_FORMAT}
+    assert set(s.tags) == {m.TAG_SOURCE_NOT_RETRIEVED, m.TAG_FROM_MEMORY, m.TAG_WRONG_FORMAT}
+    paged = Question("q3", "How many days?", "27 days", SCHEMA, "handbook.md", 3)
+    s = m.score_answer(paged, "rag", right_json, [_p("handbook.md", 1, "Holidays: 27 days a year.")])
+    assert s.source_retrieved and s.gold_retrieved is False and m.TAG_GOLD_NOT_RETRIEVED in s.tags
     s = m.score_answer(item, "base", "27 days", None)
-    assert s.correct and s.hit is None and m.TAG_FROM_MEMORY in s.tags
+    assert s.correct and s.source_retrieved is None and m.TAG_FROM_MEMORY in s.tags
     unans = Question("q2", "Revenue?", "unknown", "", None, None, True)
     assert m.score_answer(unans, "base", "I don't know", None).correct
     s = m.score_answer(unans, "base", "$5 million", None)
@@ -90,8 +107,24 @@ def test_summarise_hand_computed():
     results = [{"id": k, "setup": "base", "latency_s": lat, "prompt_tokens": 10, "completion_tokens": ct}
                for k, lat, ct in (("a", 1.0, 5), ("b", 2.0, 3), ("u", 6.0, 4))]
     s = m.summarise("base", items, scores, results)
-    assert s.correct == pytest.approx(2 / 3) and s.fact_correct == pytest.approx(0.5)
-    assert s.usable == pytest.approx(2 / 3)  # a: correct JSON, u: abstained in JSON; b: wrong
-    assert s.format_ok == pytest.approx(2 / 3) and s.abstention == 1.0 and s.false_abstention == 0.0
+    assert s.correct == Rate(2, 3) and s.fact_correct == Rate(1, 2)
+    assert s.usable == Rate(2, 3)  # a: correct JSON, u: abstained in JSON; b: wrong
+    assert s.format_ok == Rate(2, 3) and s.abstention == Rate(1, 1) and s.false_abstention == Rate(0, 2)
     assert s.latency_s == pytest.approx(3.0) and s.latency_p50_s == 2.0 and s.completion_tokens == 4.0
-    assert s.hit_at_k is None
+    assert s.source_retrieved is None and s.gold_retrieved is None and s.errors == 0 and (s.n, s.expected) == (3, 3)
+    assert s.to_json()["usable"]["text"] == "2/3 (67%)" and s.to_json()["usable"]["k"] == 2
+
+
+def test_an_errored_answer_is_wrong_and_stays_in_every_denominator():
+    items = {"a": Question("a", "q", "27 days", "json"), "b": Question("b", "q", "2016", "json"),
+             "u": Question("u", "q", "unknown", "json", unanswerable=True)}
+    scores = [m.score_answer(items["a"], "base", '{"answer": "27 days"}', None),
+              m.score_error(items["b"], "base", "RuntimeError: out of memory", None),
+              m.score_error(items["u"], "base", "timeout", None)]
+    assert not scores[1].correct and scores[1].format_ok is False and scores[1].tags == (m.TAG_ERROR,)
+    results = [{"id": "a", "setup": "base", "latency_s": 1.0}, {"id": "b", "setup": "base", "error": "x"},
+               {"id": "u", "setup": "base", "error": "timeout"}]
+    s = m.summarise("base", items, scores, results)
+    assert s.n == 3 and s.errors == 2 and s.error_rate.text == "2/3 (67%)"
+    assert s.correct == Rate(1, 3) and s.usable == Rate(1, 3) and s.fact_correct == Rate(1, 2)
+    assert s.format_ok == Rate(1, 3) and s.abstention == Rate(0, 1) and s.latency_s == 1.0

@@ -64,7 +64,7 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     assert real_generator.generate(msgs, GenerationConfig(max_new_tokens=8)).text == before
     rs = score_run(rec)
     assert set(rs.summaries) == {"base", "rag", "finetuned", "hybrid"}
-    assert rs.summaries["rag"].hit_at_k == 1.0
+    assert rs.summaries["rag"].source_retrieved.value == 1.0
     assert "Plotly.newPlot" in to_html(build_report(rs))
 
     # Freshness: change the fact, re-index, re-run the affected question; RAG now sees the new fact.

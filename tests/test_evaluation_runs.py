@@ -12,7 +12,7 @@ from tests.fakes import FakeEmbedder, MemoryCollection
 from workbench.answering import setups
 from workbench.answering.recipes import Recipe
 from workbench.evaluation import runs
-from workbench.evaluation.decision import Measured, Prices, costs, recommend
+from workbench.evaluation.cost import Measured, Prices, costs, trade
 from workbench.evaluation.freshness import FactChange, before_after, says
 from workbench.evaluation.report import build_report, compare_rows, to_html, to_json_text, to_markdown
 from workbench.evaluation.sample import sample_items
@@ -103,9 +103,9 @@ def test_run_retrieves_once_before_generating_and_scores(settings):
             assert all(p["text"].strip() in user for p in rec.retrieved[res["id"]])
     rs = score_run(rec)
     assert set(rs.summaries) == {"base", "rag"}
-    assert rs.summaries["base"].format_ok == 0.0 and rs.summaries["rag"].format_ok == 1.0
-    assert rs.summaries["rag"].hit_at_k is not None and rs.summaries["base"].hit_at_k is None
-    assert rs.summaries["base"].fact_correct == 0.0
+    assert rs.summaries["base"].format_ok.value == 0.0 and rs.summaries["rag"].format_ok.value == 1.0
+    assert rs.summaries["rag"].source_retrieved is not None and rs.summaries["base"].source_retrieved is None
+    assert rs.summaries["base"].fact_correct.value == 0.0
 
 
 def test_cancel_then_resume_after_reload(settings):
@@ -132,8 +132,15 @@ def test_a_failing_answer_is_recorded_and_the_run_goes_on(settings):
     run_id = make_run(settings, sample_items()[:3], setups=("base",), collection=None)
     runs.execute(settings, run_id, runs.PlainContext(), generator=Flaky())
     rs = score_run(runs.load_run(settings, run_id))
-    assert rs.summaries["base"].errors == 1 and rs.summaries["base"].n == 2
+    # The errored answer counts as wrong and stays in every denominator (it used to be left out of them).
+    base = rs.summaries["base"]
+    assert base.errors == 1 and base.n == 3 and base.correct.n == 3 and base.usable.n == 3
+    assert base.correct.k == sum(sc.correct for sc in rs.scores.values())
     assert "[error] RuntimeError: out of memory" in [r["base"] for r in rs.rows()]
+    assert [(x["setup"], x["error"]) for x in rs.errors()] == [("base", "RuntimeError: out of memory")]
+    md = to_markdown(build_report(rs))
+    assert "## Errored answers (counted as wrong)" in md and "RuntimeError: out of memory" in md
+    assert "| Base | 3/3 | 1/3 (33%) |" in md  # answers in, and errors per setup in the headline
 
 
 def test_exports_and_compare(settings):
@@ -152,31 +159,20 @@ def test_exports_and_compare(settings):
     assert "| Base |" in md and "## Recommendation" in md
     data = json.loads(to_json_text(report))
     assert data["run_id"] == ids[0] and len(data["questions"]) == 4
-    assert data["recommendation"]["verdict"] in ("rag", "finetune", "hybrid", "prompt")
+    assert data["recommendation"]["verdict"] in ("rag", "finetune", "both", "hybrid", "prompt")
+    assert data["setups"]["base"]["usable"]["n"] == 4
     rows = compare_rows(a, b)
     assert rows and all(r["change (points)"] == 0 for r in rows if r["change (points)"] is not None)
+    assert all("/" in r["A"] for r in rows if r["metric"] != "Token F1 (mean)")  # k/n
 
 
 def _summ(**kw):
     from workbench.evaluation.metrics import SetupSummary
 
-    base = dict(n=10, correct=None, usable=None, fact_correct=None, exact=None, f1=None, contains=None, format_ok=None,
-                hit_at_k=None, abstention=None, false_abstention=None, latency_s=1.0, latency_p50_s=1.0,
-                prompt_tokens=100.0, completion_tokens=20.0)
+    base = dict(n=10, expected=10, correct=None, usable=None, fact_correct=None, exact=None, f1=None, contains=None,
+                format_ok=None, source_retrieved=None, gold_retrieved=None, abstention=None, false_abstention=None,
+                latency_s=1.0, latency_p50_s=1.0, prompt_tokens=100.0, completion_tokens=20.0)
     return SetupSummary(**{**base, **kw})
-
-
-def test_recommendation_from_gaps():
-    def verdict(base, rag, ft):
-        return recommend({"base": _summ(setup="base", **base), "rag": _summ(setup="rag", **rag),
-                          "finetuned": _summ(setup="finetuned", **ft)}).verdict
-
-    assert verdict({"fact_correct": 0.1, "format_ok": 0.9}, {"fact_correct": 0.7}, {"format_ok": 0.9}) == "rag"
-    assert verdict({"fact_correct": 0.9, "format_ok": 0.1}, {"fact_correct": 0.9}, {"format_ok": 0.95}) == "finetune"
-    assert verdict({"fact_correct": 0.1, "format_ok": 0.1}, {"fact_correct": 0.6}, {"format_ok": 0.9}) == "hybrid"
-    assert verdict({"fact_correct": 0.9, "format_ok": 0.95}, {"fact_correct": 0.9}, {"format_ok": 0.95}) == "prompt"
-    # A large gap that the targeted setup does not close is not a reason to pay for that setup.
-    assert verdict({"fact_correct": 0.1, "format_ok": 0.9}, {"fact_correct": 0.12}, {"format_ok": 0.9}) == "prompt"
 
 
 def test_costs_hand_computed():
@@ -189,6 +185,18 @@ def test_costs_hand_computed():
     assert base.per_1k_tokens_usd == pytest.approx(1000 * (100 * 1 + 20 * 2) / 1e6)  # 0.14
     assert rag.per_1k_compute_usd == pytest.approx(1000 * 3.6 / 3600 * 3.6)  # 3.6
     assert rag.year_usd == pytest.approx(365 * 1000 * (600 + 40) / 1e6 + 120)
+
+
+def test_the_cost_panel_states_the_recipe_against_training_trade():
+    s = {"base": _summ(setup="base", prompt_tokens=40.0), "prompted": _summ(setup="prompted", prompt_tokens=440.0)}
+    p = Prices(gpu_per_hour=3.6, per_million_input_tokens=1.0, queries_per_day=1000)
+    base, prompted = costs(s, p, Measured(training_s=1000.0))
+    assert prompted.recipe_tokens_added == 400.0 and base.recipe_tokens_added is None
+    recipe, training = trade(s, p, Measured(training_s=1000.0))
+    # 400 tokens at $1/M = $0.0004 a query; training 1000 s at $3.6/h = $1.00 once: break-even at 2,500 queries.
+    assert "+400" in recipe and "$0.4000 per 1,000 queries" in recipe and "$146.00 per year" in recipe
+    assert "one-off" in training and "$1.00" in training and "2,500 queries" in training
+    assert "not measured" in trade(s, p, Measured())[1]
 
 
 def test_freshness_says_and_before_after(settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.fakes import FakeEmbedder
-from workbench.evaluation.decision import SetupCost, measure
+from workbench.evaluation.cost import SetupCost, measure
 from workbench.evaluation.figures import judge_figure, yearly_cost_figure
 from workbench.evaluation.runs import RunSpec
 from workbench.knowledge import KnowledgeBase

@@ -1,199 +1,265 @@
-"""The answer to "RAG, fine-tuning or both?": a recommendation from measured gaps, and a cost panel."""
+"""The answer to "prompting, RAG, fine-tuning or both?": a verdict that climbs the ladder (cost: cost.py).
+
+The ladder, each rung paired over the same questions against the one before:
+
+    prompt    Prompted vs Base                   does prompting alone fix behaviour?     outcome: format
+    rag       RAG vs Prompted                    does retrieval add facts?               outcome: facts
+    finetune  Fine-tuned vs Prompted             does fine-tuning fix behaviour beyond
+                                                 prompting?                              outcome: format
+    hybrid    Hybrid vs the best single setup    is the combination better?              outcome: usable
+
+Outcomes per question (an errored answer is wrong, never dropped): *usable* = correct and well-formed
+(or no format expected), the headline every rung also reports; *facts* = correct, over answerable
+questions; *format* = in the expected format, over questions that expect one. A rung whose outcome
+applies to no question falls back to usable. A missing reference falls back down the ladder (RAG and
+Fine-tuned vs Base when there is no Prompted setup, as in runs made before it existed), and says so.
+
+Each rung: the difference in points (B - A) with a 95 % seeded paired-bootstrap interval and an exact
+McNemar p-value (`workbench.evaluation.stats`). A rung is recommended only where its interval excludes
+zero; otherwise "no evidence yet" and about how many questions would detect the observed difference.
+The verdict: hybrid if it beats the best single setup; both RAG and fine-tuning if both rungs do (hybrid
+not run); otherwise the rung that does; otherwise prompt engineering. A run with answers missing (in
+progress, cancelled) gets a provisional verdict; a freshness re-run gets none.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from workbench.answering import setups
-from workbench.answering.setups import BASE, FINETUNED, HYBRID, RAG
-from workbench.evaluation.metrics import SetupSummary
+from workbench.answering.setups import BASE, FINETUNED, HYBRID, PROMPTED, RAG
+from workbench.evaluation import stats
+from workbench.evaluation.stats import BETTER, RULE, PairedComparison
 
-# A gap is "real" when the base model misses at least this share of what it should get right, and the
-# setup that targets it closes at least MIN_GAIN of it; smaller differences are within the noise of a
-# 50-question set (one question is 2 points).
-GAP = 0.2
-MIN_GAIN = 0.1
+USABLE, FACTS, FORMAT = "usable", "facts", "format"
+OUTCOMES = {
+    USABLE: "correct and well-formed answers (all questions)",
+    FACTS: "correct answers on answerable questions",
+    FORMAT: "answers in the expected format (questions that expect one)",
+}
+SEED, N_BOOT = 0, 10_000  # the bootstrap is seeded: the same run always gives the same interval
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of the ladder: the setup climbed to, the references it may be measured against, its outcome."""
+
+    key: str
+    question: str
+    setup: str
+    references: tuple[str, ...]  # in order of preference; empty: the best single setup measured
+    outcome: str
+
+
+LADDER = (
+    Step("prompt", "Does prompting alone fix behaviour?", PROMPTED, (BASE,), FORMAT),
+    Step("rag", "Does retrieval add facts?", RAG, (PROMPTED, BASE), FACTS),
+    Step("finetune", "Does fine-tuning fix behaviour beyond prompting?", FINETUNED, (PROMPTED, BASE), FORMAT),
+    Step("hybrid", "Does hybrid beat the best single setup?", HYBRID, (), USABLE),
+)
+SINGLE = (BASE, PROMPTED, RAG, FINETUNED)  # the setups hybrid is measured against
+
+
+def outcome(score, item, which: str) -> bool | None:
+    """One answer's outcome (an AnswerScore of `item`); None where the outcome does not apply to the question."""
+    if which == FACTS:
+        return None if item.unanswerable else score.correct
+    if which == FORMAT:
+        return score.format_ok
+    return score.usable
+
+
+def paired(rs, a: str, b: str, which: str) -> tuple[list[bool], list[bool]]:
+    """The outcomes of setups a and b on the questions both have answered and the outcome applies to."""
+    xs, ys = [], []
+    for item in rs.record.items:
+        sa, sb = rs.scores.get((item.id, a)), rs.scores.get((item.id, b))
+        if sa is None or sb is None:
+            continue
+        oa, ob = outcome(sa, item, which), outcome(sb, item, which)
+        if oa is not None and ob is not None:
+            xs.append(oa)
+            ys.append(ob)
+    return xs, ys
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung measured (or not): B against A on its outcome, with the usable headline beside it."""
+
+    key: str
+    question: str
+    a: str | None  # the reference setup; None when the rung could not be measured
+    b: str
+    outcome: str
+    comparison: PairedComparison | None
+    usable: PairedComparison | None  # the headline outcome on the same run (None when it is the outcome)
+    notes: tuple[str, ...] = ()  # fallbacks and why a rung is not measured
+
+    @property
+    def verdict(self) -> str | None:
+        return None if self.comparison is None else stats.verdict(self.comparison)
+
+    @property
+    def name(self) -> str:
+        return f"{setups.short_label(self.b)} vs {setups.short_label(self.a) if self.a else '-'}"
+
+    def text(self) -> str:
+        """One line: the question, the comparison with its interval and p-value, the verdict, the notes."""
+        notes = "".join(f" ({n})" for n in self.notes)
+        if self.comparison is None:
+            return f"{self.question} Not measured{notes}."
+        line = (f"{self.question} {OUTCOMES[self.outcome].capitalize()}: "
+                f"{stats.summary(self.comparison, setups.short_label(self.a), setups.short_label(self.b))}")
+        if self.usable is not None:
+            u = self.usable
+            line += f" Usable: {u.diff:+.1f} points [{u.low:+.1f}, {u.high:+.1f}], p = {u.p_value:.3g}."
+        return line + notes
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "question": self.question, "a": self.a, "b": self.b, "outcome": self.outcome,
+                "outcome_means": OUTCOMES[self.outcome], "verdict": self.verdict, "notes": list(self.notes),
+                "comparison": comparison_json(self.comparison), "usable": comparison_json(self.usable),
+                "text": self.text()}
+
+
+def comparison_json(c: PairedComparison | None) -> dict | None:
+    """A paired comparison in the exports: rates as k/n, the difference with its interval, McNemar."""
+    if c is None:
+        return None
+    return {"n": c.n, "a": {"k": c.a.k, "n": c.a.n}, "b": {"k": c.b.k, "n": c.b.n},
+            "diff_points": c.diff, "interval_points": [c.low, c.high], "level": c.level,
+            "bootstrap": {"seed": c.seed, "resamples": c.n_boot}, "gained": c.b01, "lost": c.b10,
+            "mcnemar_p": c.p_value, "excludes_zero": c.excludes_zero, "verdict": stats.verdict(c),
+            "questions_to_detect": c.questions_to_detect() if not c.excludes_zero else None}
+
+
+def _best_single(rs) -> str | None:
+    """The single setup with the most usable answers (ties: the one lower on the ladder, the cheaper)."""
+    present = [s for s in SINGLE if s in rs.summaries and rs.summaries[s].usable is not None]
+    return max(present, key=lambda s: (rs.summaries[s].usable.value, -SINGLE.index(s)), default=None)
+
+
+def measure_rung(rs, step: Step) -> Rung:
+    """Compare the step's setup with its first available reference, on its outcome and on usable."""
+    label = setups.short_label
+    if step.setup not in rs.summaries:
+        return Rung(step.key, step.question, None, step.setup, step.outcome, None, None,
+                    (f"no {label(step.setup)} answers in this run",))
+    notes: list[str] = []
+    if step.references:
+        a = next((r for r in step.references if r in rs.summaries), None)
+        if a is None:
+            wanted = " or ".join(label(r) for r in step.references)
+            return Rung(step.key, step.question, None, step.setup, step.outcome, None, None,
+                        (f"no {wanted} answers to compare with",))
+        if a != step.references[0]:
+            notes.append(f"measured against {label(a)}: no {label(step.references[0])} setup in this run")
+    else:
+        a = _best_single(rs)
+        if a is None:
+            return Rung(step.key, step.question, None, step.setup, step.outcome, None, None,
+                        ("no single setup to compare with",))
+        notes.append(f"{label(a)} has the most usable answers of the single setups")
+    if step.setup == FINETUNED:
+        notes.append("fine-tuned answered with the recipe" if rs.record.spec.recipe_with_adapter
+                     else "fine-tuned answered without the recipe")
+    which = step.outcome
+    xs, ys = paired(rs, a, step.setup, which)
+    if not xs and which != USABLE:
+        notes.append(f"no question has a {which} outcome: measured on usable answers instead")
+        which = USABLE
+        xs, ys = paired(rs, a, step.setup, which)
+    if not xs:
+        return Rung(step.key, step.question, a, step.setup, which, None, None,
+                    notes + ["no question answered by both yet"])
+    main = stats.paired_difference(xs, ys, seed=SEED, n_boot=N_BOOT)
+    usable = None
+    if which != USABLE:
+        usable = stats.paired_difference(*paired(rs, a, step.setup, USABLE), seed=SEED, n_boot=N_BOOT)
+    return Rung(step.key, step.question, a, step.setup, which, main, usable, tuple(notes))
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The verdict, the gaps it was computed from, and the sentences explaining it."""
+    """The verdict, the rungs it was climbed from, whether it is provisional, and the sentences explaining it."""
 
-    verdict: str  # "rag", "finetune", "hybrid", "prompt"
+    verdict: str  # "prompt", "rag", "finetune", "both", "hybrid", or "none" (nothing to compare)
     title: str
-    knowledge_gap: float | None  # 1 - base correctness on answerable questions
-    behaviour_gap: float | None  # 1 - base format adherence
-    rag_gain: float | None  # RAG correctness - base correctness
-    finetune_gain: float | None  # fine-tuned format adherence - base format adherence
-    hybrid_correct: float | None
+    rungs: tuple[Rung, ...]
+    provisional: bool  # answers are missing: the n behind each rung is partial
+    answers: int
+    expected: int
     evidence: tuple[str, ...]
+    rule: str = RULE
+
+    def rung(self, key: str) -> Rung | None:
+        return next((r for r in self.rungs if r.key == key), None)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "evidence": list(self.evidence)}
+        return {"verdict": self.verdict, "title": self.title, "provisional": self.provisional,
+                "answers": self.answers, "expected": self.expected, "rule": self.rule,
+                "outcomes": dict(OUTCOMES), "rungs": [r.to_json() for r in self.rungs],
+                "evidence": list(self.evidence)}
 
 
 TITLES = {
-    "rag": "Use RAG: the gap is knowledge",
-    "finetune": "Fine-tune: the gap is behaviour (format, style)",
-    "hybrid": "Use both (hybrid): there are knowledge and behaviour gaps",
-    "prompt": "Start with prompt engineering: no large gap measured",
+    "prompt": "Start with prompt engineering: no further rung shows evidence yet",
+    "rag": "Use RAG: retrieval adds facts",
+    "finetune": "Fine-tune: the adapter fixes behaviour beyond prompting",
+    "both": "Use both: retrieval adds facts and fine-tuning fixes behaviour (run hybrid to measure them together)",
+    "hybrid": "Use both (hybrid): it beats the best single setup",
+    "none": "No verdict: this run has no two setups to compare",
+    "freshness": "No recommendation from a freshness re-run: it covers only the changed fact",
 }
 
 
-def _get(summaries: dict, setup: str, key: str) -> float | None:
-    s: SetupSummary | None = summaries.get(setup)
-    return None if s is None else getattr(s, key)
+def _climb(rungs: dict[str, Rung], rs) -> str:
+    """The verdict from the rungs that are better (interval above zero)."""
+    better = {k for k, r in rungs.items() if r.verdict == BETTER}
+    if "hybrid" in better:
+        return "hybrid"
+    if {"rag", "finetune"} <= better:
+        if rungs["hybrid"].comparison is None:
+            return "both"
+        # Hybrid was run and is not better than the best single setup: keep the better single rung.
+        return max(("rag", "finetune"), key=lambda k: rs.summaries[rungs[k].b].usable.value)
+    if "rag" in better:
+        return "rag"
+    if "finetune" in better:
+        return "finetune"
+    return "prompt"
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
-
-
-def _diff(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
-
-
-def recommend(summaries: dict) -> Recommendation:
-    """Knowledge gap -> RAG, behaviour gap -> fine-tuning, both -> hybrid, neither -> prompts first."""
-    base_fact = _get(summaries, BASE, "fact_correct")
-    base_fmt = _get(summaries, BASE, "format_ok")
-    k_gap = None if base_fact is None else 1 - base_fact
-    b_gap = None if base_fmt is None else 1 - base_fmt
-    rag_gain = _diff(_get(summaries, RAG, "fact_correct"), base_fact)
-    ft_gain = _diff(_get(summaries, FINETUNED, "format_ok"), base_fmt)
-    hyb = _get(summaries, HYBRID, "correct")
-    knowledge = k_gap is not None and k_gap >= GAP and (rag_gain is None or rag_gain >= MIN_GAIN)
-    behaviour = b_gap is not None and b_gap >= GAP and (ft_gain is None or ft_gain >= MIN_GAIN)
-    verdict = "hybrid" if knowledge and behaviour else "rag" if knowledge else "finetune" if behaviour else "prompt"
-    ev = [
-        f"Knowledge gap: the base model answers {_pct(base_fact)} of the answerable questions correctly "
-        f"(gap {_pct(k_gap)}); RAG changes that by {_pct(rag_gain)} "
-        f"(to {_pct(_get(summaries, RAG, 'fact_correct'))}).",
-        f"Behaviour gap: the base model follows the expected format in {_pct(base_fmt)} of answers "
-        f"(gap {_pct(b_gap)}); the fine-tuned model changes that by {_pct(ft_gain)} "
-        f"(to {_pct(_get(summaries, FINETUNED, 'format_ok'))}).",
-    ]
-    usable = {s: v.usable for s, v in summaries.items() if v.usable is not None}
-    if usable:
-        best = max(usable, key=usable.get)
-        ev.append("Correct and well-formed answers: " + ", ".join(f"{s} {_pct(v)}" for s, v in usable.items())
-                  + (f" (best: {best})." if usable[best] > 0 else " (none yet)."))
-    not_run = [name for name, g in (("RAG", rag_gain), ("fine-tuned", ft_gain)) if g is None]
-    if not_run and base_fact is not None:
-        ev.append(f"Not measured: {' and '.join(not_run)} (not in this run); the verdict rests on the gaps alone.")
-    if base_fact is None:
-        ev.append("No base-model answers: gaps cannot be measured; include the base setup.")
-    ev.append(f"Rule: a gap counts at {_pct(GAP)} or more when the targeted setup closes at least {_pct(MIN_GAIN)}.")
+def recommend(rs) -> Recommendation:
+    """Climb the ladder on a scored run (RunScores): every rung measured with its interval, then the verdict."""
+    answers, expected = rs.answers, rs.expected
+    provisional = not rs.complete
+    if rs.record.spec.freshness:
+        return Recommendation("none", TITLES["freshness"], (), provisional, answers, expected,
+                              (f"See run {rs.record.spec.parent_run} for the recommendation.",))
+    rungs = {step.key: measure_rung(rs, step) for step in LADDER}
+    measured = [r for r in rungs.values() if r.comparison is not None]
+    verdict = _climb(rungs, rs) if measured else "none"
     title = TITLES[verdict]
-    big_gap = (k_gap or 0) >= GAP or (b_gap or 0) >= GAP
-    if verdict == "prompt" and big_gap:
-        title = "Start with prompt engineering: neither RAG nor fine-tuning closed the measured gaps"
-    unmeasured = {"rag": rag_gain is None, "finetune": ft_gain is None,
-                  "hybrid": rag_gain is None or ft_gain is None}.get(verdict, False)
-    if unmeasured:
-        title += " (the setup that would close it was not in this run)"
-    return Recommendation(verdict, title, k_gap, b_gap, rag_gain, ft_gain, hyb, tuple(ev))
-
-
-@dataclass(frozen=True)
-class Prices:
-    """Prices the user can edit; defaults are rough public list prices (late 2025), stated as such."""
-
-    gpu_per_hour: float = 1.20  # one mid-range cloud GPU (training and self-hosted serving)
-    per_million_input_tokens: float = 0.15  # hosted small-model API, prompt side
-    per_million_output_tokens: float = 0.60
-    vector_db_per_month: float = 25.0  # a small managed vector database
-    queries_per_day: int = 1000
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What the run measured plus artefact sizes; None when not measurable here."""
-
-    training_s: float | None = None
-    adapter_bytes: int | None = None
-    index_bytes: int | None = None
-    index_chunks: int | None = None
-
-
-def measure(settings, spec) -> Measured:
-    """Training time and adapter size from the adapter registry, index size from the collection."""
-    training_s = adapter_bytes = index_bytes = index_chunks = None
-    if spec.adapter:
-        try:
-            from workbench.finetune.adapters import AdapterRegistry
-
-            info = AdapterRegistry(settings).get(spec.adapter)
-            training_s, adapter_bytes = info.train_seconds, int(info.size_mb * 1024 * 1024)
-        except Exception:  # a deleted adapter leaves those figures unknown, not the report broken
-            pass
-    if spec.adapter_path and adapter_bytes is None:
-        from pathlib import Path
-
-        p = Path(spec.adapter_path)
-        adapter_bytes = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else None
-    if spec.collection:
-        try:
-            from workbench.knowledge import KnowledgeBase
-
-            # What the index holds: the vectors plus the documents' text (Chroma's own overhead excluded).
-            index_chunks, index_bytes = KnowledgeBase(settings).get(spec.collection).index_size()
-        except Exception:
-            pass
-    return Measured(training_s, adapter_bytes, index_bytes, index_chunks)
-
-
-@dataclass(frozen=True)
-class SetupCost:
-    setup: str
-    latency_s: float | None
-    prompt_tokens: float | None
-    completion_tokens: float | None
-    context_tokens_added: float | None  # prompt tokens beyond the same model's no-retrieval prompt
-    per_1k_tokens_usd: float  # priced per token (hosted API)
-    per_1k_compute_usd: float  # priced per GPU-second of measured latency (self-hosted)
-    fixed_year_usd: float  # vector database and one training run
-    year_usd: float  # queries_per_day * 365 * per-query (token pricing) + fixed
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def costs(summaries: dict, prices: Prices, measured: Measured) -> list[SetupCost]:
-    """Projected cost per 1,000 queries and per year, per setup, from measured tokens and latency."""
-    out = []
-    for setup, s in summaries.items():
-        pt, ct, lat = s.prompt_tokens or 0.0, s.completion_tokens or 0.0, s.latency_s or 0.0
-        added = None
-        uses = setups.setup(setup)
-        if uses.retrieves:
-            # The same model without retrieval: base for RAG, the fine-tuned model (or base) for hybrid.
-            plain = summaries.get(setups.without_retrieval(setup), summaries.get(BASE))
-            if plain and s.prompt_tokens is not None and plain.prompt_tokens is not None:
-                added = s.prompt_tokens - plain.prompt_tokens
-        per_1k_tokens = 1000 * (pt * prices.per_million_input_tokens + ct * prices.per_million_output_tokens) / 1e6
-        per_1k_compute = 1000 * lat / 3600 * prices.gpu_per_hour
-        fixed = 0.0
-        if uses.retrieves:
-            fixed += 12 * prices.vector_db_per_month
-        if uses.adapter and measured.training_s:
-            fixed += measured.training_s / 3600 * prices.gpu_per_hour
-        year = prices.queries_per_day * 365 / 1000 * per_1k_tokens + fixed
-        out.append(SetupCost(setup, s.latency_s, s.prompt_tokens, s.completion_tokens,
-                             added,
-                             per_1k_tokens, per_1k_compute, fixed, year))
-    return out
-
-
-def assumptions(prices: Prices, measured: Measured) -> list[str]:
-    """The assumptions behind `costs`, written out for the panel and the exports."""
-    train = "not measured (no adapter in this run)" if not measured.training_s else f"{measured.training_s:.0f} s"
-    return [
-        f"Token pricing: ${prices.per_million_input_tokens:g} per million prompt tokens and "
-        f"${prices.per_million_output_tokens:g} per million completion tokens, token counts measured "
-        "with the local model's tokenizer in this run.",
-        f"Compute pricing: measured latency on this machine x ${prices.gpu_per_hour:g} per GPU-hour, one "
-        "query at a time (an upper bound: batching serves several queries per GPU-second).",
-        f"RAG and hybrid pay a vector database at ${prices.vector_db_per_month:g} per month.",
-        f"Fine-tuned and hybrid pay one training run: {train} at the GPU price (retraining not included).",
-        f"Yearly figures assume {prices.queries_per_day:,} queries per day, token pricing, plus fixed costs.",
-    ]
+    if verdict == "prompt" and rungs["prompt"].verdict == BETTER:
+        title = "Prompt engineering is enough: the recipe fixes behaviour, and no further rung shows evidence yet"
+    if provisional:
+        title = f"Provisional ({answers} of {expected} answers in): {title}"
+    ev = [r.text() for r in rungs.values()]
+    errs = {s: v.errors for s, v in rs.summaries.items() if v.errors}
+    if errs:
+        ev.append("Errored answers count as wrong: " + ", ".join(
+            f"{setups.short_label(s)} {rs.summaries[s].error_rate.text}" for s in errs) + ".")
+    usable = {s: v.usable for s, v in rs.summaries.items() if v.usable is not None}
+    if usable:
+        ev.append("Usable (correct and well-formed): " + ", ".join(
+            f"{setups.short_label(s)} {r.text}" for s, r in usable.items()) + ".")
+    if provisional:
+        ev.append(f"Provisional: {answers} of {expected} answers are in; every n above is partial.")
+    if verdict == "none":
+        ev.append("Run Base and Prompted, and the setups you consider (RAG, Fine-tuned, Hybrid), on the same "
+                  "questions to climb the ladder.")
+    ev.append("Rule: " + RULE + " Outcomes: " + "; ".join(f"{k} = {v}" for k, v in OUTCOMES.items())
+              + f"; errored answers count as wrong. Intervals: paired bootstrap, {N_BOOT:,} resamples, seed {SEED}; "
+              "p-values: exact McNemar.")
+    return Recommendation(verdict, title, tuple(rungs.values()), provisional, answers, expected, tuple(ev))

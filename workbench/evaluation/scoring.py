@@ -1,10 +1,10 @@
-"""A stored run scored: per-answer scores and tags, per-setup summaries, the per-question table."""
+"""A stored run scored: per-answer scores and tags, per-setup summaries, the per-question table, errors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.evaluation.metrics import AnswerScore, SetupSummary, score_answer, summarise
 from workbench.answering import setups
+from workbench.evaluation.metrics import AnswerScore, SetupSummary, score_answer, score_error, summarise
 from workbench.evaluation.runs import RunRecord
 
 
@@ -13,7 +13,7 @@ class RunScores:
     """Everything the report shows about a run, computed from its records (never stored)."""
 
     record: RunRecord
-    scores: dict  # (id, setup) -> AnswerScore
+    scores: dict  # (id, setup) -> AnswerScore; an errored answer is scored (as wrong), never left out
     summaries: dict  # setup -> SetupSummary, in SETUPS order
     retrieval_s: float | None  # mean seconds per retrieval
 
@@ -21,11 +21,30 @@ class RunScores:
     def setups(self) -> tuple[str, ...]:
         return tuple(self.summaries)
 
+    @property
+    def answers(self) -> int:
+        return len(self.scores)
+
+    @property
+    def expected(self) -> int:
+        """Answers the run asks for: every question under every setup of its spec."""
+        return len(self.record.items) * len(self.record.spec.setups)
+
+    @property
+    def complete(self) -> bool:
+        """Every answer is in; otherwise any verdict on this run is provisional."""
+        return self.answers >= self.expected
+
     def answer(self, qid: str, setup: str) -> dict | None:
         return next((r for r in self.record.results if r["id"] == qid and r["setup"] == setup), None)
 
+    def errors(self) -> list[dict]:
+        """Every errored answer: question id, setup and the error, in question then setup order."""
+        return [{"id": i.id, "setup": s, "error": sc.error} for i in self.record.items for s in self.setups
+                if (sc := self.scores.get((i.id, s))) is not None and sc.error is not None]
+
     def rows(self) -> list[dict]:
-        """One row per question: the question, reference, each setup's answer, score and tags."""
+        """One row per question: the question, reference, each setup's answer, score, tags and error."""
         out = []
         for item in self.record.items:
             row = {"id": item.id, "question": item.question, "reference": item.reference,
@@ -37,12 +56,13 @@ class RunScores:
                 row[f"{s}_correct"] = sc.correct if sc else None
                 row[f"{s}_format"] = sc.format_ok if sc else None
                 row[f"{s}_tags"] = list(sc.tags) if sc else []
+                row[f"{s}_error"] = sc.error if sc else None
             out.append(row)
         return out
 
 
 def score_run(record: RunRecord) -> RunScores:
-    """Score every stored answer; setups without answers yet are left out."""
+    """Score every stored answer (errored ones as wrong); setups without answers yet are left out."""
     items = {i.id: i for i in record.items}
     scores: dict[tuple[str, str], AnswerScore] = {}
     by_setup: dict[str, list[dict]] = {}
@@ -51,10 +71,11 @@ def score_run(record: RunRecord) -> RunScores:
         if item is None or res["setup"] not in record.spec.setups:
             continue
         by_setup.setdefault(res["setup"], []).append(res)
-        if res.get("error"):
-            continue
         passages = record.retrieved.get(item.id, []) if res["setup"] in setups.retrieving() else None
-        scores[(item.id, res["setup"])] = score_answer(item, res["setup"], res["text"], passages)
+        if res.get("error"):
+            scores[(item.id, res["setup"])] = score_error(item, res["setup"], str(res["error"]), passages)
+        else:
+            scores[(item.id, res["setup"])] = score_answer(item, res["setup"], res["text"], passages)
     summaries: dict[str, SetupSummary] = {}
     for s in record.spec.setups:
         if s in by_setup:

@@ -6,13 +6,13 @@ import streamlit as st
 
 from workbench.answering import setups
 from workbench.evaluation import freshness, run_index, runs
-from workbench.evaluation.decision import Prices, assumptions, costs, measure
-from workbench.evaluation.metrics import TAGS
+from workbench.evaluation.cost import Prices, assumptions, costs, measure, trade
+from workbench.evaluation.metrics import RATE_METRICS, TAGS
 from workbench.evaluation.figures import (
-    compare_figure, cost_figures, judge_figure, rates_figure, tags_figure, yearly_cost_figure,
+    compare_figure, cost_figures, judge_figure, ladder_figure, rates_figure, tags_figure, yearly_cost_figure,
 )
 from workbench.evaluation.report import (
-    build_report, compare_rows, retrieval_text, summary_table, to_html, to_json_text, to_markdown,
+    build_report, compare_rows, retrieval_text, rung_table, summary_table, to_html, to_json_text, to_markdown,
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
@@ -56,8 +56,15 @@ def run_section(settings: Settings, entries: list[run_index.RunEntry]) -> runs.R
 
 
 def headline(rs: RunScores) -> None:
+    """Metrics per setup as k/n (errors per setup among them), the errored answers, and the rates with intervals."""
     head, rows = summary_table(rs)
+    st.caption("Every rate is k/n; an errored answer counts as wrong, in every n. Bars show 95 % intervals.")
     st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
+    errs = rs.errors()
+    if errs:
+        with st.expander(f"{len(errs)} errored answer(s), counted as wrong"):
+            st.dataframe(pd.DataFrame([{**x, "setup": setups.short_label(x["setup"])} for x in errs]),
+                         hide_index=True)
     st.plotly_chart(rates_figure(rs))
     figs = cost_figures(rs)
     for col, fig in zip(st.columns(len(figs)) if figs else [], figs):
@@ -81,9 +88,17 @@ def judge_panel(settings: Settings, rs: RunScores) -> None:
 
 
 def recommendation(report) -> None:
+    """The verdict, its rule, and each rung's difference with its interval, p-value and verdict."""
     r = report.recommendation
-    box = st.success if r.verdict != "prompt" else st.info
-    box(f"**{r.title}**\n\n" + "\n".join(f"- {e}" for e in r.evidence))
+    box = st.warning if r.provisional else st.success if r.verdict not in ("prompt", "none") else st.info
+    box(f"**{r.title}**\n\n**Rule.** {r.rule}")
+    if r.rungs:
+        head, rows = rung_table(r)
+        st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
+    if any(x.comparison for x in r.rungs):
+        st.plotly_chart(ladder_figure(r))
+    with st.expander("How the verdict was reached"):
+        st.markdown("\n".join(f"- {e}" for e in r.evidence))
 
 
 def answers_table(rs: RunScores) -> None:
@@ -148,9 +163,12 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
         "retrieval": "n/a" if rs.retrieval_s is None else f"{1000 * rs.retrieval_s:.0f} ms per query",
     }
     st.write(" · ".join(f"**{k}**: {v}" for k, v in facts.items()))
-    per_setup = costs(rs.summaries, prices, m)
+    with_adapter = rs.record.spec.recipe_with_adapter
+    for line in trade(rs.summaries, prices, m, with_adapter):
+        st.markdown(f"**{line}**")
+    per_setup = costs(rs.summaries, prices, m, with_adapter)
     rows = [{"setup": setups.short_label(x.setup), "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
-             "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
+             "recipe tokens added": x.recipe_tokens_added, "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
              "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
              "$ per year": x.year_usd} for x in per_setup]
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
@@ -207,7 +225,7 @@ def compare(settings: Settings, rs: RunScores, ids: list[str]) -> None:
         return
     other = st.selectbox("Compare with run B", others, key=state.EVAL_COMPARE)
     b = score_run(runs.load_run(settings, other))
-    metric = st.selectbox("Metric", ["correct", "fact_correct", "format_ok", "hit_at_k", "abstention", "f1"])
+    metric = st.selectbox("Metric", [k for k, _ in RATE_METRICS], format_func=dict(RATE_METRICS).get)
     st.plotly_chart(compare_figure(rs, b, metric))
     st.dataframe(pd.DataFrame(compare_rows(rs, b)), hide_index=True)
 
