@@ -260,7 +260,7 @@ def test_adapter_only_for_finetuned_and_hybrid(settings):
 def test_the_recipe_is_recorded_with_the_run_and_reaches_the_setups_that_use_it(settings):
     recipe = Recipe("house", instructions="Be exact.", format="One line of JSON.", version=2)
     run_id = make_run(settings, sample_items()[:1], setups=setups.keys(), adapter_path="/a",
-                      recipe=recipe.to_json(), recipe_with_adapter=True)
+                      recipe=recipe.to_json(), recipe_with_adapter=True, probe=False)
     gen = FakeGenerator()
     runs.execute(settings, run_id, runs.PlainContext(), generator=gen, collection=text_collection(FakeEmbedder()))
     rec = runs.load_run(settings, run_id)
