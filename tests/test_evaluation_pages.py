@@ -168,3 +168,37 @@ def test_pages_list_runs_from_the_index_and_load_only_the_run_shown(settings, mo
     at = page("evaluate_report.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert loaded == [ids[-1], ids[-2]]  # the run shown and run B of the comparison
+
+
+def test_report_page_shows_the_ladder_with_intervals_and_every_rate_as_k_of_n(settings):
+    from workbench.evaluation.stats import RULE
+
+    items = sample_items()[:8]
+    spec = runs.RunSpec(set_name="sample", setups=("base", "prompted"), recipe={"name": "house", "version": 1})
+    run_id = runs.create_run(settings, spec, items)
+    lines = []
+    for n, i in enumerate(items):
+        lines.append({"id": i.id, "setup": "base", "text": "No idea.", "error": None, "latency_s": 1.0,
+                      "prompt_tokens": 30, "completion_tokens": 5})
+        prompted = {"text": json.dumps({"answer": i.reference, "confidence": "high", "source": "x"}), "error": None} if n else \
+            {"text": "", "error": "RuntimeError: out of memory"}
+        lines.append({"id": i.id, "setup": "prompted", **prompted, "latency_s": 1.0, "prompt_tokens": 300,
+                      "completion_tokens": 9})
+    (settings.evals_dir / run_id / "results.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    at = page("evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(str(x.value) for x in [*at.success, *at.info, *at.warning])
+    assert RULE in shown and "Provisional" not in shown  # every answer is in: a firm verdict
+    frames = [df.value for df in at.dataframe]
+    ladder = next(f for f in frames if "95 % interval" in f.columns)
+    prompt = ladder[ladder["Rung"] == "Prompted vs Base"].iloc[0]
+    assert prompt["B"] == "7/8 (88%)" and prompt["A"] == "0/8 (0%)" and prompt["95 % interval"].startswith("[+")
+    assert prompt["Verdict"] == "better" and float(prompt["McNemar p"]) < 0.05
+    metrics = next(f for f in frames if "Usable" in f.columns)
+    row = metrics[metrics["Setup"] == "Prompted"].iloc[0]
+    assert row["Usable"] == "7/8 (88%)" and row["Errors"] == "1/8 (12%)" and row["Answers"] == "8/8"
+    errored = next(f for f in frames if "error" in f.columns)
+    assert list(errored["error"]) == ["RuntimeError: out of memory"]
+    assert any("prompt tokens on every query" in m.value for m in at.markdown)  # the cost panel's trade
+    charts = at.get("plotly_chart")
+    assert any("ladder" in c.proto.spec for c in charts)

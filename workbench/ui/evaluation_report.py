@@ -92,10 +92,9 @@ def recommendation(report) -> None:
     r = report.recommendation
     box = st.warning if r.provisional else st.success if r.verdict not in ("prompt", "none") else st.info
     box(f"**{r.title}**\n\n**Rule.** {r.rule}")
-    if r.rungs:
+    if any(x.comparison for x in r.rungs):
         head, rows = rung_table(r)
         st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
-    if any(x.comparison for x in r.rungs):
         st.plotly_chart(ladder_figure(r))
     with st.expander("How the verdict was reached"):
         st.markdown("\n".join(f"- {e}" for e in r.evidence))
