@@ -7,7 +7,7 @@ import random
 import pytest
 
 from workbench.answering.recipes import Recipe
-from workbench.evaluation import checks, forgetting, leakage, revalidation, runs, stats
+from workbench.evaluation import checks, forgetting, leakage, revalidation, run_index, runs, stats
 from workbench.evaluation.probe import load_probe
 from workbench.evaluation.report import build_report, to_html, to_json_text, to_markdown
 from workbench.evaluation.scoring import score_run
@@ -150,6 +150,7 @@ def test_probe_answering_is_resumable_and_cancellable(settings, tmp_path):
     summary = runs.execute(settings, run_id, runs.PlainContext(), generator=second_gen)
     assert not summary["cancelled"]
     assert summary["probe_answers"] == summary["expected_probe_answers"] == 4 * n_probe
+    assert run_index.get(settings, run_id).answers == 3  # the index counts the main answers only
     rec = runs.load_run(settings, run_id)
     pairs = [(r["id"], r["condition"]) for r in rec.probe_results]
     assert len(pairs) == len(set(pairs)) == 4 * n_probe  # nothing answered twice
@@ -298,14 +299,13 @@ def test_exports_carry_the_sections_and_old_runs_export_without_them(settings, t
     assert json.loads(to_json_text(report))["checks"]["leakage"]["leaks"][0]["id"] == "q0"
     plain = run_with_answers(settings, runs.RunSpec("t", setups=("base",)), qs, {})
     assert checks.sections(settings, plain) == ()
-    assert "checks" not in json.loads(to_json_text(build_report(score_run(plain))))
+    assert not json.loads(to_json_text(build_report(score_run(plain)))).get("checks")
 
 
 # --- the Report page -----------------------------------------------------------------------------
 
 def test_report_page_shows_the_checks_and_opens_an_old_run(settings, tmp_path, fresh_ui_caches):
     from tests.pages import app_page
-    from workbench.evaluation import run_index
 
     qs = [Question(f"q{i}", f"Which colour is the door of house number {i} on Elm street?", f"red{i}")
           for i in range(4)]

@@ -133,7 +133,7 @@ def check(settings, spec, items: Sequence) -> LeakCheck | None:
     adapter = spec.adapter or Path(spec.adapter_path).name
     try:
         dataset, prompts = training_prompts(settings, spec)
-    except (OSError, ValueError) as e:  # AdapterError and DatasetError are ValueErrors
+    except (OSError, ValueError, KeyError) as e:  # AdapterError and DatasetError are ValueErrors
         return LeakCheck(adapter, "", 0, (), f"training data not available: {e}")
     return LeakCheck(adapter, dataset, len(prompts), find_leaks(items, prompts))
 

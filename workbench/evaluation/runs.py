@@ -329,6 +329,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     n_done = answer_all(generator, spec, todo, retrieved, ctx, keep_answer, start=len(done), total=total)
     n_probe = 0
     if probe_todo and not ctx.cancelled():  # after the main answers: they matter first
+        run_index.update(settings, run_id, answers=len(results))  # the lists show them all while the probe runs
         n_probe = forgetting.answer_probe(generator, spec, probe_todo, ctx,
                                           lambda r: _append_jsonl(d / PROBE_RESULTS, r), len(rec.probe_results))
     cancelled = ctx.cancelled()
