@@ -13,7 +13,7 @@ from workbench.evaluation import forgetting, leakage, revalidation
 
 
 @dataclass(frozen=True)
-class Section:
+class CheckSection:
     """One check in the exports: a title, its sentences, its tables (caption, rows) and its JSON."""
 
     key: str  # the key of its JSON in the report's "checks"
@@ -48,15 +48,15 @@ def _cell(v) -> str:
     return str("" if v is None else v).replace("|", "/").replace("\n", " ")[:120]
 
 
-def forgetting_section(f: forgetting.Forgetting) -> Section:
+def forgetting_section(f: forgetting.Forgetting) -> CheckSection:
     partial = [] if f.answered >= f.expected else [f"Only {f.answered} of {f.expected} probe answers so far."]
-    return Section("forgetting", "Forgetting check (probe outside the domain)",
+    return CheckSection("forgetting", "Forgetting check (probe outside the domain)",
                    tuple(partial + [s.sentence() for s in f.shifts]),
                    (("Probe items passed per condition (an errored answer does not pass):", tuple(f.table())),),
                    f.to_json())
 
 
-def leakage_section(v: leakage.LeakVerdict) -> Section:
+def leakage_section(v: leakage.LeakVerdict) -> CheckSection:
     c = v.check
     sentences = [v.sentence()]
     if c.leaks and v.changes_verdict:
@@ -68,19 +68,19 @@ def leakage_section(v: leakage.LeakVerdict) -> Section:
                          for x in c.leaks)),
                   ("Correct and well-formed answers, with and without the leaked questions:",
                    tuple({**r, "setup": setups.short_label(r["setup"])} for r in v.table()))]
-    return Section("leakage", "Leakage check (evaluation questions in the training data)", tuple(sentences),
+    return CheckSection("leakage", "Leakage check (evaluation questions in the training data)", tuple(sentences),
                    tuple(tables), v.to_json())
 
 
-def revalidation_section(r: revalidation.Revalidation) -> Section:
+def revalidation_section(r: revalidation.Revalidation) -> CheckSection:
     rows = tuple({"id": c.id, "setup": setups.short_label(c.setup), "change": c.change, "question": c.question,
                   "before": c.before, "after": c.after} for c in r.changes)
-    return Section("revalidation", f"Revalidation against run {r.parent_run}", tuple(r.sentences()),
+    return CheckSection("revalidation", f"Revalidation against run {r.parent_run}", tuple(r.sentences()),
                    (("Questions whose answer changed (regressed: was right, now wrong; fixed: the reverse):", rows),),
                    r.to_json())
 
 
-def sections(settings, rec) -> tuple[Section, ...]:
+def sections(settings, rec) -> tuple[CheckSection, ...]:
     """The checks that apply to the stored run `rec`, in report order."""
     out = []
     if (f := forgetting.for_run(rec)) is not None:

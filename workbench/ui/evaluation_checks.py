@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.evaluation import checks, revalidation, runs
-from workbench.evaluation.checks import Section
+from workbench.evaluation.checks import CheckSection
 from workbench.settings import Settings
 from workbench.ui import state
 from workbench.ui.evaluation import adapter_names, flash
@@ -19,12 +19,12 @@ HINTS = {
 }
 
 
-def report_checks(settings: Settings, rec: runs.RunRecord) -> tuple[Section, ...]:
+def report_checks(settings: Settings, rec: runs.RunRecord) -> tuple[CheckSection, ...]:
     """The checks that apply to the run (computed once per page run: the tab and the exports share them)."""
     return checks.sections(settings, rec)
 
 
-def _show(section: Section, warn: bool) -> None:
+def _show(section: CheckSection, warn: bool) -> None:
     st.subheader(section.title)
     for s in section.sentences:
         (st.warning if warn else st.write)(s)
@@ -34,7 +34,7 @@ def _show(section: Section, warn: bool) -> None:
             st.dataframe(pd.DataFrame(list(rows)), hide_index=True)
 
 
-def forgetting_section(section: Section | None) -> None:
+def forgetting_section(section: CheckSection | None) -> None:
     """Probe rates per condition and the adapter's shifts; a loss (interval below zero) is a warning."""
     if section is None:
         st.caption(HINTS["forgetting"])
@@ -43,7 +43,7 @@ def forgetting_section(section: Section | None) -> None:
     _show(section, lost)
 
 
-def leakage_section(section: Section | None) -> None:
+def leakage_section(section: CheckSection | None) -> None:
     """Questions found in the adapter's training data, and the verdict with and without them."""
     if section is None:
         st.caption(HINTS["leakage"])
@@ -51,7 +51,7 @@ def leakage_section(section: Section | None) -> None:
     _show(section, bool(section.data["leaks"]))
 
 
-def revalidation_section(section: Section | None) -> None:
+def revalidation_section(section: CheckSection | None) -> None:
     """For a revalidation run: per setup regressions with intervals, and the questions that changed."""
     if section is None:
         st.caption(HINTS["revalidation"])
@@ -94,7 +94,7 @@ def revalidate_section(settings: Settings, rec: runs.RunRecord) -> None:
         st.rerun()
 
 
-def checks_section(settings: Settings, rec: runs.RunRecord, sections: tuple[Section, ...]) -> None:
+def checks_section(settings: Settings, rec: runs.RunRecord, sections: tuple[CheckSection, ...]) -> None:
     """The Checks tab: forgetting, leakage and revalidation, each shown when the run has it, then Revalidate."""
     by_key = {s.key: s for s in sections}
     forgetting_section(by_key.get("forgetting"))
