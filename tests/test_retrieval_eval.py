@@ -24,6 +24,12 @@ def test_evaluate_ranks_and_metrics(coll):
     bm = next(s for s in ev.summaries if s.mode == "bm25")
     assert bm.hit_at_k == pytest.approx(2 / 3) and bm.mrr == pytest.approx(2 / 3) and bm.n_questions == 3
     assert rows[("a", "bm25")].matched_by.startswith("answer text")
+    # Named for what it counts, the gold passage in the top k (the evaluation's "source document retrieved" is
+    # another metric), and shown as k/n.
+    from workbench.retrieval.figures import metrics_by_mode
+
+    gold = metrics_by_mode(ev.summaries).data[0]
+    assert gold.name == "gold passage retrieved@2" and "2/3" in list(gold.text)
 
 
 def test_evaluate_skips_questions_without_gold_and_cancels(coll):

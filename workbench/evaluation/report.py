@@ -201,13 +201,12 @@ FRESH_COLS = ("question", "setup", "before says", "after says", "after")
 
 
 def freshness_section(report: Report) -> Section:
-    rows = [[str(r[c])[:80] for c in FRESH_COLS] for r in report.freshness]
     if not report.freshness:
         return Section("freshness", [], "", "")
-    title = "Freshness (before -> after re-indexing)"
-    return Section("freshness", list(report.freshness), "\n".join([f"## {title}", ""] + _md_table(list(FRESH_COLS), rows)),
-                   f"<h2>{title}</h2>" + _html_table(list(FRESH_COLS), [[r[c] for c in FRESH_COLS]
-                                                                        for r in report.freshness]))
+    title, cols = "Freshness (before -> after re-indexing)", list(FRESH_COLS)
+    md = [f"## {title}", ""] + _md_table(cols, [[str(r[c])[:80] for c in cols] for r in report.freshness])
+    page = f"<h2>{title}</h2>" + _html_table(cols, [[r[c] for c in cols] for r in report.freshness])
+    return Section("freshness", list(report.freshness), "\n".join(md), page)
 
 
 def checks_section(report: Report) -> Section | None:
@@ -230,15 +229,19 @@ def answers_section(report: Report) -> Section:
         for s in rs.setups:
             ok, tags = row[f"{s}_correct"], row[f"{s}_tags"]
             mark = {True: "correct", False: "wrong", None: "no answer yet"}[ok]
-            md.append(f"- **{setups.short_label(s)}** ({mark}{'; ' + ', '.join(tags) if tags else ''}): {row[s].strip()}")
+            why = f"{mark}; {', '.join(tags)}" if tags else mark
+            md.append(f"- **{setups.short_label(s)}** ({why}): {row[s].strip()}")
             tag_html = "".join(f"<span class='tag'>{e(t)}</span>" for t in tags)
-            sign = {True: "<span class='ok'>&#10003;</span>", False: "<span class='bad'>&#10007;</span>", None: "&hellip;"}[ok]
+            sign = {True: "<span class='ok'>&#10003;</span>", False: "<span class='bad'>&#10007;</span>",
+                    None: "&hellip;"}[ok]
             cells.append(f"<td>{sign} {e(row[s])}<br>{tag_html}</td>")
         if row["passages"]:
-            md.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {p['doc_name']}" + (f" p.{p['page']}" if p.get("page") else "")
+            md.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {p['doc_name']}"
+                                                  + (f" p.{p['page']}" if p.get("page") else "")
                                                   for p in row["passages"]))
         md.append("")
-        passages = "".join(f"<p>[{p['rank']}] <b>{e(p['doc_name'])}</b>{' p.' + str(p['page']) if p.get('page') else ''}"
+        passages = "".join(f"<p>[{p['rank']}] <b>{e(p['doc_name'])}</b>"
+                           f"{' p.' + str(p['page']) if p.get('page') else ''}"
                            f" ({e(p['metric'])} {p['score']:.3f}): {e(p['text'])}</p>" for p in row["passages"])
         ret = f"<details><summary>{len(row['passages'])} passages</summary>{passages}</details>" if passages else ""
         q_rows.append(f"<tr><td>{e(row['id'])}</td><td>{e(row['question'])}</td><td>{e(row['reference'])}"

@@ -1,4 +1,8 @@
-"""Scoring retrieval on a question set: hit@k, MRR and nDCG per mode, and where each gold passage ranked."""
+"""Scoring retrieval on a question set: gold passage retrieved@k, MRR, nDCG per mode; where each gold passage ranked.
+
+"Gold passage" is workbench.retrieval.gold's notion (the span's chunk, else the chunk holding the reference,
+else the source document and page); hit@k below is "gold passage retrieved@k" in every table and chart.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,7 +41,7 @@ class QuestionResult:
 class ModeSummary:
     mode: str
     k: int
-    hit_at_k: float
+    hit_at_k: float  # "gold passage retrieved@k": share of questions with a gold passage in the top k
     mrr: float
     ndcg: float
     n_questions: int
@@ -54,7 +58,7 @@ class RetrievalEval:
 
 
 def summarize(rows: Sequence[QuestionResult], mode: str, k: int) -> ModeSummary | None:
-    """Mean hit@k, MRR@k and nDCG@k of one mode's rows, recomputed at `k` from the stored rankings."""
+    """Mean gold passage retrieved@k, MRR@k and nDCG@k of one mode's rows, recomputed at `k` from stored rankings."""
     mine = [r for r in rows if r.mode == mode]
     if not mine:
         return None

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from workbench.retrieval.evaluate import ModeSummary
+from workbench.retrieval.metrics import label as metric_label
 from workbench.retrieval.projection import Projection
 from workbench.retrieval.sweep import SweepRow
 
@@ -55,14 +56,18 @@ def embedding_map(p: Projection, retrieved_ids: Sequence[str] = ()) -> go.Figure
 
 
 def metrics_by_mode(summaries: Sequence[ModeSummary]) -> go.Figure:
-    """Grouped bars: hit@k, MRR and nDCG@k for each retrieval mode."""
+    """Grouped bars: gold passage retrieved@k, MRR and nDCG@k for each retrieval mode."""
     fig = go.Figure()
     modes = [s.mode for s in summaries]
     k = summaries[0].k if summaries else 0
-    for i, (label, attr) in enumerate(((f"hit@{k}", "hit_at_k"), ("MRR", "mrr"), (f"nDCG@{k}", "ndcg"))):
+    for i, attr in enumerate(("hit_at_k", "mrr", "ndcg")):
+        label = metric_label(attr, k)
         vals = [getattr(s, attr) for s in summaries]
-        fig.add_trace(go.Bar(x=modes, y=vals, name=label, marker_color=PALETTE[i],
-                             text=[f"{v:.2f}" for v in vals], textposition="outside"))
+        # The gold passage rate is a count of questions: shown as k/n, like every rate.
+        text = ([f"{round(s.hit_at_k * s.n_questions)}/{s.n_questions}" for s in summaries] if attr == "hit_at_k"
+                else [f"{v:.2f}" for v in vals])
+        fig.add_trace(go.Bar(x=modes, y=vals, name=label, marker_color=PALETTE[i], text=text,
+                             textposition="outside"))
     fig.update_layout(barmode="group", height=380, yaxis=dict(range=[0, 1.1], title="score"),
                       margin=dict(l=10, r=10, t=30, b=10), title="Retrieval quality per mode")
     return fig
@@ -90,7 +95,7 @@ def sweep_heatmap(rows: Sequence[SweepRow], metric: str, k: int) -> go.Figure:
     rows = [r for r in rows if r.k == k]
     strategies = sorted({r.strategy for r in rows})
     fig = make_subplots(rows=1, cols=max(1, len(strategies)), subplot_titles=strategies, shared_yaxes=True)
-    label = {"hit_at_k": f"hit@{k}", "mrr": "MRR", "ndcg": f"nDCG@{k}"}[metric]
+    label = metric_label(metric, k)
     def share(r: SweepRow) -> int:
         return round(100 * r.chunk_overlap / r.chunk_size)  # the grid asks for overlaps as a share of the size
 

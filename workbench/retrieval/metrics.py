@@ -34,5 +34,11 @@ def ndcg_at_k(rels: Sequence[bool], k: int, n_relevant: int | None = None) -> fl
     return dcg / idcg
 
 
+def label(metric: str, k: int | str = "k") -> str:
+    """The display name of a ranking metric; hit@k is named for what it counts: the gold passage in the top k."""
+    # The evaluation's "source document retrieved" is another metric (any passage of the source document).
+    return {"hit_at_k": f"gold passage retrieved@{k}", "mrr": "MRR", "ndcg": f"nDCG@{k}"}[metric]
+
+
 def mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0

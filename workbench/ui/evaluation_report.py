@@ -167,7 +167,8 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
         st.markdown(f"**{line}**")
     per_setup = costs(rs.summaries, prices, m, with_adapter)
     rows = [{"setup": setups.short_label(x.setup), "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
-             "recipe tokens added": x.recipe_tokens_added, "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
+             "recipe tokens added": x.recipe_tokens_added, "context tokens added": x.context_tokens_added,
+             "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
              "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
              "$ per year": x.year_usd} for x in per_setup]
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={

@@ -7,6 +7,7 @@ import streamlit as st
 from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS
 from workbench.retrieval.config import MODE_LABELS, MODES, load_defaults, save_defaults
 from workbench.retrieval.figures import sweep_heatmap
+from workbench.retrieval.metrics import label as metric_label
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
 from workbench.ui import state
 from workbench.ui.resources import get_settings
@@ -76,17 +77,17 @@ def results_section(col, task_key: str, mode: str) -> None:
         return
     m1, m2 = st.columns(2)
     metric = m1.radio("Metric", ("mrr", "hit_at_k", "ndcg"), horizontal=True, key="sweep_metric",
-                      format_func={"mrr": "MRR", "hit_at_k": "hit@k", "ndcg": "nDCG@k"}.get)
+                      format_func=metric_label)
     k_show = m2.radio("k", sorted({r.k for r in res.rows}), horizontal=True, key="sweep_k_show")
     st.plotly_chart(sweep_heatmap(res.rows, metric, k_show), width="stretch")
     df = pd.DataFrame([r.__dict__ for r in res.rows]).sort_values(
         [metric, "hit_at_k", "n_chunks"], ascending=[False, False, True])
-    st.dataframe(df.rename(columns={"hit_at_k": "hit@k", "mrr": "MRR", "ndcg": "nDCG@k"}),
+    st.dataframe(df.rename(columns={m: metric_label(m) for m in ("hit_at_k", "mrr", "ndcg")}),
                  width="stretch", hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")})
     best = res.best(metric)
-    st.markdown(f"**Best by {metric.replace('_at_k', '@k').upper()}**: {best.strategy}, size "
+    st.markdown(f"**Best by {metric_label(metric)}**: {best.strategy}, size "
                 f"{best.chunk_size} {best.unit}, overlap {best.chunk_overlap}, k {best.k} "
-                f"(hit@k {best.hit_at_k:.2f}, MRR {best.mrr:.2f}, {best.n_chunks} chunks).")
+                f"(gold passage retrieved@k {best.hit_at_k:.2f}, MRR {best.mrr:.2f}, {best.n_chunks} chunks).")
     if st.button("Apply best to the collection", icon=":material/check_circle:", key="sweep_apply"):
         col.set_config(apply_config(col.config, best))
         save_defaults(get_settings(), load_defaults(get_settings(), col.name).with_(mode=mode, k=best.k), col.name)
