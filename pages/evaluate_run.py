@@ -7,7 +7,8 @@ from workbench.ui import evaluation
 from workbench.ui.resources import get_settings
 
 st.title("Run evaluation")
-st.caption("One question set through base, RAG, fine-tuned and hybrid, with the same generation settings.")
+st.caption("One question set through base, prompted (a recipe), RAG, fine-tuned and hybrid, with the same "
+           "generation settings.")
 settings = get_settings()
 jobs.reconcile(settings)  # after an app restart: settle dead jobs, restart the queue
 evaluation.show_flash()

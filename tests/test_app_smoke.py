@@ -18,6 +18,12 @@ def test_router_declares_every_page_file():
     assert files_on_disk == {f for f, _ in PAGES}, "a page file is not routed (or vice versa)"
 
 
+def test_prompting_is_the_first_section():
+    """Prompt engineering is the first thing to try: its page comes right after Home."""
+    assert [f for f, _ in PAGES][:2] == ["pages/home.py", "pages/prompt_recipes.py"]
+    assert ("pages/prompt_recipes.py", "recipes") in PAGES
+
+
 @pytest.mark.parametrize("page", [f for f, _ in PAGES])
 def test_page_renders_on_empty_storage(page):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)

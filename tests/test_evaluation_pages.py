@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages import app_page
+from tests.test_generator_adapters import lora_adapter  # noqa: F401  (fixture)
 from workbench.evaluation import runs
 from workbench.evaluation.sample import load as load_sample_set, sample_items
 
@@ -67,7 +68,14 @@ def test_flow_choose_set_run_report(settings):
     inputs = {n.label: n for n in at.number_input}
     inputs["Questions"].set_value(2)
     inputs["Max new tokens"].set_value(6)
-    assert at.multiselect[0].value == ["base"]  # no collection or adapter yet: only base is offered
+    # No collection, adapter or recipe yet: base and prompted are offered, only base is chosen.
+    assert at.multiselect[0].options == ["Base", "Prompted"] and at.multiselect[0].value == ["base"]
+    assert at.selectbox(key="eval_recipe").value == "none"
+    at.multiselect[0].set_value(["base", "prompted"])
+    at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
+    assert any("The Prompted setup answers with a prompt recipe" in e.value for e in at.error)
+    assert runs.list_runs(settings) == []  # nothing was queued
+    at.multiselect[0].set_value(["base"])
     at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     ids = runs.list_runs(settings)
@@ -168,6 +176,51 @@ def test_pages_list_runs_from_the_index_and_load_only_the_run_shown(settings, mo
     at = page("evaluate_report.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert loaded == [ids[-1], ids[-2]]  # the run shown and run B of the comparison
+
+
+@pytest.mark.slow
+def test_flow_sample_workspace_recipe_five_setup_run_report(settings, monkeypatch, lora_adapter):
+    """Load the sample workspace, keep its recipe, run all five setups (a fake model in the job), open the report."""
+    import functools
+    import shutil
+
+    from workbench.answering import setups
+
+    shutil.copytree(lora_adapter, settings.adapters_dir / "demo-lora")
+    monkeypatch.setattr(runs, "submit_run", functools.partial(runs.submit_run,
+                                                              handler="tests.test_evaluation_runs:slow_fake_job"))
+    system = app_page("pages/system_overview.py", timeout=300).run()
+    next(b for b in system.button if b.label == "Load sample workspace").click().run()
+    assert not system.exception, [e.value for e in system.exception]
+    assert any(s.value.startswith("prompt recipe: recipe 'sample-json' v1") for s in system.success)
+
+    at = page("evaluate_run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox[0].value == "sample"
+    assert at.selectbox(key="eval_recipe").value == "sample-json"
+    assert at.multiselect[0].value == list(setups.keys())  # all five: collection, adapter and recipe are there
+    {n.label: n for n in at.number_input}["Questions"].set_value(3)
+    for box in at.checkbox:  # the forgetting probe is another test's subject
+        box.uncheck()
+    at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    ids = runs.list_runs(settings)
+    assert len(ids) == 1
+    deadline = time.time() + 180
+    while time.time() < deadline and not runs.load_run(settings, ids[0]).summary:
+        time.sleep(1)
+    rec = runs.load_run(settings, ids[0])
+    assert rec.summary, runs.run_status(settings, rec)
+    assert rec.spec.setups == setups.keys() and rec.spec.adapter == "demo-lora"
+    assert (rec.spec.recipe["name"], rec.spec.recipe["version"]) == ("sample-json", 1)
+    assert rec.spec.recipe_with_adapter is False
+    assert len(rec.results) == 15 and not any(r["error"] for r in rec.results)
+
+    rep = page("evaluate_report.py").run()
+    assert not rep.exception, [e.value for e in rep.exception]
+    assert rep.get("plotly_chart")
+    shown = " ".join(str(df.value.to_dict()) for df in rep.dataframe)
+    assert all(setups.short_label(k) in shown for k in setups.keys())
 
 
 def test_report_page_shows_the_ladder_with_intervals_and_every_rate_as_k_of_n(settings):

@@ -6,11 +6,13 @@ import streamlit as st
 
 from workbench import jobs, questions
 from workbench.answering import setups
+from workbench.answering.recipes import list_recipes
 from workbench.evaluation import freshness, run_index, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.names import check_name
 from workbench.settings import Settings
 from workbench.ui import state
+from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_settings
 
 POLL_S = 2.0
@@ -140,11 +142,16 @@ def launch_section(settings: Settings, set_name: str, entries: list[run_index.Ru
                    f"x {len(available)} setups = {n} answers, about {n * pace / 60:.0f} min. Fewer questions "
                    "give a quicker first look.")
     with st.form("eval_launch"):
-        chosen = st.multiselect("Setups", available, default=available, format_func=setups.short_label)
+        # Prompted is chosen by default only when there is a recipe to answer with.
+        default = [k for k in available if list_recipes(settings) or k not in setups.needing_recipe()]
+        chosen = st.multiselect("Setups", available, default=default, format_func=setups.short_label)
         c1, c2 = st.columns(2)
         default_col = SAMPLE_COLLECTION if SAMPLE_COLLECTION in cols else (cols[0] if cols else None)
         collection = c1.selectbox("Collection (RAG, hybrid)", cols, index=cols.index(default_col) if cols else None)
         adapter = c2.selectbox("Adapter (fine-tuned, hybrid)", adapters, index=0 if adapters else None)
+        c1, c2 = st.columns(2)
+        recipe = recipe_choice(settings, "eval_recipe", c1)
+        with_adapter = with_adapter_toggle("eval_recipe_with_adapter", c2)
         c1, c2, c3 = st.columns(3)
         max_new = c1.number_input("Max new tokens", 1, 1024, 64)
         temperature = c2.number_input("Temperature", 0.0, 2.0, 0.0, 0.1, help="0 = greedy: repeatable runs")
@@ -156,12 +163,16 @@ def launch_section(settings: Settings, set_name: str, entries: list[run_index.Ru
         st.caption("Retrieval uses the collection's saved defaults (Retrieval > Query lab). Every setup gets the "
                    "same generation settings; retrieval happens once, before generation, and is stored with the run.")
         go = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:")
-    if go:
+    if go and recipe is None and any(s in setups.needing_recipe() for s in chosen):
+        st.error("The Prompted setup answers with a prompt recipe, and none is chosen: pick one above (write one on "
+                 "**Prompt recipes**, or load the sample workspace on **System**), or leave Prompted out.")
+    elif go:
         submit(settings, lambda: runs.RunSpec(
             set_name=set_name, setups=tuple(chosen),
             collection=collection if any(s in setups.retrieving() for s in chosen) else None,
             adapter=adapter if any(s in setups.adapted() for s in chosen) else None,
             max_new_tokens=int(max_new), temperature=float(temperature),
+            recipe=recipe.to_json() if recipe is not None else None, recipe_with_adapter=with_adapter,
             question_ids=tuple(i.id for i in items[:int(limit)]), label=label.strip(),
             probe=probe and any(s in setups.adapted() for s in chosen)),
             items, "Run {run_id} queued: it runs in the background; you can leave this page.")
