@@ -255,3 +255,28 @@ def test_report_page_shows_the_ladder_with_intervals_and_every_rate_as_k_of_n(se
     assert any("prompt tokens on every query" in m.value for m in at.markdown)  # the cost panel's trade
     charts = at.get("plotly_chart")
     assert any("ladder" in c.proto.spec for c in charts)
+
+
+def test_an_old_four_setup_run_without_a_recipe_still_opens(settings):
+    from tests.fakes import FakeEmbedder
+    from tests.test_evaluation_runs import FakeGenerator, text_collection
+
+    four = ("base", "rag", "finetuned", "hybrid")
+    run_id = runs.create_run(settings, runs.RunSpec(set_name="sample", setups=four, collection="kb",
+                                                    adapter_path="/adapters/demo"), sample_items()[:3])
+    runs.execute(settings, run_id, runs.PlainContext(), generator=FakeGenerator(),
+                 collection=text_collection(FakeEmbedder()))
+    spec_file = settings.evals_dir / run_id / "spec.json"
+    stored = json.loads(spec_file.read_text())
+    for k in ("recipe", "recipe_with_adapter"):  # written before recipes existed
+        stored.pop(k)
+    spec_file.write_text(json.dumps(stored))
+    assert runs.load_run(settings, run_id).spec.setups == four
+    at = page("evaluate_run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(df.value for df in at.dataframe if "answers" in df.value.columns)
+    assert list(table["setups"]) == ["Base, RAG, Fine-tuned, Hybrid"]
+    rep = page("evaluate_report.py").run()
+    assert not rep.exception, [e.value for e in rep.exception]
+    shown = " ".join(str(df.value.to_dict()) for df in rep.dataframe)
+    assert all(label in shown for label in ("Base", "RAG", "Fine-tuned", "Hybrid"))
