@@ -188,7 +188,7 @@ def cost_section(report: Report) -> Section:
     rows = [[setups.short_label(c.setup), tokens(c.prompt_tokens), tokens(c.recipe_tokens_added),
              tokens(c.context_tokens_added), f"${c.per_1k_tokens_usd:.3f}", f"${c.per_1k_compute_usd:.3f}",
              f"${c.year_usd:,.2f}"] for c in per_setup]
-    md = ["## Cost", ""] + [f"**{t}**" for t in the_trade] + [""] + _md_table(head, rows) + [""]
+    md = ["## Cost", ""] + [line for t in the_trade for line in (f"**{t}**", "")] + _md_table(head, rows) + [""]
     md += [f"- {a}" for a in notes]
     page = ("<h2>Cost</h2>" + "".join(f"<p><b>{e(t)}</b></p>" for t in the_trade) + _html_table(head, rows)
             + "<ul>" + "".join(f"<li>{e(a)}</li>" for a in notes) + "</ul>")
