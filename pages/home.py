@@ -1,13 +1,14 @@
-"""Home: what the workbench is for, the five steps, and what this workspace holds."""
+"""Home: what the workbench is for, the steps, and what this workspace holds."""
 import streamlit as st
 
 from workbench.ui import home
 
 st.title("RAG & Fine-Tuning Workbench")
 st.markdown(
-    "Find out, on your own documents, what **retrieval (RAG)** and **LoRA fine-tuning** each do for a "
-    "language model, and what both together do. RAG fixes what the model *knows* (fresh, citable "
-    "facts); fine-tuning fixes how it *behaves* (format, tone, terminology); hybrid does both."
+    "Find out, on your own documents, what **prompting**, **retrieval (RAG)** and **LoRA fine-tuning** each "
+    "do for a language model, and what RAG and fine-tuning together do. Try prompt engineering first; RAG "
+    "fixes what the model *knows* (fresh, citable facts); fine-tuning fixes how it *behaves* (format, tone, "
+    "terminology) where prompting cannot, at a training cost instead of a per-query prompt cost; hybrid does both."
 )
 home.counts_section()
 home.steps_section()

@@ -1,4 +1,4 @@
-"""Evaluation through the real models and real Chroma: four setups, then the freshness re-run."""
+"""Evaluation through the real models and real Chroma: five setups with the sample recipe, then the freshness re-run."""
 from __future__ import annotations
 
 import copy
@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from workbench.answering.sample import sample_recipe
 from workbench.evaluation import runs
 from workbench.evaluation.freshness import after_spec, applied, apply_change, before_after, sample_change
 from workbench.evaluation.report import build_report, to_html
@@ -32,11 +33,13 @@ def lora_adapter(real_generator, tmp_path_factory):
     return str(path)
 
 
-def test_four_setups_end_to_end_real_models(settings, real_generator, real_embedder, lora_adapter):
+def test_five_setups_end_to_end_real_models(settings, real_generator, real_embedder, lora_adapter):
     change = sample_change()
     fresh_q = change.question_ids[0]
     items = [i for i in sample_items() if i.id in ("q02", fresh_q)]
-    spec = runs.RunSpec(set_name="sample", collection="kb", adapter_path=lora_adapter, max_new_tokens=12)
+    # The forgetting probe (104 more answers) is tested on fakes in test_evaluation_checks.py.
+    spec = runs.RunSpec(set_name="sample", collection="kb", adapter_path=lora_adapter, max_new_tokens=12,
+                        recipe=sample_recipe().to_json(), probe=False)
     run_id = runs.create_run(settings, spec, items)
     kb = KnowledgeBase(settings, real_embedder)
     collection = kb.create("kb", CollectionConfig())
@@ -50,7 +53,7 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
 
     summary = runs.execute(settings, run_id, runs.PlainContext(), generator=real_generator)
 
-    assert summary["answers"] == 8 and not summary["cancelled"]
+    assert summary["answers"] == 10 and not summary["cancelled"]
     rec = runs.load_run(settings, run_id)
     assert all(not r["error"] and r["completion_tokens"] > 0 for r in rec.results)
     assert any(p["doc_name"] == "keelhouse_pricing.md" for p in rec.retrieved["q02"])
@@ -63,7 +66,9 @@ def test_four_setups_end_to_end_real_models(settings, real_generator, real_embed
     # The shared generator is left as it was found (adapter removed).
     assert real_generator.generate(msgs, GenerationConfig(max_new_tokens=8)).text == before
     rs = score_run(rec)
-    assert set(rs.summaries) == {"base", "rag", "finetuned", "hybrid"}
+    assert set(rs.summaries) == {"base", "prompted", "rag", "finetuned", "hybrid"}
+    # The recipe reaches the prompted and RAG prompts (its format statement and shots), not the base one.
+    assert text[("q02", "prompted")]["prompt_tokens"] > text[("q02", "base")]["prompt_tokens"] + 100
     assert rs.summaries["rag"].source_retrieved.value == 1.0
     assert "Plotly.newPlot" in to_html(build_report(rs))
 

@@ -1,4 +1,4 @@
-"""Sections of the Home page: what this workspace holds, and the five steps with links."""
+"""Sections of the Home page: what this workspace holds, and the steps with links."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,16 +7,18 @@ from workbench.overview import workspace_counts
 from workbench.ui.resources import get_kb, get_settings
 
 STEPS = [  # (page, label, what it is for, icon)
-    ("pages/knowledge_collections.py", "1. Knowledge", "Upload documents into a collection; tune chunking "
+    ("pages/prompt_recipes.py", "1. Prompt", "Try prompt engineering first: a recipe of instructions, a format "
+     "statement and few-shot examples, paid for in prompt tokens on every question.", ":material/edit_note:"),
+    ("pages/knowledge_collections.py", "2. Knowledge", "Upload documents into a collection; tune chunking "
      "with a live preview of every boundary.", ":material/library_books:"),
-    ("pages/retrieval_query.py", "2. Retrieval", "Ask questions and see exactly which passages come back "
-     "and why; measure hit@k and sweep chunk settings.", ":material/search:"),
-    ("pages/finetune_jobs.py", "3. Fine-tune", "Train a LoRA adapter in the background on a behaviour "
+    ("pages/retrieval_query.py", "3. Retrieval", "Ask questions and see exactly which passages come back "
+     "and why; measure retrieval and sweep chunk settings.", ":material/search:"),
+    ("pages/finetune_jobs.py", "4. Fine-tune", "Train a LoRA adapter in the background on a behaviour "
      "dataset; watch the loss curves.", ":material/model_training:"),
-    ("pages/arena.py", "4. Arena", "One question, four answers: base, RAG, fine-tuned, hybrid, with "
+    ("pages/arena.py", "5. Arena", "One question, five answers: base, prompted, RAG, fine-tuned, hybrid, with "
      "citations and costs.", ":material/forum:"),
-    ("pages/evaluate_run.py", "5. Evaluate", "Measure all four on a question set and get a report with a "
-     "recommendation.", ":material/analytics:"),
+    ("pages/evaluate_run.py", "6. Evaluate", "Measure them on a question set: each rung against the one "
+     "before, with its 95 % interval, and a verdict only where the evidence holds.", ":material/analytics:"),
 ]
 
 
@@ -35,8 +37,8 @@ def counts_section() -> None:
 
 
 def steps_section() -> None:
-    """The five steps, each a link to its page."""
-    st.subheader("Five steps")
+    """The steps, each a link to its page."""
+    st.subheader("Six steps")
     for page, label, text, icon in STEPS:
         with st.container(border=True):
             st.page_link(page, label=label, icon=icon)
