@@ -145,7 +145,7 @@ def test_endpoint_streams_over_sse(sse_server, settings):
     from dataclasses import replace
 
     url = f"http://127.0.0.1:{sse_server.server_port}/v1"
-    ep = EndpointGenerator.from_settings(replace(settings, endpoint_api_key="sk-test"), url=url, model="big")
+    ep = EndpointGenerator.from_settings(replace(settings, endpoint_url=url, endpoint_api_key="sk-test"), model="big")
     s = stream_answer("rag", Q, generator=ep, passages=PASSAGES, cfg=GenerationConfig(max_new_tokens=16))
     assert list(s) == ["Twenty", "-four ", "months."]
     a = s.answer

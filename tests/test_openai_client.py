@@ -17,7 +17,7 @@ def server():
 
 def test_chat_and_stream_send_the_request_and_parse_the_reply(server, settings):
     url = f"http://127.0.0.1:{server.server_port}/v1/"
-    client = ChatClient.from_settings(replace(settings, endpoint_api_key="sk-x"), url)
+    client = ChatClient.from_settings(replace(settings, endpoint_url=url, endpoint_api_key="sk-x"), url)
     assert client.url == url.rstrip("/") and client.completions_url.endswith("/v1/chat/completions")
     assert client.chat("ok", [{"role": "user", "content": "hi"}], temperature=0) == "Hello"
     path, body, auth = server.seen[-1]
@@ -36,7 +36,8 @@ def test_no_key_no_authorization_header(server, settings):
     assert client.chat("ok", []) == "Hello"
     assert server.seen[-1][0] == "/v1/chat/completions" and server.seen[-1][2] is None
     assert api_key_for(settings, client.url) is None
-    assert api_key_for(replace(settings, endpoint_api_key="k"), client.url) == "k"
+    assert api_key_for(replace(settings, endpoint_api_key="k"), client.url) is None  # not the configured URL
+    assert api_key_for(replace(settings, endpoint_url=client.url, endpoint_api_key="k"), client.url) == "k"
 
 
 @pytest.mark.parametrize("model, message", [

@@ -27,14 +27,16 @@ class EndpointGenerator:
     timeout_s: float = 60.0  # per read: a cold model on a busy server can take this long to start
 
     @classmethod
-    def from_settings(cls, settings: Settings, url: str | None = None, model: str | None = None) -> "EndpointGenerator":
-        """The configured endpoint (WORKBENCH_ENDPOINT_URL / _MODEL), or `url`/`model`; key per api_key_for."""
+    def from_settings(cls, settings: Settings, url: str | None = None, model: str | None = None,
+                      user_key: str | None = None) -> "EndpointGenerator":
+        """The configured endpoint (WORKBENCH_ENDPOINT_URL / _MODEL), or `url`/`model`; key per api_key_for
+        (`user_key`: the key the user entered for `url` in this session)."""
         url = url or settings.endpoint_url
         model = model or settings.endpoint_model
         if not url or not model:
             raise EndpointError("No endpoint configured: set WORKBENCH_ENDPOINT_URL and WORKBENCH_ENDPOINT_MODEL "
                                 "(and WORKBENCH_ENDPOINT_API_KEY if the server needs one).")
-        client = ChatClient.from_settings(settings, url)
+        client = ChatClient.from_settings(settings, url, user_key=user_key)
         return cls(client.url, model, client.api_key, client.timeout_s)
 
     @property

@@ -1,7 +1,7 @@
 """Arena widgets: controls, the side-by-side columns (streamed live), citations, stats, blind votes, export."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import streamlit as st
 
@@ -13,6 +13,7 @@ from workbench.arena.conversation import stats_line, to_json, to_markdown
 from workbench.arena.figures import cost_figure, votes_figure
 from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
+from workbench.models.openai_client import api_key_for, is_configured_endpoint, key_transport_problem, origin
 from workbench.types import Answer
 from workbench.ui import state
 from workbench.ui.recipes import recipe_choice, with_adapter_toggle
@@ -37,6 +38,7 @@ class ArenaControls:
     blind: bool
     recipe: Recipe | None = None  # the prompt recipe of the setups that use one (latest saved version)
     recipe_with_adapter: bool = False  # fine-tuned and hybrid answer with the recipe too
+    endpoint_key: str | None = field(default=None, repr=False)  # entered for `endpoint`; never in snapshot()
 
 
 def _adapters():
@@ -112,20 +114,43 @@ def controls() -> ArenaControls:
                                          help="For the columns without the recipe; the recipe brings its own.")
             source = st.radio("Base, Prompted and RAG columns run on", ["Local model", "OpenAI-compatible endpoint"],
                               horizontal=True, key="arena_source")
-            endpoint = None
+            endpoint = endpoint_key = None
             if source != "Local model":
                 e1, e2 = st.columns(2)
                 url = e1.text_input("Endpoint URL", settings.endpoint_url or "http://localhost:11434/v1",
                                     key="arena_ep_url")
                 model = e2.text_input("Model", settings.endpoint_model or "", key="arena_ep_model",
                                       placeholder="e.g. llama3.1:8b")
-                st.caption("The API key comes from WORKBENCH_ENDPOINT_API_KEY (or OPENAI_API_KEY) in the "
-                           "environment" + (" - set." if settings.endpoint_api_key else " - none set."))
+                endpoint_key = _endpoint_key(settings, url.strip())
                 endpoint = (url.strip(), model.strip())
     return ArenaControls(setups.ordered(chosen), collection, retrieval, adapter_name, adapter_path,
                          GenerationConfig(max_new_tokens=int(max_new), temperature=float(temperature),
                                           top_p=float(top_p)),
-                         system_prompt.strip() or None, endpoint, blind, recipe, with_adapter)
+                         system_prompt.strip() or None, endpoint, blind, recipe, with_adapter, endpoint_key)
+
+
+def _endpoint_key(settings, url: str) -> str | None:
+    """The key the user enters for the endpoint URL (session only; cleared when the URL's host changes)."""
+    o = origin(url)
+    if st.session_state.get(state.ARENA_EP_KEY_FOR) != o:
+        st.session_state.pop("arena_ep_key", None)  # a key entered for one server never goes to another
+        st.session_state[state.ARENA_EP_KEY_FOR] = o
+    key = st.text_input("API key for this URL (optional)", type="password", key="arena_ep_key",
+                        help="Sent to this URL only; kept in this browser session, never saved or exported.").strip()
+    if key:
+        st.caption("The key entered above is sent to this URL only.")
+    elif is_configured_endpoint(settings, url):
+        st.caption("This is the configured endpoint: the key from WORKBENCH_ENDPOINT_API_KEY (or OPENAI_API_KEY) "
+                   + ("is sent." if settings.endpoint_api_key else "would be sent, but none is set."))
+    elif settings.endpoint_api_key:
+        st.caption("Not the configured endpoint (WORKBENCH_ENDPOINT_URL): the key from the environment is not "
+                   "sent here; enter one above if this server needs a key.")
+    else:
+        st.caption("No API key is sent.")
+    problem = key_transport_problem(url, api_key_for(settings, url, key or None))
+    if problem:
+        st.warning(problem)
+    return key or None
 
 
 def snapshot(c: ArenaControls) -> dict:
@@ -231,7 +256,8 @@ def _endpoint(c: ArenaControls):
     """The endpoint generator chosen for the setups without an adapter, None for the local model."""
     if c.endpoint is None:
         return None
-    return lambda: EndpointGenerator.from_settings(get_settings(), url=c.endpoint[0], model=c.endpoint[1])
+    return lambda: EndpointGenerator.from_settings(get_settings(), url=c.endpoint[0], model=c.endpoint[1],
+                                                   user_key=c.endpoint_key)
 
 
 def _show_live(item: AnswerStream | Answer, blind: bool) -> Answer:

@@ -27,6 +27,7 @@ ARENA_CONV = "arena_conv"  # the Conversation shown in the arena (settings snaps
 ARENA_BLIND_ORDERS = "arena_blind_orders"  # turn index -> shuffled setup order shown in blind mode
 ARENA_REVEALED = "arena_revealed"  # turn index -> winning setup, for blind turns already voted on
 ARENA_FLASH = "arena_flash"  # one message shown after a rerun (vote recorded, cleared)
+ARENA_EP_KEY_FOR = "arena_ep_key_for"  # (scheme, host, port) the endpoint key field was filled in for
 EVAL_UPLOADER_GEN = "eval_uploader_gen"  # bumped to clear the evaluation-set uploader after a save
 ACTIVE_COLLECTION_VERSION = "active_collection_version"  # bumped when code (not a collection box) picks one
 RECIPE_PICK = "recipe_pick"  # recipe chosen on the Prompt recipes page (NEW_RECIPE for a new one)
