@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from workbench.answering.records import passage_from_json
 from workbench.evaluation.stats import Rate
 from workbench.questions import Question
+from workbench.questions import formats
 from workbench.retrieval.gold import relevance_fn
 
 # Answers that count as "the model declined"; matched on the normalised answer text.
@@ -93,23 +94,24 @@ def is_abstention(raw: str) -> bool:
 
 
 def format_ok(raw: str, spec: str) -> bool | None:
-    """Whether `raw` has the expected format; None when the item expects none."""
+    """Whether `raw` has the expected format; None when the item expects none.
+
+    User patterns and schemas run bounded (workbench/questions/formats.py): a check that runs past its
+    time budget, or a schema that is invalid or refers outside itself, counts as not ok."""
     if not spec:
         return None
     if spec.startswith("regex:"):
-        return re.fullmatch(spec[len("regex:"):], raw.strip(), re.S) is not None
+        return formats.matches_pattern(spec[len("regex:"):], raw.strip())
     parsed = parse_json_object(raw)
     if spec == "json":
         return parsed is not None
-    import jsonschema
-
     if parsed is None:
         return False
     try:
-        jsonschema.validate(parsed, json.loads(spec))
-    except jsonschema.ValidationError:
+        schema = json.loads(spec)
+    except ValueError:
         return False
-    return True
+    return formats.matches_schema(parsed, schema)
 
 
 def source_document_retrieved(passages: Sequence[dict], source_document: str | None) -> bool | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from pathlib import Path
 
+from workbench.questions import formats
 from workbench.questions.question import Question, QuestionSet, QuestionSetError
 from workbench.types import RowError
 
@@ -73,23 +73,28 @@ def check_format_spec(spec: str) -> None:
     if spec in ("", "json"):
         return
     if spec.startswith("regex:"):
-        try:
-            re.compile(spec[len("regex:"):])
-        except re.error as e:
-            raise QuestionSetError(f"invalid regular expression in expected_format: {e}") from None
+        # Compiled by the engine that will match it (formats.py: bounded, same syntax as `re`).
+        problem = formats.pattern_problem(spec[len("regex:"):])
+        if problem:
+            raise QuestionSetError(f"invalid regular expression in expected_format: {problem}")
         return
     try:
         schema = json.loads(spec)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise QuestionSetError("expected_format must be empty, 'json', 'regex:<pattern>' or a JSON schema") from None
     if not isinstance(schema, dict):
         raise QuestionSetError("a JSON schema in expected_format must be an object")
+    problem = formats.schema_problem(schema)
+    if problem:
+        raise QuestionSetError(f"the JSON schema in expected_format cannot be used: {problem}")
     import jsonschema
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e:
         raise QuestionSetError(f"invalid JSON schema in expected_format: {e.message}") from None
+    except RecursionError:
+        raise QuestionSetError("the JSON schema in expected_format is nested too deeply") from None
 
 
 def question_from_row(row, line: int) -> Question:

@@ -1,0 +1,179 @@
+"""Expected formats run bounded: user regexes on the `regex` engine with a time budget, JSON schemas with
+no `$ref` retrieval and their `pattern`s on the same engine.
+
+A question set comes from outside; Python's `re` can backtrack for minutes on a pattern such as
+^(\\w+\\s?)*$ while holding the GIL (every session of the server stalls), and jsonschema would fetch an
+http:// or file:// `$ref`. `regex` reads the same syntax as `re`, stops at a timeout, and releases the GIL
+while it matches (concurrent=True).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+
+import regex
+
+# Time one format check may spend in user patterns: a real pattern takes microseconds on an answer.
+BUDGET_S = 0.2
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+_deadline: ContextVar[float | None] = ContextVar("format_deadline", default=None)
+
+
+class FormatTimeout(Exception):
+    """A user pattern ran past the check's time budget."""
+
+
+@contextmanager
+def budget(seconds: float = BUDGET_S) -> Iterator[None]:
+    """Every bounded match inside the block shares one deadline `seconds` from now."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _remaining() -> float:
+    deadline = _deadline.get()
+    left = (deadline - time.monotonic()) if deadline is not None else BUDGET_S
+    if left <= 0:
+        raise FormatTimeout
+    return left
+
+
+def fullmatch(pattern: str, text: str, flags: int = 0) -> bool:
+    """`pattern` matches the whole of `text`, within the budget; FormatTimeout past it."""
+    try:
+        return regex.fullmatch(pattern, text, flags, concurrent=True, timeout=_remaining()) is not None
+    except TimeoutError:
+        raise FormatTimeout from None
+
+
+def search(pattern: str, text: str, flags: int = 0) -> bool:
+    """`pattern` matches somewhere in `text`, within the budget; FormatTimeout past it."""
+    try:
+        return regex.search(pattern, text, flags, concurrent=True, timeout=_remaining()) is not None
+    except TimeoutError:
+        raise FormatTimeout from None
+
+
+def matches_pattern(pattern: str, text: str) -> bool:
+    """A "regex:" format: `pattern` matches all of `text` ("." spans lines); False when it runs past the budget
+    or does not compile."""
+    try:
+        with budget():
+            return fullmatch(pattern, text, regex.S)
+    except (FormatTimeout, regex.error):
+        return False
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot be used (it does not compile), None when it can."""
+    try:
+        regex.compile(pattern)
+    except (regex.error, TypeError, ValueError, OverflowError, RecursionError) as e:
+        return str(e)
+    return None
+
+
+def _nodes(schema) -> Iterator[dict]:
+    """Every object in a schema, depth first."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def schema_problem(schema: dict) -> str | None:
+    """Why a JSON schema cannot be used as an expected format, None when it can: it must be self-contained
+    (only local "#..." references) and its patterns must compile."""
+    nodes = list(_nodes(schema))
+    for node in nodes:
+        for kw in _REF_KEYWORDS:
+            ref = node.get(kw)
+            if isinstance(ref, str) and not ref.startswith("#"):
+                return (f"it refers to {ref!r} ({kw}); only references inside the schema ('#/...') are allowed, "
+                        "so paste the referenced schema in instead")
+        patterns = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        if isinstance(node.get("patternProperties"), dict):
+            patterns += list(node["patternProperties"])
+        for p in patterns:
+            if problem := pattern_problem(p):
+                return f"the pattern {p!r} does not compile: {problem}"
+    if any("unevaluatedProperties" in n for n in nodes) and any("patternProperties" in n for n in nodes):
+        return "unevaluatedProperties together with patternProperties is not supported; use additionalProperties"
+    return None
+
+
+def _pattern(validator, patrn, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not search(patrn, instance):
+        yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator, patterns, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in patterns.items():
+        for k, v in instance.items():
+            if search(patrn, k):
+                yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+
+def _additional_properties(validator, additional, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [k for k in instance if k not in known and not any(search(p, k) for p in patterns)]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} unexpected)")
+
+
+@lru_cache(maxsize=16)
+def _bounded(base):
+    """`base` (a jsonschema validator class) with its pattern keywords on the bounded engine."""
+    from jsonschema import validators
+
+    return validators.extend(base, {"pattern": _pattern, "patternProperties": _pattern_properties,
+                                    "additionalProperties": _additional_properties})
+
+
+def matches_schema(instance, schema: dict) -> bool:
+    """`instance` is valid under `schema`; False for a schema that is invalid, not self-contained or too slow.
+
+    References resolve inside the schema only: the registry retrieves nothing (no http, no file reads)."""
+    import jsonschema
+    import referencing
+    import referencing.exceptions
+
+    if not isinstance(schema, dict) or schema_problem(schema):
+        return False
+    base = jsonschema.validators.validator_for(schema)
+    try:
+        base.check_schema(schema)
+        validator = _bounded(base)(schema, registry=referencing.Registry(retrieve=_retrieve_nothing))
+        with budget():
+            return validator.is_valid(instance)
+    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable, FormatTimeout, RecursionError):
+        return False
+
+
+def _retrieve_nothing(uri: str):
+    """The registry's retrieval: none, so a reference outside the schema is unresolvable, never fetched or read."""
+    import referencing.exceptions
+
+    raise referencing.exceptions.NoSuchResource(ref=uri)
