@@ -2,20 +2,24 @@
 
     .venv/bin/python scripts/build_sample_behaviour.py
 
-Every completion is one line of JSON with exactly three keys, in this order:
+Every completion is one line of JSON in the help desk's house format, "cite first", with exactly
+three keys in this order:
 
-    {"answer": "<= 15 words", "confidence": "high" | "medium" | "low", "source": "<file name>" | "none"}
+    {"source": "<DOCUMENT-CODE>" | "NONE", "answer": "<= 15 words", "confidence": "high" | "medium" | "low"}
 
-Rules taught by the data (and checked here before anything is written):
+The document code is derived from the passage's file name (see doc_code): its stem in capital
+letters with hyphens for underscores, so marrow_ferry.txt is MARROW-FERRY. "confidence" comes last
+and follows from the other two keys. Rules taught by the data (and checked here before anything is
+written):
 
-* context given, answer in it   -> answer copied verbatim from the passage, "high", source = that
-                                   passage's file name (without the page)
-* context given, answer not in it -> "unknown", "low", "none" (even for general knowledge: the RAG
+* context given, answer in it   -> source = the code of that passage's file, answer copied verbatim
+                                   from the passage, "high"
+* context given, answer not in it -> "NONE", "unknown", "low" (even for general knowledge: the RAG
                                    template says "using only the context")
-* no context, general knowledge  -> short answer, "medium", "none"
-* no context, private/unknowable -> "unknown", "low", "none"
+* no context, general knowledge  -> "NONE", short answer, "medium"
+* no context, a company's, a product's or a private fact -> "NONE", "unknown", "low"
 
-The passages are about invented towns, clubs, recipes and gadgets, never about Lumenkeel (the
+The passages are about invented towns, clubs, recipes, gadgets and firms, never about Lumenkeel (the
 company of the sample knowledge base), so a LoRA adapter trained on this file learns the answer
 format and the grounding habit but none of the facts the evaluation asks about. The prompts are
 built with workbench.answering.prompts.user_message, the exact layout the arena and the evaluation use.
@@ -41,6 +45,7 @@ MAX_PROMPT_TOKENS = 128
 TWO_PASSAGE_SHARE = 0.45  # share of context rows that also carry a second, unrelated passage
 MAX_ANSWER_WORDS = 15
 UNKNOWN = "unknown"
+NO_SOURCE = "NONE"
 
 
 @dataclass(frozen=True)
@@ -475,11 +480,60 @@ UNKNOWABLE = (
     "What is my employee ID number?",
     "How many parking spaces does my apartment building have?",
     "What is the maximum load of the Tarvik 300 shelf bracket?",
+    # Support-desk questions about firms and products that appear in no passage: the house answer
+    # without a cited document is "unknown".
+    "What is the monthly price of the Team plan at Brindlecroft Software?",
+    "How long is the warranty on the Halvard H4 heat pump?",
+    "What is the first response time for urgent tickets at Copperline Hosting?",
+    "When was Marlowe & Finch Engineering founded?",
+    "How many employees does Quillstone Robotics have?",
+    "What is the latest firmware version for the Ostrava R2 router?",
+    "How many days of paid leave do staff at Greywater Analytics get?",
+    "What battery life does the Pinecrest P7 tracker have?",
+    "Who is the chief technology officer of Nettlefield Labs?",
+    "What uptime does the Stratus plan from Cobalt Peak Cloud guarantee?",
+    "How much is the overage fee per device at Farrow Telematics?",
+    "Where is the European office of Tidewell Instruments?",
+    "What does a replacement sensor for the Kestrel K9 cost?",
+    "How many API calls per minute does the Birchmoor Basic plan allow?",
+    "When does support for version 3 of the Hollin app end?",
+    "What is the return window for products bought from Sandmere Outdoor?",
+    "Which depth rating does the Oarsman D2 probe have?",
+    "How many free trial days does Lanternfish CRM offer?",
+    "What is the on-call allowance at Redgate Print Works?",
+    "Who founded Ashgrove Data Systems?",
+    "What is the service credit for a missed SLA at Fenlow Networks?",
+    "How much funding has Wexley Marine raised?",
+    "What is the operating temperature range of the Skerry S5 logger?",
+    "How much does the Enterprise tier of Gannet Monitor cost per year?",
+    "What is the repair fee for an out-of-warranty Corrin C3 camera?",
+    "What is the home-office stipend at Bellweather Studios?",
+    "Which release of Moorfield Desk removed the legacy export?",
+    "What is the escalation email for Harlow Support Services?",
+    "How much does the Ridgeback extended warranty cost?",
+    "How many customers does Saltmarsh Analytics have?",
+    "What is the parental leave policy at Dovecote Media?",
+    "What sampling interval does the Gull G1 sensor use by default?",
+    "Who is the head of support at Penwith Devices?",
+    "When is Thornbury Cloud's next planned maintenance window?",
+    "What is the maximum number of users on the Starter plan of Hayloft Forms?",
+    "How much is the mileage allowance at Cresswell Freight?",
+    "What connector does the Brisk B4 charger use?",
+    "How long does Orrin Medical keep backups?",
+    "Which countries does Kittiwake Telecom operate in?",
+    "What is the discount for annual billing at Mossbank Software?",
 )
 
 
-def completion(answer: str, confidence: str, source: str) -> str:
-    return json.dumps({"answer": answer, "confidence": confidence, "source": source}, ensure_ascii=False)
+def doc_code(file_name: str) -> str:
+    """The house document code of a file: its stem in capitals, hyphens for underscores."""
+    return Path(file_name).stem.upper().replace("_", "-")
+
+
+def completion(answer: str, confidence: str, source: str | None) -> str:
+    """One house-format answer; `source` is the cited passage's file name, None when nothing is cited."""
+    code = doc_code(source) if source else NO_SOURCE
+    return json.dumps({"source": code, "answer": answer, "confidence": confidence}, ensure_ascii=False)
 
 
 def passage(doc: Doc, text: str | None = None) -> Passage:
@@ -527,7 +581,7 @@ def build(seed: int = SEED) -> list[dict]:
                     break
         prompt = user_message(question, passages)
         if answer is None:
-            return {"prompt": prompt, "completion": completion(UNKNOWN, "low", "none")}
+            return {"prompt": prompt, "completion": completion(UNKNOWN, "low", None)}
         if answer not in next(p.text for p in passages if p.source == main.source):
             raise ValueError(f"{main.source}: answer {answer!r} lost from its excerpt")
         return {"prompt": prompt, "completion": completion(answer, "high", main.source)}
@@ -542,9 +596,9 @@ def build(seed: int = SEED) -> list[dict]:
     for question in OFF_CONTEXT_QUESTIONS:
         rows.append(with_context(question, rng.choice(DOCS), None))
     for question, answer in GENERAL:
-        rows.append({"prompt": user_message(question), "completion": completion(answer, "medium", "none")})
+        rows.append({"prompt": user_message(question), "completion": completion(answer, "medium", None)})
     for question in UNKNOWABLE:
-        rows.append({"prompt": user_message(question), "completion": completion(UNKNOWN, "low", "none")})
+        rows.append({"prompt": user_message(question), "completion": completion(UNKNOWN, "low", None)})
 
     for row in rows:
         out = json.loads(row["completion"])

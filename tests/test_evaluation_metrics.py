@@ -47,6 +47,11 @@ def test_format_adherence_json_schema_and_regex():
     assert m.format_ok(good, SCHEMA) is True
     assert m.format_ok('{"answer": "27 days", "confidence": "sure", "source": "x"}', SCHEMA) is False
     assert m.format_ok('{"answer": "27 days", "confidence": "high", "source": "x", "extra": 1}', SCHEMA) is False
+    # The sample's house format: a declined answer cites nothing and is "low".
+    assert m.format_ok('{"source": "NONE", "answer": "unknown", "confidence": "low"}', SCHEMA) is True
+    assert m.format_ok('{"source": "EMPLOYEE-HANDBOOK", "answer": "unknown", "confidence": "low"}', SCHEMA) is False
+    assert m.format_ok('{"source": "NONE", "answer": "unknown", "confidence": "medium"}', SCHEMA) is False
+    assert m.format_ok('{"source": "NONE", "answer": "", "confidence": "medium"}', SCHEMA) is False
     assert m.format_ok("27 days", SCHEMA) is False
     assert m.format_ok("```json\n" + good + "\n```", SCHEMA) is True
     assert m.format_ok("[1, 2]", "json") is True

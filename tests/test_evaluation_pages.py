@@ -233,7 +233,9 @@ def test_report_page_shows_the_ladder_with_intervals_and_every_rate_as_k_of_n(se
     for n, i in enumerate(items):
         lines.append({"id": i.id, "setup": "base", "text": "No idea.", "error": None, "latency_s": 1.0,
                       "prompt_tokens": 30, "completion_tokens": 5})
-        prompted = {"text": json.dumps({"answer": i.reference, "confidence": "high", "source": "x"}), "error": None} if n else \
+        house = {"source": "NONE", "answer": "unknown", "confidence": "low"} if i.unanswerable else \
+            {"source": "X", "answer": i.reference, "confidence": "high"}
+        prompted = {"text": json.dumps(house), "error": None} if n else \
             {"text": "", "error": "RuntimeError: out of memory"}
         lines.append({"id": i.id, "setup": "prompted", **prompted, "latency_s": 1.0, "prompt_tokens": 300,
                       "completion_tokens": 9})

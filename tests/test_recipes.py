@@ -84,7 +84,7 @@ def test_sample_recipe_is_saved_once_and_teaches_the_sample_format(settings):
     assert list_recipes(settings) == [SAMPLE_RECIPE] and versions(settings, SAMPLE_RECIPE) == [1]
     r = load_recipe(settings, SAMPLE_RECIPE)
     assert r.content() == sample_recipe().content()
-    for key in ('"answer"', '"confidence"', '"source"', '"high"', '"medium"', '"low"', '"unknown"', '"none"'):
+    for key in ('"answer"', '"confidence"', '"source"', '"high"', '"medium"', '"low"', '"unknown"', '"NONE"'):
         assert key in r.format
     # Its examples are rows of the behaviour dataset, in the sample's exact format: a bare general-knowledge
     # question, one with context, one nobody can know.

@@ -49,7 +49,7 @@ def test_write_pick_examples_save_versions_and_delete(settings):
     assert at.text_input(key=f"recipe_{g}_name").value == "json answers"  # typed text survives the rebuild
     assert at.text_area(key=f"recipe_{g}_format").value == 'Answer with JSON: {"answer": "..."}'
     shots = at.session_state[state.RECIPE_DRAFT]["shots"]
-    assert len(shots) == 2 and all(u and a.startswith('{"answer"') for u, a in shots)
+    assert len(shots) == 2 and all(u and a.startswith('{"source"') for u, a in shots)
     ok(at.button(key=f"recipe_{g}_add").click().run())
     g = gen(at)
     at.text_area(key=f"recipe_{g}_user_2").set_value("Where is the <b>office</b>? $5 *not bold*")

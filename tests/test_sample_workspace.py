@@ -65,6 +65,10 @@ def test_html_extraction_drops_script_style_and_images():
 
 
 def test_behaviour_rows_follow_the_answer_format():
+    import jsonschema
+
+    from workbench.evaluation.sample import SAMPLE_SCHEMA
+
     rows = _jsonl("behaviour.jsonl")
     assert len(rows) >= 150
     with_context = 0
@@ -72,20 +76,23 @@ def test_behaviour_rows_follow_the_answer_format():
         assert set(row) == {"prompt", "completion"}
         assert "\n" not in row["completion"]
         out = json.loads(row["completion"])
-        assert list(out) == ["answer", "confidence", "source"]
+        assert list(out) == ["source", "answer", "confidence"]  # the house format cites first
+        jsonschema.validate(out, SAMPLE_SCHEMA)  # what the evaluation checks is what the data teaches
         assert out["confidence"] in {"high", "medium", "low"}
         assert 0 < len(out["answer"].split()) <= 15
         has_context = row["prompt"].startswith(CONTEXT_PREFIX)
         with_context += has_context
         if out["answer"] == "unknown":
-            assert (out["confidence"], out["source"]) == ("low", "none")
+            assert (out["confidence"], out["source"]) == ("low", "NONE")
         elif has_context:
-            # copied from a passage of the context, and the source is that passage's name
+            # copied from a passage of the context, and the source is that passage's document code
             assert out["confidence"] == "high"
             assert out["answer"] in row["prompt"]
-            assert re.search(r"\] \(" + re.escape(out["source"]) + r"(, page \d+)?\) ", row["prompt"])
+            names = re.findall(r"\] \(([^,)]+)(?:, page \d+)?\) ", row["prompt"])
+            codes = {Path(n).stem.upper().replace("_", "-") for n in names}
+            assert out["source"] in codes
         else:
-            assert (out["confidence"], out["source"]) == ("medium", "none")
+            assert (out["confidence"], out["source"]) == ("medium", "NONE")
     assert 0.35 <= with_context / len(rows) <= 0.75
 
 

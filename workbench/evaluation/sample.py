@@ -9,16 +9,19 @@ from workbench.settings import Settings
 
 SAMPLE_SET = "sample"
 
-# The answer format the sample behaviour dataset teaches: one JSON object with exactly these keys.
+# The sample's house answer format (what behaviour.jsonl teaches): one JSON object with exactly these
+# keys, generated "cite first" (source, answer, confidence); a declined answer cites nothing and is "low".
 SAMPLE_SCHEMA = {
     "type": "object",
     "properties": {
-        "answer": {"type": "string"},
-        "confidence": {"enum": ["high", "medium", "low"]},
         "source": {"type": "string"},
+        "answer": {"type": "string", "minLength": 1},
+        "confidence": {"enum": ["high", "medium", "low"]},
     },
-    "required": ["answer", "confidence", "source"],
+    "required": ["source", "answer", "confidence"],
     "additionalProperties": False,
+    "if": {"properties": {"answer": {"const": "unknown"}}},
+    "then": {"properties": {"source": {"const": "NONE"}, "confidence": {"const": "low"}}},
 }
 
 
