@@ -81,9 +81,20 @@ class Recipe:
 
     @classmethod
     def from_json(cls, d: dict) -> "Recipe":
-        return cls(name=d["name"], instructions=d.get("instructions", ""), format=d.get("format", ""),
-                   shots=tuple(Shot(**s) for s in d.get("shots", ())), version=int(d.get("version", 0)),
-                   saved_at=float(d.get("saved_at", 0.0)), note=d.get("note", ""))
+        """The recipe `d` describes; RecipeError when `d` is not one (a damaged or hand-edited file)."""
+        try:
+            if not isinstance(d, dict):
+                raise TypeError(f"expected a JSON object, got {type(d).__name__}")
+            shots = tuple(Shot(**s) for s in d.get("shots", ()))
+            recipe = cls(name=d["name"], instructions=d.get("instructions", ""), format=d.get("format", ""),
+                         shots=shots, version=int(d.get("version", 0)), saved_at=float(d.get("saved_at", 0.0)),
+                         note=d.get("note", ""))
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as e:
+            raise RecipeError(f"not a recipe ({type(e).__name__}: {str(e)[:200]})") from None
+        texts = [recipe.name, recipe.instructions, recipe.format, recipe.note]
+        if not all(isinstance(t, str) for t in texts + [t for s in shots for t in (s.user, s.assistant)]):
+            raise RecipeError("not a recipe (its name, instructions, format, note and examples must be text)")
+        return recipe
 
 
 def validate(recipe: Recipe) -> Recipe:
@@ -119,7 +130,7 @@ def save_recipe(settings: Settings, recipe: Recipe) -> Recipe:
     recipe = validate(recipe)
     existing = _versions(settings, recipe.name)
     if existing:
-        latest = Recipe.from_json(json.loads(existing[-1].read_text()))
+        latest = _read(existing[-1], recipe.name)
         if latest.content() == recipe.content():
             return latest
     version = len(existing) + 1
@@ -153,9 +164,14 @@ def load_recipe(settings: Settings, name: str, version: int | None = None) -> Re
         path = recipes_dir(settings) / name / f"v{int(version):04d}.json"
         if not path.is_file():
             raise RecipeError(f"Recipe '{name}' has no version {version}.")
+    return _read(path, name)
+
+
+def _read(path: Path, name: str) -> Recipe:
+    """One stored version; RecipeError naming the file when it is damaged (any way at all)."""
     try:
         return Recipe.from_json(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, RecursionError, OSError) as e:  # RecipeError and UnicodeDecodeError are ValueErrors
         raise RecipeError(f"Recipe file {path.name} of '{name}' is damaged: {e}") from None
 
 

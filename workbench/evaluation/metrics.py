@@ -73,7 +73,7 @@ def parse_json_object(text: str):
         body = fence.group(1)
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply; ValueError: not JSON, huge ints
         return None
 
 
@@ -109,7 +109,7 @@ def format_ok(raw: str, spec: str) -> bool | None:
         return False
     try:
         schema = json.loads(spec)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return formats.matches_schema(parsed, schema)
 

@@ -117,14 +117,66 @@ def normalise_row(row, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT) -> tup
                      "instruction/output or messages")
 
 
+def _json_problem(e: BaseException) -> str:
+    """Why a JSON text did not load, for the user."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"invalid JSON: {e.msg} (column {e.colno})"
+    if isinstance(e, RecursionError):
+        return "JSON nested too deeply to read"
+    if "integer string conversion" in str(e):
+        return "unreadable JSON: a number has more than 4,300 digits"
+    return f"unreadable JSON: {str(e)[:200]}"
+
+
+def _row_problem(e: BaseException) -> str:
+    """What to tell the user about a row whose check raised `e` (a ValueError carries the planned message)."""
+    if isinstance(e, RecursionError):
+        return "a value is nested too deeply to read"
+    if type(e) is ValueError:
+        return str(e)
+    return f"could not be read ({type(e).__name__}: {str(e)[:200]})"
+
+
 def _jsonl_rows(text: str):
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             yield i, json.loads(line)
-        except json.JSONDecodeError as e:
-            yield i, ValueError(f"invalid JSON: {e.msg} (column {e.colno})")
+        except (ValueError, RecursionError) as e:
+            yield i, ValueError(_json_problem(e))
+
+
+def _csv_rows(text: str):
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        if not reader.fieldnames:
+            return
+    except csv.Error as e:
+        yield 1, ValueError(f"the header row is not readable as CSV ({e})")
+        return
+    rows, i = iter(reader), 1
+    while True:
+        i += 1
+        try:
+            r = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            # The reader cannot resync after a broken row (a quoted field may span lines): stop, and say so.
+            yield i, ValueError(f"not readable as CSV ({e}); this row and the rest of the file were not read")
+            return
+        if None in r:
+            yield i, ValueError("more values than header columns")
+            continue
+        row = {k: v for k, v in r.items() if v not in (None, "")}
+        if isinstance(row.get("messages"), str):
+            try:
+                row["messages"] = json.loads(row["messages"])
+            except (ValueError, RecursionError) as e:
+                yield i, ValueError(f"'messages' column: {_json_problem(e)}")
+                continue
+        yield i, row
 
 
 def _rows(name: str, data: bytes):
@@ -132,36 +184,24 @@ def _rows(name: str, data: bytes):
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DatasetError(f"{name} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+        raise DatasetError(f"{name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     suffix = Path(name).suffix.lower()
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            return
-        for i, r in enumerate(reader, start=2):
-            if None in r:
-                yield i, ValueError("more values than header columns")
-                continue
-            row = {k: v for k, v in r.items() if v not in (None, "")}
-            if isinstance(row.get("messages"), str):
-                try:
-                    row["messages"] = json.loads(row["messages"])
-                except json.JSONDecodeError:
-                    yield i, ValueError("'messages' column is not valid JSON")
-                    continue
-            yield i, row
+        yield from _csv_rows(text)
     elif suffix == ".json":
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:
             if text.lstrip().startswith("{") and "\n" in text.strip():
                 yield from _jsonl_rows(text)  # JSON Lines saved with a .json name
                 return
-            raise DatasetError(f"{name} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
+            if isinstance(e, json.JSONDecodeError):
+                raise DatasetError(f"{name} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+            raise DatasetError(f"{name}: {_json_problem(e)}") from None
         if isinstance(doc, dict):
             doc = next((v for v in doc.values() if isinstance(v, list)), [doc])
         if not isinstance(doc, list):
-            raise DatasetError(f"{name}: expected a JSON array of examples")
+            raise DatasetError(f"{name}: expected a JSON array of examples, got a {type(doc).__name__}")
         yield from enumerate(doc, start=1)
     elif suffix in (".jsonl", ".ndjson"):
         yield from _jsonl_rows(text)
@@ -171,22 +211,28 @@ def _rows(name: str, data: bytes):
 
 def parse_dataset(name: str, data: bytes, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
                   max_bytes: int | None = None) -> ParseResult:
-    """Every usable example and, for every other row, its number and why it was rejected."""
-    if max_bytes is not None and len(data) > max_bytes:
+    """Every usable example and, for every other row, its number and why it was rejected.
+
+    DatasetError when the file as a whole is unusable (type, size, encoding, not JSON); nothing else escapes."""
+    if max_bytes is not None and len(data) > max_bytes:  # before decoding: a bigger file is never held twice
         raise DatasetError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
     examples, errors, shapes, n = [], [], {}, 0
-    for row_no, row in _rows(name, data):
-        n += 1
-        if isinstance(row, Exception):
-            errors.append(RowError(row_no, str(row)))
-            continue
-        try:
-            shape, msgs = normalise_row(row, system_prompt)
-        except ValueError as e:
-            errors.append(RowError(row_no, str(e)))
-            continue
-        shapes[shape] = shapes.get(shape, 0) + 1
-        examples.append(Example(tuple(msgs), row_no))
+    try:
+        for row_no, row in _rows(name, data):
+            n += 1
+            try:
+                if isinstance(row, Exception):
+                    raise row
+                shape, msgs = normalise_row(row, system_prompt)
+            except Exception as e:  # one bad row never costs the others, nor reaches the page as a traceback
+                errors.append(RowError(row_no, _row_problem(e)))
+                continue
+            shapes[shape] = shapes.get(shape, 0) + 1
+            examples.append(Example(tuple(msgs), row_no))
+    except DatasetError:
+        raise
+    except Exception as e:  # MemoryError, RecursionError, a csv quirk: a message, never a traceback
+        raise DatasetError(f"{name} could not be read ({type(e).__name__}: {str(e)[:200]})") from None
     return ParseResult(tuple(examples), tuple(errors), shapes, n)
 
 

@@ -165,7 +165,7 @@ class ChatClient:
         """The message of a non-streamed completion; EndpointError for anything else."""
         try:
             reply = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a reply nested too deeply
             raise _not_protocol(self.completions_url, raw) from None
         if isinstance(reply, dict) and reply.get("error"):
             raise EndpointError(f"The endpoint reported an error: {reply['error']}")
@@ -208,7 +208,7 @@ class ChatClient:
                         break
                     try:
                         event = json.loads(data)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         raise EndpointError(f"The endpoint sent something that is not JSON: {data[:120]!r}") from None
                     if not isinstance(event, dict):
                         raise EndpointError(f"The endpoint sent an event that is not a chat completion chunk: "

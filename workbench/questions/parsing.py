@@ -47,7 +47,7 @@ def _as_page(value) -> int | None:
         return None
     try:
         page = int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # NaN, Infinity and 1e400 are JSON numbers too
         raise QuestionSetError(f"'source_page' must be a whole number, got {value!r}") from None
     if page < 1:
         raise QuestionSetError(f"'source_page' must be 1 or more, got {page}")
@@ -61,7 +61,7 @@ def _as_span(value) -> tuple[int, int] | None:
         if isinstance(value, str):  # a CSV cell: "[120, 480]" or "120,480"
             value = json.loads("[" + value.strip().strip("[]") + "]")
         start, end = int(value[0]), int(value[1])
-    except (TypeError, ValueError, IndexError, KeyError):
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError, RecursionError):
         raise QuestionSetError("'span' must be [start, end] character offsets") from None
     if not 0 <= start < end:
         raise QuestionSetError(f"'span' must have 0 <= start < end, got [{start}, {end}]")
@@ -132,30 +132,58 @@ def question_from_row(row, line: int) -> Question:
     )
 
 
+def _json_problem(e: BaseException) -> str:
+    """Why a JSON text did not load, for the user."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON ({e.msg}, column {e.colno})"
+    if isinstance(e, RecursionError):
+        return "not readable: its JSON is nested too deeply"
+    if "integer string conversion" in str(e):
+        return "not readable as JSON (a number has more than 4,300 digits)"
+    return f"not readable as JSON ({str(e)[:200]})"
+
+
+def _csv_rows(text: str, tsv: bool) -> list[tuple[int, object]]:
+    """(line number, row) pairs; a row the csv module cannot read ends the file as an exception value."""
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t" if tsv else ",")
+    try:
+        header = [(f or "").strip().lower() for f in reader.fieldnames or ()]
+    except csv.Error as e:
+        raise QuestionSetError(f"the header row is not readable as CSV ({e})") from None
+    if not set(header) & set(QUESTION_KEYS):
+        raise QuestionSetError("the CSV needs a header row with a 'question' column and a 'reference' "
+                               "or 'source_document' column")
+    # Line numbers count the header as line 1, as a spreadsheet shows them.
+    out: list[tuple[int, object]] = []
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return out
+        except csv.Error as e:
+            # The reader cannot resync after a broken row (a quoted field may span lines): stop, and say so.
+            out.append((len(out) + 2, QuestionSetError(f"not readable as CSV ({e}); this row and the rest of "
+                                                       "the file were not read")))
+            return out
+        out.append((len(out) + 2, row))
+
+
 def _rows(data: bytes, filename: str) -> list[tuple[int, object]]:
-    """(line number, raw row) pairs; a JSONL line that does not parse becomes an exception value."""
+    """(line number, raw row) pairs; a row that does not parse becomes an exception value."""
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise QuestionSetError("the file is not UTF-8 text") from None
+    except UnicodeDecodeError as e:
+        raise QuestionSetError(f"the file is not UTF-8 text ({e.reason} at byte {e.start})") from None
     name = filename.lower()
     if name.endswith((".csv", ".tsv")):
-        try:
-            reader = csv.DictReader(io.StringIO(text), delimiter="\t" if name.endswith(".tsv") else ",")
-            header = [(f or "").strip().lower() for f in reader.fieldnames or ()]
-            if not set(header) & set(QUESTION_KEYS):
-                raise QuestionSetError("the CSV needs a header row with a 'question' column and a 'reference' "
-                                       "or 'source_document' column")
-            # Line numbers count the header as line 1, as a spreadsheet shows them.
-            return [(i + 2, r) for i, r in enumerate(reader)]
-        except csv.Error as e:
-            raise QuestionSetError(f"not readable as CSV ({e})") from None
+        return _csv_rows(text, name.endswith(".tsv"))
     if name.endswith((".jsonl", ".ndjson", ".json")):
         if name.endswith(".json") and text.lstrip().startswith("["):
             try:
                 rows = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise QuestionSetError(f"invalid JSON: {e}") from None
+            except (ValueError, RecursionError) as e:
+                raise QuestionSetError(f"the file is {_json_problem(e)}") from None
             return [(i + 1, r) for i, r in enumerate(rows)]
         out: list[tuple[int, object]] = []
         for i, line in enumerate(text.splitlines(), 1):
@@ -163,30 +191,46 @@ def _rows(data: bytes, filename: str) -> list[tuple[int, object]]:
                 continue
             try:
                 out.append((i, json.loads(line)))
-            except json.JSONDecodeError as e:
-                out.append((i, QuestionSetError(f"not valid JSON ({e.msg})")))
+            except (ValueError, RecursionError) as e:
+                out.append((i, QuestionSetError(_json_problem(e))))
         return out
     raise QuestionSetError(f"upload a {', '.join(FILE_TYPES[:-1])} or {FILE_TYPES[-1]} file")
+
+
+def _row_problem(e: Exception) -> str:
+    """What to tell the user about a row whose check raised `e` (anything but a QuestionSetError is unplanned)."""
+    if isinstance(e, QuestionSetError):
+        return str(e)
+    if isinstance(e, RecursionError):
+        return "a value is nested too deeply to read"
+    return f"could not be read ({type(e).__name__}: {str(e)[:200]})"
 
 
 def parse_questions(data: bytes, filename: str, max_mb: float = 20.0) -> QuestionSet:
     """Validate every row; valid rows become questions, invalid ones are reported with their line.
 
-    Raises QuestionSetError when the file as a whole is unusable (type, size, encoding, no rows)."""
-    if len(data) > max_mb * 1024 * 1024:
+    Raises QuestionSetError when the file as a whole is unusable (type, size, encoding, no rows); nothing
+    else escapes: a row that breaks the checks in any way is reported with its line."""
+    if len(data) > max_mb * 1024 * 1024:  # before decoding: a bigger file is never held twice in memory
         raise QuestionSetError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_mb:g} MB")
+    try:
+        rows = _rows(data, filename)
+    except QuestionSetError:
+        raise
+    except Exception as e:  # MemoryError, RecursionError, a csv quirk: a message, never a traceback
+        raise QuestionSetError(f"the file could not be read ({type(e).__name__}: {str(e)[:200]})") from None
     questions: list[Question] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for line, row in _rows(data, filename):
+    for line, row in rows:
         try:
             if isinstance(row, Exception):
                 raise row
             q = question_from_row(row, line)
             if q.id in seen:
                 raise QuestionSetError(f"duplicate id {q.id!r}")
-        except QuestionSetError as e:
-            errors.append(RowError(line, str(e)))
+        except Exception as e:  # one bad row never costs the others, nor reaches the page as a traceback
+            errors.append(RowError(line, _row_problem(e)))
             continue
         seen.add(q.id)
         questions.append(q)
