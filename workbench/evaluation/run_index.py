@@ -186,12 +186,58 @@ def job_status(settings: Settings, job_id: str | None):
         return None
 
 
+FINISHED, CANCELLED, FAILED, INCOMPLETE = "finished", "cancelled", "failed", "incomplete"
+CUT_SHORT = (CANCELLED, FAILED, INCOMPLETE)  # runs that stopped with answers missing: they can be resumed
+
+
 def state(settings: Settings, entry: RunEntry) -> tuple[str, object]:
-    """What the run is doing ("finished", "cancelled", "incomplete" or its job's state) and its job status.
+    """What the run is doing and its job status: "queued", "running", or how it stopped: "finished",
+    "cancelled", "failed" (its job raised, or its worker died) or "incomplete" (no end recorded, no job
+    left that could record one).
 
     An ended run needs no job read; only runs still queued, running or cut short by a crash do.
     """
     if entry.ended:
-        return ("cancelled" if entry.cancelled else "finished"), None
+        return (CANCELLED if entry.cancelled else FINISHED), None
     js = job_status(settings, entry.job_id)
-    return ("incomplete", None) if js is None else (js.state, js)
+    if js is None:
+        return INCOMPLETE, None
+    # A job that succeeded without the run writing its summary did not finish the run.
+    return (INCOMPLETE if js.state == "succeeded" else js.state), js
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Why a run stopped short: its state and the job's own account of it."""
+
+    state: str  # one of CUT_SHORT
+    reason: str  # the job's error, or what is known of why no end was recorded
+    log_tail: str = ""  # the end of the job's log (tracebacks included); "" without a job
+
+
+def stopped(settings: Settings, entry: RunEntry) -> Stopped | None:
+    """How the run stopped short (failed, killed, cancelled, incomplete); None while it runs or once it finished."""
+    from workbench import jobs
+
+    which, js = state(settings, entry)
+    if which not in CUT_SHORT:
+        return None
+    if js is None and entry.job_id:  # an ended (cancelled) run: its job still tells who stopped it
+        js = job_status(settings, entry.job_id)
+    if which == FAILED:
+        reason = js.error or "the job failed without a message"
+    elif which == CANCELLED:
+        reason = "it was cancelled" + (f" ({js.message})" if js is not None and js.message not in ("", "cancelled")
+                                       else "")
+    elif js is None:
+        reason = ("no end was recorded and it has no background job that could still record one (it ran in "
+                  "another process, or its job was deleted)")
+    else:
+        reason = f"its job ended '{js.state}' without recording the run's end"
+    tail = ""
+    if js is not None:
+        try:
+            tail = jobs.log_tail(jobs.job_dir(settings, js.job_id), 20)
+        except jobs.JobError:
+            pass
+    return Stopped(which, reason, tail)

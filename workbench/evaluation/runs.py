@@ -7,8 +7,9 @@ A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
     results.jsonl    one line per (question, setup): answer text, latency, tokens, error
     probe_results.jsonl  one line per (probe item, condition) when the run has the forgetting probe
     leakage.json     which questions the adapter's training data already held (runs with an adapter)
-    job.json         the background job that runs it (its status is the run's live status)
-    summary.json     written when the run ends (finished or cancelled): counts and timings
+    job.json         the background job that runs it (its status is the run's live status), earlier ones
+    summary.json     written when the run ends (finished or cancelled): counts and timings; a resume
+                     (resume_run) removes it, and the job that continues the run writes a new one
 Lists of runs read `evals/index.json` (workbench.evaluation.run_index), kept up to date from here.
 """
 from __future__ import annotations
@@ -151,8 +152,12 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _append_jsonl(path: Path, rec: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    with open(path, "a+b") as f:  # appends go to the end whatever the read position
+        if f.tell():
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                f.write(b"\n")  # a line cut short by a killed worker stays alone, not glued to this record
+        f.write(json.dumps(rec).encode() + b"\n")
         f.flush()
 
 
@@ -363,6 +368,34 @@ def submit_run(settings: Settings, spec: RunSpec, items: list[Question],
     write_json_atomic(settings.evals_dir / run_id / "job.json", {"job_id": st.job_id})
     run_index.update(settings, run_id, job_id=st.job_id)
     return run_id
+
+
+def resume_run(settings: Settings, run_id: str, handler: str | None = None) -> str:
+    """Queue a job that continues a cancelled, failed or incomplete run (RunError for any other); its job id.
+
+    The job skips every answer already written (execute), so each (question, setup) is answered once.
+    `handler` defaults to the one the run's last job ran with."""
+    from workbench import jobs
+
+    d = run_dir(settings, run_id)
+    entry = run_index.get(settings, run_id)
+    if entry is None:
+        raise RunError(f"No evaluation run named {run_id!r}")
+    which, _ = run_index.state(settings, entry)
+    if which not in run_index.CUT_SHORT:
+        raise RunError(f"Run {run_id} is {which}: only a cancelled, failed or incomplete run can be resumed.")
+    last = run_index.job_status(settings, entry.job_id)
+    handler = handler or (last.handler if last is not None else "workbench.evaluation.runs:run_job")
+    job = json.loads((d / "job.json").read_text()) if (d / "job.json").is_file() else {}
+    # The old summary goes first: the run reads as unfinished from here on, and the job writes a new one.
+    (d / "summary.json").unlink(missing_ok=True)
+    run_index.update(settings, run_id, ended=False, cancelled=False)
+    st = jobs.submit(settings, "eval", {"run_id": run_id}, name=f"eval {entry.label or entry.set_name} (resumed)",
+                     handler=handler)
+    previous = job.get("previous_jobs", []) + ([job["job_id"]] if job.get("job_id") else [])
+    write_json_atomic(d / "job.json", {"job_id": st.job_id, "previous_jobs": previous})
+    run_index.update(settings, run_id, job_id=st.job_id)
+    return st.job_id
 
 
 def resolve_adapter(settings: Settings, name: str | None) -> str:

@@ -11,7 +11,7 @@ from workbench.evaluation import freshness, run_index, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.names import check_name
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_settings
 
@@ -67,12 +67,12 @@ def set_section(settings: Settings) -> str | None:
                     up.getvalue(), up.name, settings.max_dataset_mb))
             except questions.QuestionSetError as e:
                 st.session_state.pop(state.EVAL_UPLOAD, None)
-                st.error(f"{up.name}: {e}")
+                st.error(f"{safe.text(up.name)}: {safe.text(e)}")
         if state.EVAL_UPLOAD in st.session_state:
             fname, rep = st.session_state[state.EVAL_UPLOAD]
             # Answers are scored against the reference: a retrieval-only row (source, no reference) cannot be.
             usable = [q for q in rep.questions if q.reference]
-            st.write(f"**{fname}**: {len(usable)} valid questions, {len(rep.errors)} rejected rows.")
+            st.write(f"**{safe.text(fname)}**: {len(usable)} valid questions, {len(rep.errors)} rejected rows.")
             if len(usable) < len(rep.questions):
                 st.caption(f"{len(rep.questions) - len(usable)} question(s) name a source document but no reference "
                            "answer: they serve retrieval evaluation, but their answers cannot be scored, so they "
@@ -85,12 +85,12 @@ def set_section(settings: Settings) -> str | None:
                 try:
                     questions.save_set(settings, name, usable)
                 except questions.QuestionSetError as e:
-                    st.error(str(e))
+                    st.error(safe.text(e))
                 else:
                     st.session_state.pop(state.EVAL_UPLOAD)
                     st.session_state[state.EVAL_UPLOADER_GEN] = gen + 1  # a fresh (empty) uploader
                     st.session_state[state.EVAL_SET] = check_name(name, "question set")
-                    flash(f"Saved {len(usable)} questions as '{name}'.")
+                    flash(f"Saved {len(usable)} questions as '{safe.text(name)}'.")
                     st.rerun()
     names = questions.list_sets(settings)
     if not names:
@@ -117,7 +117,7 @@ def submit(settings: Settings, build_spec, items: list, message: str) -> None:
     try:
         run_id = runs.submit_run(settings, build_spec(), items)
     except (runs.RunError, jobs.JobError) as e:
-        st.error(str(e))
+        st.error(safe.text(e))
     else:
         st.session_state[state.EVAL_RUN] = run_id
         flash(message.format(run_id=run_id))
@@ -200,7 +200,7 @@ def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
         with st.container(border=True):
             done = runs.answers_so_far(e, js)
             eta = f", about {js.eta_s:.0f} s left" if js.eta_s else ""
-            st.write(f"**{e.title}**: {js.state}, {js.message or ''}{eta}")
+            st.write(f"**{safe.text(e.title)}**: {js.state}, {safe.text(js.message or '')}{eta}")
             st.progress(min(1.0, done / e.expected) if e.expected else 0.0, text=f"{done}/{e.expected} answers")
             if st.button("Cancel", key=f"cancel_{e.run_id}", icon=":material/stop:"):
                 runs.cancel_run(settings, e.run_id)
@@ -221,6 +221,26 @@ def history_section(settings: Settings, entries: list[run_index.RunEntry]) -> No
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.page_link("pages/evaluate_report.py", label="Open the report", icon=":material/analytics:")
+    stopped = [e.run_id for e, r in zip(entries, rows) if r["state"] in run_index.CUT_SHORT]
+    if stopped:
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        rid = c1.selectbox("Resume a run that stopped short (only its missing answers are generated)", stopped,
+                           format_func=lambda r: f"{r} · {next(x['state'] for x in rows if x['run'] == r)}",
+                           key="eval_resume_pick")
+        if c2.button("Resume", key="eval_resume", icon=":material/play_arrow:"):
+            resume(settings, rid)
+
+
+def resume(settings: Settings, run_id: str) -> None:
+    """Queue the continuation of a run that stopped short and show it next, or say why not."""
+    try:
+        job_id = runs.resume_run(settings, run_id)
+    except (runs.RunError, jobs.JobError) as e:
+        st.error(str(e))
+    else:
+        st.session_state[state.EVAL_RUN] = run_id
+        flash(f"Run {run_id} resumed (job {job_id}): only its missing answers are generated.")
+        st.rerun()
 
 
 def freshness_section(settings: Settings, entries: list[run_index.RunEntry]) -> None:
@@ -244,7 +264,7 @@ def freshness_section(settings: Settings, entries: list[run_index.RunEntry]) -> 
             with st.spinner("Re-indexing the document..."):
                 msg = freshness.apply_change(settings, SAMPLE_COLLECTION, change, revert=is_applied)
         except Exception as e:
-            st.error(f"Could not change the fact: {e}")
+            st.error(f"Could not change the fact: {safe.text(e)}")
         else:
             flash(msg)
             st.rerun()

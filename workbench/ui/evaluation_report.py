@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.answering import setups
-from workbench.evaluation import freshness, run_index, runs
+from workbench.evaluation import forgetting, freshness, run_index, runs
 from workbench.evaluation.cost import Prices, assumptions, costs, measure, trade
 from workbench.evaluation.metrics import RATE_METRICS, TAGS
 from workbench.evaluation.figures import (
@@ -16,8 +16,8 @@ from workbench.evaluation.report import (
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
-from workbench.ui import evaluation_checks, state
-from workbench.ui.evaluation import live_runs
+from workbench.ui import evaluation_checks, safe, state
+from workbench.ui.evaluation import live_runs, resume
 
 
 def pick_run(entries: list[run_index.RunEntry]) -> str:
@@ -44,15 +44,46 @@ def run_section(settings: Settings, entries: list[run_index.RunEntry]) -> runs.R
         st.page_link("pages/evaluate_run.py", label="Run evaluation", icon=":material/play_circle:")
         return None
     rec = runs.load_run(settings, pick_run(entries))
-    if not rec.summary:
+    if not stopped_banner(settings, next(e for e in entries if e.run_id == rec.run_id), rec) and not rec.summary:
         live_runs(entries)
         if st.button("Refresh", icon=":material/refresh:"):
             st.rerun()
     spec = rec.spec
-    st.caption(f"Set {spec.set_name}, {len(rec.items)} questions · collection {spec.collection or '-'} · adapter "
-               f"{spec.adapter or spec.adapter_path or '-'} · {retrieval_text(spec)} · max new tokens "
+    adapter = spec.adapter or spec.adapter_path or "-"
+    st.caption(f"Set {safe.text(spec.set_name)}, {len(rec.items)} questions · collection "
+               f"{safe.text(spec.collection or '-')} · adapter {safe.text(adapter)} · "
+               f"{safe.text(retrieval_text(spec))} · max new tokens "
                f"{spec.max_new_tokens}, temperature {spec.temperature}")
     return rec
+
+
+def stopped_banner(settings: Settings, entry: run_index.RunEntry, rec: runs.RunRecord) -> bool:
+    """At the top of the report: how a run that stopped short stopped, why, what that means for the verdict,
+    and Resume. False (nothing shown) for a run that is live or finished."""
+    stop = run_index.stopped(settings, entry)
+    if stop is None:
+        return False
+    n, expected = len(rec.results), len(rec.items) * len(rec.spec.setups)
+    probe_missing = len(forgetting.pending(rec.spec, rec.probe_results))
+    if n < expected:
+        meaning = "the recommendation below is provisional: it counts only the answers that are in"
+    elif probe_missing:
+        meaning = (f"every answer is in, so the verdict stands, but the forgetting probe lacks {probe_missing} "
+                   "answers (Checks tab)")
+    else:
+        meaning = "every answer is in, so the verdict stands"
+    head = {run_index.FAILED: "This run failed", run_index.CANCELLED: "This run was cancelled",
+            run_index.INCOMPLETE: "This run is incomplete"}[stop.state]
+    box = st.error if stop.state == run_index.FAILED else st.warning
+    box(f"**{head}** with {n} of {expected} answers; {meaning}. Resume continues it where it stopped: only the "
+        "missing answers are generated.")
+    st.text(f"Why: {stop.reason}")  # plain text: a job's error can hold anything
+    if stop.log_tail:
+        with st.expander("The end of its job's log"):
+            st.code(stop.log_tail, language=None)
+    if st.button("Resume the run", key=f"resume_{rec.run_id}", icon=":material/play_arrow:", type="primary"):
+        resume(settings, rec.run_id)
+    return True
 
 
 def headline(rs: RunScores) -> None:
@@ -80,7 +111,7 @@ def judge_panel(settings: Settings, rs: RunScores) -> None:
                    "endpoint with a capable model to add a judged score beside the deterministic metrics.")
         return
     means = judge.judge_means(settings, rs.record.run_id)
-    st.write(f"**{judge.label(settings)}**")
+    st.write(f"**{safe.text(judge.label(settings))}**")
     if means:
         st.plotly_chart(judge_figure(means))
     if st.button("Score this run with the LLM judge", disabled=not rs.record.summary):
@@ -125,8 +156,9 @@ def answers_table(rs: RunScores) -> None:
     qid = st.selectbox("Question detail", [r["id"] for r in rows],
                        format_func=lambda q: f"{q}: {next(r['question'] for r in rows if r['id'] == q)}")
     r = next(r for r in rows if r["id"] == qid)
-    st.write(f"**Reference:** {r['reference']}" + (" (unanswerable: abstaining is correct)" if r["unanswerable"] else "")
-             + f" · **gold source:** {r['source'] or 'unknown'}")
+    st.write(f"**Reference:** {safe.text(r['reference'])}"
+             + (" (unanswerable: abstaining is correct)" if r["unanswerable"] else "")
+             + f" · **gold source:** {safe.text(r['source'] or 'unknown')}")
     for col, s in zip(st.columns(len(rs.setups)), rs.setups):
         with col.container(border=True):
             ok = r[f"{s}_correct"]
@@ -138,7 +170,7 @@ def answers_table(rs: RunScores) -> None:
         st.caption("RAG and hybrid saw exactly these passages (retrieved once, before generation):")
         for p in r["passages"]:
             where = p["doc_name"] + (f", page {p['page']}" if p.get("page") else "")
-            with st.expander(f"[{p['rank']}] {where} · {p['metric']} {p['score']:.3f}"):
+            with st.expander(safe.text(f"[{p['rank']}] {where} · {p['metric']} {p['score']:.3f}")):
                 st.text(p["text"])
 
 
@@ -201,8 +233,8 @@ def freshness_table(settings: Settings, rs: RunScores) -> None:
         st.warning(f"The before run {rec.spec.parent_run} is gone; only the after answers are shown.")
         return
     rows = freshness.before_after(before, rec, change)
-    st.write(f"**{change.doc_name}**: {change.old} → {change.new}. Before = run {before.run_id}, "
-             f"after = this run (re-indexed).")
+    st.write(f"**{safe.text(change.doc_name)}**: {safe.text(change.old)} → {safe.text(change.new)}. "
+             f"Before = run {before.run_id}, after = this run (re-indexed).")
     st.dataframe(pd.DataFrame([{**r, "setup": setups.short_label(r["setup"])} for r in rows]), hide_index=True)
 
 
@@ -235,10 +267,11 @@ def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_in
     ids = [e.run_id for e in entries]
     rs = score_run(rec)
     if not rs.summaries:
-        st.info("No answers yet: the run is queued or retrieving passages.")
+        entry = next((e for e in entries if e.run_id == rec.run_id), None)
+        stopped = entry is not None and run_index.stopped(settings, entry) is not None
+        st.info("No answers: the run stopped before its first." if stopped else
+                "No answers yet: the run is queued or retrieving passages.")
         return
-    if rec.summary and rec.summary.get("cancelled"):
-        st.warning(f"This run was cancelled: {len(rec.results)} of {len(rec.items) * len(rec.spec.setups)} answers.")
     if rec.spec.freshness:
         st.info(f"A freshness re-run of {len(rec.items)} questions after a fact change: the Freshness tab has the "
                 f"before/after table (before = run {rec.spec.parent_run}).")
