@@ -117,10 +117,10 @@ class TrainSpec:
 
 # Presets fill in everything but the dataset and adapter name.
 PRESETS: dict[str, dict] = {
-    # Sized for the 280-row sample behaviour dataset on a 2-core laptop CPU (160 examples seen, about
-    # 18k tokens). Measured on the shared 2-core dev machine: 2 min 30 s end to end at load average ~4,
-    # 6 min 50 s at ~12; the adapter then answered 11 of 12 held-out prompts as one-line JSON with all
-    # three keys (the base model: 0 of 12).
+    # Sized for the sample behaviour dataset (320 rows) on a 2-core laptop CPU (160 examples seen, about
+    # 18k tokens): 100 s end to end on the 2-core dev machine under load, 2.5 to 7 min on a busier one;
+    # the adapter then answered 51 of the 53 sample questions in the house format, against 40 with the
+    # sample prompt recipe and 0 for the bare base model (workbench/sample/data/README.md).
     "Quick CPU demo": dict(
         lora_r=8, lora_alpha=16, lora_dropout=0.0, target_modules=ATTENTION, learning_rate=1e-3,
         lr_schedule="cosine", warmup_steps=2, epochs=1.0, max_steps=20, batch_size=8, grad_accum=1,

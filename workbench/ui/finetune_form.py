@@ -6,20 +6,21 @@ import streamlit as st
 from workbench.finetune.spec import OVERLONG, PRESETS, SCHEDULES, SpecError, TrainSpec
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
+from workbench.ui import safe
 from workbench.ui.finetune import target_module_choices
 
 
 def spec_form(settings: Settings, datasets: list[str]) -> TrainSpec | None:
     """Render the form; returns a valid spec when submitted (errors are shown, None returned)."""
     preset_name = st.radio("Preset", list(PRESETS), horizontal=True, key="ft_preset",
-                           help="Quick CPU demo: 20 steps of 8 examples; on the sample dataset it took 2.5 to 7 "
-                                "minutes on a shared 2-core CPU and taught the JSON answer format. "
+                           help="Quick CPU demo: 20 steps of 8 examples; on the sample dataset it took 2 to 7 "
+                                "minutes on a shared 2-core CPU and taught the house answer format. "
                                 "GPU standard: all linear layers, 3 epochs.")
     p = PRESETS[preset_name]
     try:
         modules = list(target_module_choices(settings, settings.generator_model))
     except ModelError as e:
-        st.error(f"Model unavailable: {e}")
+        st.error(f"Model unavailable: {safe.text(e)}")
         return None
     k = f"ft_{preset_name}_"  # widgets keyed per preset, so switching presets resets their values
     with st.form("ft_new_job"):
@@ -64,5 +65,5 @@ def spec_form(settings: Settings, datasets: list[str]) -> TrainSpec | None:
             max_val_examples=p["max_val_examples"], seed=int(seed),
         )
     except SpecError as e:
-        st.error(str(e))
+        st.error(safe.text(e))
         return None
