@@ -6,7 +6,9 @@ unsafe as a file or folder name on some operating system, since datasets, adapte
 are stored under their names:
 
 - surrounding whitespace is dropped and the name is normalised to Unicode NFC, so a name typed on macOS
-  (decomposed accents) and on Linux is the same name;
+  (decomposed accents) and on Linux is the same name (`normalise`, shared with uploaded file names);
+- control, line-separator and invisible format characters (bidirectional overrides among them, which
+  make `txt.exe` read as `exe.txt`) are refused, for file names too (`hidden_characters`);
 - 1-64 characters (and at most 192 bytes as UTF-8, which keeps `.NAME.jsonl.tmp` under 255 bytes);
 - letters and digits of any script, spaces, '_', '-', '.', '(' and ')': so no path separators, quotes
   or control characters;
@@ -34,17 +36,39 @@ RULE = (f"use 1-{MAX_CHARS} letters, digits, spaces, '.', '-', '_' or brackets, 
         "starting with a letter or digit and not ending with '.'")
 
 
+# Zero-width (non-)joiners are format characters that Persian, Indic scripts and emoji need in words.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def normalise(name: str | None) -> str:
+    """The name trimmed and in Unicode NFC: the form every comparison of names uses."""
+    return unicodedata.normalize("NFC", (name or "").strip())
+
+
+def hidden_characters(name: str) -> list[str]:
+    """Control, separator and invisible format characters (bidi overrides, ...) in `name`, as 'U+XXXX'."""
+    return sorted({f"U+{ord(c):04X}" for c in name
+                   if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") and c not in _JOINERS})
+
+
+def shown(name: str, limit: int = 80) -> str:
+    """`name` safe to print in a message: hidden characters spelled as \\uXXXX, cut to `limit` characters."""
+    out = "".join(f"\\u{ord(c):04x}" if hidden_characters(c) else c for c in name)
+    return out if len(out) <= limit else out[:limit - 3] + "..."
+
+
 class InvalidName(ValueError):
     """A name that breaks the rule; the message says which thing it names and what a name may contain."""
 
 
 def check_name(name: str | None, what: str = "collection", error: type[Exception] = InvalidName) -> str:
     """The name, stripped and NFC-normalised; raises `error` (InvalidName by default) saying what is wrong."""
-    name = unicodedata.normalize("NFC", (name or "").strip())
+    name = normalise(name)
     if not name:
         raise error(f"{'An' if what[:1].lower() in 'aeiou' else 'A'} {what} needs a name.")
-    shown = name if len(name) <= 80 else name[:77] + "..."
-    if len(name) > MAX_CHARS or len(name.encode()) > MAX_BYTES:
+    if hidden := hidden_characters(name):
+        reason = f"it contains control or invisible formatting characters ({', '.join(hidden)})"
+    elif len(name) > MAX_CHARS or len(name.encode()) > MAX_BYTES:
         reason = f"it is too long ({RULE})"
     elif ".." in name:
         reason = "it contains '..'"
@@ -54,7 +78,7 @@ def check_name(name: str | None, what: str = "collection", error: type[Exception
         reason = RULE
     else:
         return name
-    raise error(f"'{shown}' is not a valid {what} name: {reason}.")
+    raise error(f"'{shown(name)}' is not a valid {what} name: {reason}.")
 
 
 _last_us = 0  # the last time_id's microsecond stamp in this process

@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 class Document:
     """A parsed source document: its text and where each page starts in it."""
 
-    doc_id: str  # content hash (sha256 hex, first 16 chars) of the raw bytes
-    name: str  # file name as uploaded (sanitised, no path parts)
+    # Content hash (sha256 hex, first 16 chars) of the raw bytes; in a collection where another name
+    # already holds the same bytes, a hash of name and content instead.
+    doc_id: str
+    name: str  # file name as uploaded (trimmed, NFC, no path parts)
     kind: str  # "pdf", "txt", "md", "html", "docx"
     text: str
     # Character offset in `text` where each page begins; [0] for documents without pages.
     page_starts: tuple[int, ...] = (0,)
     content_hash: str = ""
+    encoding: str | None = None  # the codec text files (TXT, MD, HTML) were decoded with; None for PDF, DOCX
+    encoding_guessed: bool = False  # True when `encoding` is the detector's guess, not found or chosen
 
     def page_of(self, offset: int) -> int | None:
         """1-based page number containing character `offset`, None for page-less documents."""

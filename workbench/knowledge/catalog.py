@@ -39,6 +39,8 @@ class DocumentInfo:
     n_chunks: int
     content_hash: str
     added_at: float
+    encoding: str | None = None  # the codec a text file was read with; None for PDF and DOCX
+    encoding_guessed: bool = False  # the detector's guess: the user may re-upload it with the right one
 
 
 @dataclass(frozen=True)
@@ -131,23 +133,26 @@ class Catalog:
     def save_document(self, key: str, doc: Document) -> None:
         write_json_atomic(self.docs_dir(key) / f"{doc.doc_id}.json", {
             "doc_id": doc.doc_id, "name": doc.name, "kind": doc.kind, "text": doc.text,
-            "page_starts": list(doc.page_starts), "content_hash": doc.content_hash})
+            "page_starts": list(doc.page_starts), "content_hash": doc.content_hash,
+            "encoding": doc.encoding, "encoding_guessed": doc.encoding_guessed})
 
     def load_document(self, key: str, doc_id: str) -> Document:
         d = read_json(self.docs_dir(key) / f"{doc_id}.json", None)
         if d is None:
             raise KnowledgeError(f"Document {doc_id} is not in this collection.")
         return Document(doc_id=d["doc_id"], name=d["name"], kind=d["kind"], text=d["text"],
-                        page_starts=tuple(d["page_starts"]), content_hash=d.get("content_hash", ""))
+                        page_starts=tuple(d["page_starts"]), content_hash=d.get("content_hash", ""),
+                        encoding=d.get("encoding"), encoding_guessed=bool(d.get("encoding_guessed")))
 
 
 def doc_record(doc: Document, n_chunks: int) -> dict:
     return {"name": doc.name, "kind": doc.kind, "content_hash": doc.content_hash, "n_chars": len(doc.text),
             "n_pages": len(doc.page_starts) if doc.kind == "pdf" else None, "n_chunks": n_chunks,
-            "added_at": time.time()}
+            "added_at": time.time(), "encoding": doc.encoding, "encoding_guessed": doc.encoding_guessed}
 
 
 def doc_info(doc_id: str, rec: dict) -> DocumentInfo:
     return DocumentInfo(doc_id=doc_id, name=rec["name"], kind=rec["kind"], n_pages=rec.get("n_pages"),
                         n_chars=rec["n_chars"], n_chunks=rec["n_chunks"], content_hash=rec["content_hash"],
-                        added_at=rec.get("added_at", 0.0))
+                        added_at=rec.get("added_at", 0.0), encoding=rec.get("encoding"),
+                        encoding_guessed=bool(rec.get("encoding_guessed")))

@@ -134,11 +134,14 @@ class Collection:
 
     # --- documents ----------------------------------------------------------------------------
     def ingest(self, files: list[tuple[str, bytes]], progress: Progress | None = None,
-               cancel: Cancel | None = None) -> IngestReport:
-        """Parse, chunk, embed and index uploaded files; bad files are reported, never raised."""
+               cancel: Cancel | None = None, encoding: str | None = None) -> IngestReport:
+        """Parse, chunk, embed and index uploaded files; bad files are reported, never raised.
+
+        `encoding`: read text files with this codec instead of detecting one (overrides a guess).
+        """
         from workbench.knowledge.ingest import ingest_files
 
-        return ingest_files(self, files, progress, cancel)
+        return ingest_files(self, files, progress, cancel, encoding)
 
     def documents(self) -> list[DocumentInfo]:
         docs = self.entry()["documents"]

@@ -1,6 +1,8 @@
 """The ingestion pipeline: parse and chunk on one thread while the main thread embeds and writes."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import queue
 import shutil
 import threading
@@ -11,8 +13,10 @@ import numpy as np
 
 from workbench.knowledge.catalog import FileError, IngestReport, doc_record, new_chroma_key
 from workbench.knowledge.chunking import chunk_document
-from workbench.knowledge.parsing import ParseError, check_file_name, content_hash, kind_of, parse
+from workbench.knowledge.decoding import UndecodableText, codec_name
+from workbench.knowledge.parsing import TEXT_KINDS, ParseError, check_file_name, content_hash, kind_of, parse
 from workbench.knowledge.store import chroma_client, write_lock
+from workbench.names import normalise
 
 if TYPE_CHECKING:
     from workbench.knowledge.collections import Cancel, Collection, Progress
@@ -22,24 +26,41 @@ if TYPE_CHECKING:
 EMBED_BATCH = 512
 
 
-def _screen(name: str, data: bytes, max_bytes: int) -> None:
-    """Cheap checks before hashing: name, type, size."""
-    check_file_name(name)
+def _screen(name: str, data: bytes, max_bytes: int) -> str:
+    """Cheap checks before hashing: name, type, size; returns the normalised name."""
+    name = check_file_name(name)
     kind_of(name)
     if len(data) > max_bytes:
         raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
+    return name
+
+
+def _name_of(name: str) -> str:
+    try:
+        return check_file_name(name)
+    except ParseError as e:
+        return e.name
 
 
 def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "Progress | None" = None,
-                 cancel: "Cancel | None" = None) -> IngestReport:
-    """Ingest an upload; the content hash decides per file whether there is any work."""
+                 cancel: "Cancel | None" = None, encoding: str | None = None) -> IngestReport:
+    """Ingest an upload; per file, its name (normalised) and content hash decide whether there is any work.
+
+    `encoding` reads the upload's text files (TXT, Markdown, HTML) with that codec instead of detecting
+    one: a document whose encoding was guessed is re-read even though its bytes are unchanged.
+    """
     t0 = time.perf_counter()
     settings = col.settings
     max_bytes = int(settings.max_upload_mb * 1e6)
     entry = col.entry()
     cfg = col.indexed_config if entry["documents"] and col.indexed_config else col.config
     embedder = col.embedder_for(cfg.embedding_model)
-    by_name = {r["name"]: i for i, r in entry["documents"].items()}
+    # Names compare in their normalised form (older catalogs may hold an un-normalised one).
+    by_name = {normalise(r["name"]): (i, r) for i, r in entry["documents"].items()}
+    try:
+        forced = codec_name(encoding) if encoding else None
+    except UndecodableText as e:
+        return IngestReport(failed=tuple(FileError(_name_of(n), str(e)) for n, _ in files))
     notes: list[str] = []
     if col.stale:
         notes.append("The collection's settings changed since its index was built: these files were chunked "
@@ -68,27 +89,39 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
 
     def produce():
         seen: set[str] = set()
-        batch_ids: dict[str, str] = {}  # content hash -> first name in this upload
+        by_hash = {r["content_hash"]: r["name"] for r in entry["documents"].values()}
+        batch_hashes: dict[str, str] = {}  # content hash -> first new name in this upload
+        taken = set(entry["documents"])  # document ids in use, including those given in this upload
         for name, data in files:
             if stop.is_set():  # only the consumer thread calls `cancel` (it may touch UI state)
                 break
             try:
-                _screen(name, data, max_bytes)
+                name = _screen(name, data, max_bytes)
                 if name in seen:
                     raise ParseError(name, "appears twice in this upload; only the first copy was used")
                 seen.add(name)
-                doc_id = content_hash(data)[:16]
-                if by_name.get(name) == doc_id:
+                h = content_hash(data)
+                doc_id = h[:16]
+                old_id, old = by_name.get(name, (None, None))
+                if old and old["content_hash"] == h and not (
+                        forced and kind_of(name) in TEXT_KINDS and old.get("encoding") != forced):
                     put(("unchanged", name, len(data)))
                     continue
-                if doc_id in entry["documents"] or doc_id in batch_ids:
-                    other = entry["documents"][doc_id]["name"] if doc_id in entry["documents"] else batch_ids[doc_id]
+                if old is None and (other := by_hash.get(h) or batch_hashes.get(h)):
                     put(("duplicate", (name, other), len(data)))
                     continue
-                batch_ids[doc_id] = name
-                doc = parse(name, data, max_bytes)
+                if old is None:
+                    batch_hashes[h] = name
+                if doc_id != old_id and doc_id in taken:
+                    # A new version of this name with the bytes of another document: both stay, so this
+                    # one is told apart by its name too.
+                    doc_id = hashlib.sha256(f"{name}\0{h}".encode()).hexdigest()[:16]
+                taken.add(doc_id)
+                doc = parse(name, data, max_bytes, forced)
+                if doc.doc_id != doc_id:
+                    doc = dataclasses.replace(doc, doc_id=doc_id)
                 chunks = chunk_document(doc, cfg, embedder, embed)
-                put(("doc", (doc, chunks, by_name.get(name)), len(data)))
+                put(("doc", (doc, chunks, old_id), len(data)))
             except ParseError as e:
                 put(("fail", FileError(e.name, e.reason), len(data)))
             except Exception as e:  # a parser bug on one file must not lose the rest of the upload
@@ -156,6 +189,9 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 if kind == "doc":
                     pending.append(item)
                     report(f"Parsed {payload[0].name}: {len(payload[1])} chunks")
+                    if payload[0].encoding_guessed:
+                        notes.append(f"{payload[0].name}: not UTF-8; read as {payload[0].encoding}, a guess. If "
+                                     "characters look wrong, upload it again with its encoding chosen.")
                 else:
                     done_bytes[0] += nbytes
                     if kind == "unchanged":
@@ -185,7 +221,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         producer.join(timeout=30)
     if cancelled:
         handled = set(added) | set(replaced) | set(unchanged) | {f.name for f in failed}
-        skipped = [n for n, _ in files if n not in handled]
+        skipped = [n for n in map(_name_of, (n for n, _ in files)) if n not in handled]
     if progress and not cancelled:
         progress(1.0, "done")
     return IngestReport(added=tuple(added), replaced=tuple(replaced), unchanged=tuple(unchanged),

@@ -1,17 +1,33 @@
-"""Uploaded bytes -> `Document`: PDF (pages kept), TXT, Markdown, HTML (text only) and DOCX."""
+"""Uploaded bytes -> `Document`: PDF (pages kept), TXT, Markdown, HTML (text only) and DOCX, each bounded
+by the upload limit before it is expanded and again by the size of its text."""
 from __future__ import annotations
 
 import hashlib
 import io
 import re
 import warnings
+import zipfile
 
+from workbench.knowledge.decoding import UndecodableText, declared_charset, decode
+from workbench.names import hidden_characters, normalise, shown
+from workbench.settings import Settings
 from workbench.types import Document
 
 KINDS = {".pdf": "pdf", ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md",
          ".html": "html", ".htm": "html", ".docx": "docx"}
 SUPPORTED = tuple(sorted(KINDS))
+TEXT_KINDS = ("txt", "md", "html")  # decoded from bytes, so they carry an encoding
+ZIP_KINDS = ("docx",)  # zip containers: bounded by check_archive before anything inflates them
 PAGE_SEPARATOR = "\n\n"  # between PDF pages, so a chunker's paragraph split falls on page breaks
+DEFAULT_MAX_BYTES = int(Settings.max_upload_mb * 1e6)  # when a caller gives no limit
+MAX_NAME_BYTES = 255  # the longest file name common file systems store
+# Zip bombs: python-docx inflates every part in memory (about 8x the XML's size once parsed), so an
+# archive is refused on what it declares before any of it is inflated. zipfile never yields more than
+# a member's declared size (it stops there and fails the CRC check), so the declared sizes are a true
+# bound. Word's own XML compresses 5-40x; 100:1 is OWASP's zip-bomb threshold.
+MAX_MEMBERS = 10_000
+MAX_RATIO = 100
+RATIO_FLOOR = 1_000_000  # members smaller than this may compress better without costing anything
 
 
 class ParseError(Exception):
@@ -26,15 +42,24 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_file_name(name: str) -> str:
-    """The file name if it is a plain name; ParseError for path parts, '..' or control characters."""
-    if not name or not name.strip():
-        raise ParseError(name or "(unnamed)", "the file has no name")
-    if "/" in name or "\\" in name or ".." in name:
-        raise ParseError(name, "the file name contains a path separator or '..'; upload plain file names only")
-    if any(ord(c) < 32 for c in name) or len(name) > 255:
-        raise ParseError(name[:80], "the file name contains control characters or is over 255 characters")
-    return name.strip()
+def check_file_name(name: str | None) -> str:
+    """The upload's file name trimmed and NFC (names.normalise); ParseError for path parts, '.', '..',
+    control or bidi characters, or over 255 bytes."""
+    clean = normalise(name)
+    label = shown(clean) or "(unnamed)"
+    if not clean:
+        raise ParseError(label, "the file has no name")
+    if hidden := hidden_characters(clean):
+        raise ParseError(label, f"the file name contains control or invisible formatting characters "
+                                f"({', '.join(hidden)}), which can disguise what a file is; rename it")
+    if "/" in clean or "\\" in clean:
+        raise ParseError(label, "the file name contains a path separator ('/' or '\\'); "
+                                "upload plain file names only")
+    if clean in (".", ".."):
+        raise ParseError(label, "'.' and '..' are not file names")
+    if len(clean.encode()) > MAX_NAME_BYTES:
+        raise ParseError(label, f"the file name is over {MAX_NAME_BYTES} bytes")
+    return clean
 
 
 def kind_of(name: str) -> str:
@@ -47,36 +72,36 @@ def kind_of(name: str) -> str:
     return KINDS[ext]
 
 
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes or many control characters in the first 8 KB: not text, whatever the extension says."""
-    head = data[:8192]
-    if b"\x00" in head:
-        # UTF-16 text has NULs too; it carries a BOM when it is meant to be read as text.
-        return not head.startswith((b"\xff\xfe", b"\xfe\xff"))
-    ctrl = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
-    return ctrl > max(4, len(head) // 100)
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
-def decode_text(name: str, data: bytes) -> tuple[str, str]:
-    """(text, encoding): UTF-8 first, then the detected encoding, else cp1252 (never fails)."""
-    if looks_binary(data):
-        raise ParseError(name, "contains binary data, not text (is the extension wrong?)")
-    for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            return data.decode(enc, errors="replace"), enc
+def check_archive(name: str, data: bytes, max_bytes: int) -> None:
+    """Refuse a zip container that would inflate past `max_bytes`, or by more than MAX_RATIO, before it is opened."""
+    # Counted on the raw bytes first: zipfile builds an object per entry before anything can be checked.
+    if data.count(b"PK\x01\x02") > MAX_MEMBERS:
+        raise ParseError(name, f"holds over {MAX_MEMBERS} files; it is not a document (a zip bomb?)")
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        from charset_normalizer import from_bytes
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as e:
+        raise ParseError(name, f"is not a valid DOCX file (corrupt or another format: {e})") from None
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise ParseError(name, f"expands to {_mb(total)} when unpacked, over the {max_bytes / 1e6:.0f} MB limit "
+                               "(a zip bomb, or a document too large to ingest: split it)")
+    for m in members:
+        if m.file_size > RATIO_FLOOR and m.file_size > MAX_RATIO * max(1, m.compress_size):
+            raise ParseError(name, f"part {shown(m.filename, 60)} is compressed "
+                                   f"{m.file_size / max(1, m.compress_size):.0f}:1 ({_mb(m.compress_size)} -> "
+                                   f"{_mb(m.file_size)}), more than {MAX_RATIO}:1: a zip bomb, not a document")
 
-        best = from_bytes(data).best()
-        if best is not None and best.encoding:
-            return str(best), best.encoding
-    except Exception:  # detection is a nicety; cp1252 below always decodes
-        pass
-    return data.decode("cp1252", errors="replace"), "cp1252"
+
+def decode_text(name: str, data: bytes, encoding: str | None = None, declared: str | None = None):
+    """`decoding.decode` with its refusals as ParseError naming the file."""
+    try:
+        return decode(data, encoding, declared)
+    except UndecodableText as e:
+        raise ParseError(name, str(e)) from None
 
 
 def _normalise(text: str) -> str:
@@ -84,9 +109,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def _pdf(name: str, data: bytes) -> tuple[str, tuple[int, ...]]:
+def _text_limit(name: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise ParseError(name, f"holds over {max_bytes / 1e6:.0f} MB of text once extracted, over the upload "
+                               "limit; split it into smaller documents")
+
+
+def _pdf(name: str, data: bytes, max_bytes: int) -> tuple[str, tuple[int, ...]]:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise ParseError(name, "is not a valid PDF (no PDF header); the file may be corrupt")
@@ -98,15 +129,22 @@ def _pdf(name: str, data: bytes) -> tuple[str, tuple[int, ...]]:
                 # Owner-password-only PDFs open with the empty user password; real protection does not.
                 try:
                     ok = reader.decrypt("")
+                except DependencyError:
+                    raise
                 except Exception:
                     ok = 0
                 if not ok:
                     raise ParseError(name, "is password-protected; remove the password and upload it again")
-            texts = []
+            texts, size = [], 0
             for page in reader.pages:
                 texts.append(_normalise(page.extract_text() or "").strip())
+                size += len(texts[-1].encode("utf-8", "replace")) + len(PAGE_SEPARATOR)
+                _text_limit(name, size, max_bytes)  # page by page: a PDF's streams inflate too
     except ParseError:
         raise
+    except DependencyError as e:  # AES needs `cryptography` (requirements.txt); say so, not "corrupt"
+        raise ParseError(name, f"is an encrypted PDF this installation cannot open ({e}); "
+                               "run `make install` to install the missing package") from None
     except FileNotDecryptedError:
         raise ParseError(name, "is password-protected; remove the password and upload it again") from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as e:
@@ -129,10 +167,9 @@ _BLOCK_TAGS = ("p", "div", "section", "article", "li", "tr", "h1", "h2", "h3", "
                "table", "ul", "ol", "pre", "blockquote", "header", "footer", "main", "nav")
 
 
-def _html(name: str, data: bytes) -> str:
+def _html(raw: str) -> str:
     from bs4 import BeautifulSoup
 
-    raw, _ = decode_text(name, data)
     # html.parser only builds a tree: nothing is executed and no src/href is ever fetched.
     soup = BeautifulSoup(raw, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -148,11 +185,10 @@ def _html(name: str, data: bytes) -> str:
     return body
 
 
-def _docx(name: str, data: bytes) -> str:
-    import zipfile
-
+def _docx(name: str, data: bytes, max_bytes: int) -> str:
     import docx
 
+    check_archive(name, data, max_bytes)
     try:
         d = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as e:
@@ -168,26 +204,34 @@ def _docx(name: str, data: bytes) -> str:
     return "\n\n".join(parts)
 
 
-def parse(name: str, data: bytes, max_bytes: int | None = None) -> Document:
-    """Parse one uploaded file; ParseError (file name + reason) for anything that cannot be ingested."""
+def parse(name: str, data: bytes, max_bytes: int | None = None, encoding: str | None = None) -> Document:
+    """Parse one uploaded file; ParseError (file name + reason) for anything that cannot be ingested.
+
+    `max_bytes` bounds the file, what an archive unpacks to and the extracted text (default: the
+    default upload limit); `encoding` overrides detection for text files (TXT, Markdown, HTML).
+    """
     name = check_file_name(name)
     kind = kind_of(name)
-    if max_bytes is not None and len(data) > max_bytes:
+    max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    if len(data) > max_bytes:
         raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
     if not data or not data.strip():
         raise ParseError(name, "is empty")
     page_starts: tuple[int, ...] = (0,)
+    decoded = None
     if kind == "pdf":
-        text, page_starts = _pdf(name, data)
-    elif kind == "html":
-        text = _html(name, data)
-    elif kind == "docx":
-        text = _docx(name, data)
+        text, page_starts = _pdf(name, data, max_bytes)
+    elif kind in ZIP_KINDS:
+        text = _docx(name, data, max_bytes)
     else:
-        text, _ = decode_text(name, data)
+        decoded = decode_text(name, data, encoding, declared_charset(data) if kind == "html" else None)
+        text = _html(decoded.text) if kind == "html" else decoded.text
     if kind != "pdf":
         text = _normalise(text).strip()
+        _text_limit(name, len(text.encode("utf-8", "replace")), max_bytes)
     if not text.strip():
         raise ParseError(name, "contains no text after parsing")
     h = content_hash(data)
-    return Document(doc_id=h[:16], name=name, kind=kind, text=text, page_starts=page_starts, content_hash=h)
+    return Document(doc_id=h[:16], name=name, kind=kind, text=text, page_starts=page_starts, content_hash=h,
+                    encoding=decoded.encoding if decoded else None,
+                    encoding_guessed=bool(decoded and decoded.guessed))
