@@ -31,7 +31,7 @@ def _screen(name: str, data: bytes, max_bytes: int) -> str:
     name = check_file_name(name)
     kind_of(name)
     if len(data) > max_bytes:
-        raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
+        raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB upload limit")
     return name
 
 

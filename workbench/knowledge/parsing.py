@@ -7,6 +7,7 @@ import io
 import re
 import warnings
 import zipfile
+import zlib
 
 from workbench.knowledge.decoding import UndecodableText, declared_charset, decode
 from workbench.names import hidden_characters, normalise, shown
@@ -22,9 +23,8 @@ PAGE_SEPARATOR = "\n\n"  # between PDF pages, so a chunker's paragraph split fal
 DEFAULT_MAX_BYTES = int(Settings.max_upload_mb * 1e6)  # when a caller gives no limit
 MAX_NAME_BYTES = 255  # the longest file name common file systems store
 # Zip bombs: python-docx inflates every part in memory (about 8x the XML's size once parsed), so an
-# archive is refused on what it declares before any of it is inflated. zipfile never yields more than
-# a member's declared size (it stops there and fails the CRC check), so the declared sizes are a true
-# bound. Word's own XML compresses 5-40x; 100:1 is OWASP's zip-bomb threshold.
+# archive is refused on the sizes it declares, then each part is inflated once in small reads to prove
+# them, before python-docx sees it. Word's own XML compresses 5-40x; 100:1 is OWASP's zip-bomb threshold.
 MAX_MEMBERS = 10_000
 MAX_RATIO = 100
 RATIO_FLOOR = 1_000_000  # members smaller than this may compress better without costing anything
@@ -73,7 +73,7 @@ def kind_of(name: str) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} KB"
 
 
 def check_archive(name: str, data: bytes, max_bytes: int) -> None:
@@ -82,18 +82,29 @@ def check_archive(name: str, data: bytes, max_bytes: int) -> None:
     if data.count(b"PK\x01\x02") > MAX_MEMBERS:
         raise ParseError(name, f"holds over {MAX_MEMBERS} files; it is not a document (a zip bomb?)")
     try:
-        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as e:
         raise ParseError(name, f"is not a valid DOCX file (corrupt or another format: {e})") from None
     total = sum(m.file_size for m in members)
     if total > max_bytes:
-        raise ParseError(name, f"expands to {_mb(total)} when unpacked, over the {max_bytes / 1e6:.0f} MB limit "
+        raise ParseError(name, f"expands to {_mb(total)} when unpacked, over the {max_bytes / 1e6:g} MB limit "
                                "(a zip bomb, or a document too large to ingest: split it)")
     for m in members:
         if m.file_size > RATIO_FLOOR and m.file_size > MAX_RATIO * max(1, m.compress_size):
             raise ParseError(name, f"part {shown(m.filename, 60)} is compressed "
                                    f"{m.file_size / max(1, m.compress_size):.0f}:1 ({_mb(m.compress_size)} -> "
                                    f"{_mb(m.file_size)}), more than {MAX_RATIO}:1: a zip bomb, not a document")
+    # zipfile cuts a part at its declared size, but reading a part whole (as python-docx does) inflates
+    # its entire stream first: a forged small size would not bound memory. Small reads do, and reaching
+    # the end checks the CRC, so a part that holds more than it declares fails here.
+    try:
+        for m in members:
+            with archive.open(m) as part:
+                while part.read(1 << 16):
+                    pass
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as e:
+        raise ParseError(name, f"is not a valid DOCX file (a part does not unpack as declared: {e})") from None
 
 
 def decode_text(name: str, data: bytes, encoding: str | None = None, declared: str | None = None):
@@ -111,7 +122,7 @@ def _normalise(text: str) -> str:
 
 def _text_limit(name: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise ParseError(name, f"holds over {max_bytes / 1e6:.0f} MB of text once extracted, over the upload "
+        raise ParseError(name, f"holds over {max_bytes / 1e6:g} MB of text once extracted, over the upload "
                                "limit; split it into smaller documents")
 
 
@@ -214,7 +225,7 @@ def parse(name: str, data: bytes, max_bytes: int | None = None, encoding: str | 
     kind = kind_of(name)
     max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     if len(data) > max_bytes:
-        raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload limit")
+        raise ParseError(name, f"is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB upload limit")
     if not data or not data.strip():
         raise ParseError(name, "is empty")
     page_starts: tuple[int, ...] = (0,)
