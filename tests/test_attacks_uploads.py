@@ -338,3 +338,46 @@ def test_bad_input_list_in_one_upload(col, settings):
         assert why in reasons[name], (name, reasons[name])
     assert texts_of(col, "guide.md") == indexed
     assert col.get_document(next(d.doc_id for d in col.documents() if d.name == "menu.txt")).text == "Café crème"
+
+
+# --- The pages: the guess is shown, and the user overrides it -------------------------------------------
+
+@pytest.fixture
+def pages_ready(monkeypatch, fake_embedding_model):
+    import streamlit as st
+
+    from tests.fakes import FAKE_MODEL
+
+    monkeypatch.setenv("WORKBENCH_EMBEDDING_MODEL", FAKE_MODEL)
+    st.cache_resource.clear()  # get_settings() must see this test's storage
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_pages_show_a_guessed_encoding_and_take_an_override(pages_ready):
+    from tests.test_knowledge_pages import create_collection, ok, page
+
+    raw = "Café crème".encode("latin-1")
+    at = create_collection("menus")
+    at.file_uploader[0].set_value([("menu.txt", raw, "text/plain")])
+    ok(at)
+    next(b for b in at.button if b.label.startswith("Ingest 1 file(s)")).click()
+    ok(at)
+    assert any("1 added" in s.value for s in at.success)
+    shown = [i.value.replace("\\", "") for i in at.info]  # messages are escaped Markdown
+    assert any("menu.txt" in i and "cp1252, a guess" in i for i in shown), shown
+    docs = ok(page("knowledge_documents"))
+    assert list(docs.dataframe[0].value["encoding"]) == ["cp1252 (guessed)"]
+    assert any("read as cp1252, a guess" in w.value.replace("\\", "") for w in docs.warning)
+    # The user says it is Central European and uploads the same file again with that encoding.
+    at = ok(page("knowledge_collections"))
+    at.file_uploader[0].set_value([("menu.txt", raw, "text/plain")])
+    at.selectbox(key="kn_upload_encoding").set_value("cp1250")
+    ok(at)
+    next(b for b in at.button if b.label.startswith("Ingest 1 file(s)")).click()
+    ok(at)
+    assert any("1 replaced" in s.value for s in at.success)
+    docs = ok(page("knowledge_documents"))
+    assert list(docs.dataframe[0].value["encoding"]) == ["cp1250"] and not docs.warning

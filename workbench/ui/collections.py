@@ -6,6 +6,7 @@ import streamlit as st
 
 from workbench.knowledge import CollectionConfig, IngestReport, KnowledgeError
 from workbench.knowledge.config import STRATEGY_LABELS
+from workbench.knowledge.decoding import ENCODINGS
 from workbench.knowledge.parsing import SUPPORTED
 from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
 from workbench.ui import state
@@ -61,6 +62,11 @@ def upload_section(infos: list) -> None:
     gen = st.session_state.get(state.KNOWLEDGE_UPLOADER_GEN, 0)
     files = st.file_uploader(f"Documents ({', '.join(UPLOAD_TYPES)}; up to {get_settings().max_upload_mb:.0f} MB each)",
                              accept_multiple_files=True, key=f"kn_uploader_{gen}")
+    encoding = st.selectbox("Text encoding", [None, *ENCODINGS], key="kn_upload_encoding",
+                            format_func=lambda e: e or "Detect (UTF-8, byte-order marks, then a guess)",
+                            help="For TXT, Markdown and HTML files. Choose one when a document's encoding was "
+                                 "guessed wrong (the upload report and the Documents page say which was used): "
+                                 "its unchanged file is then read again with this one.")
     if files and st.button(f"Ingest {len(files)} file(s) into {name}", type="primary"):
         st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
         # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
@@ -69,7 +75,8 @@ def upload_section(infos: list) -> None:
                        "Upload the same files again to finish: finished ones are recognised as unchanged.")
         bar = st.progress(0.0, "Starting...")
         rep = get_kb().get(name).ingest([(f.name, f.getvalue()) for f in files],
-                                        progress=lambda f, m: bar.progress(min(1.0, f), m))
+                                        progress=lambda f, m: bar.progress(min(1.0, f), m),
+                                        encoding=encoding)
         st.session_state.pop(state.KNOWLEDGE_FLASH, None)
         st.session_state[state.KNOWLEDGE_UPLOAD_REPORT] = (name, rep)
         st.session_state[state.KNOWLEDGE_UPLOADER_GEN] = gen + 1

@@ -16,11 +16,16 @@ def document_picker(col):
         return None
     table = pd.DataFrame([{"document": d.name, "type": d.kind, "pages": str(d.n_pages or "-"),
                            "characters": d.n_chars, "chunks": d.n_chunks,
+                           "encoding": (d.encoding or "-") + (" (guessed)" if d.encoding_guessed else ""),
                            "added": pd.to_datetime(d.added_at, unit="s").strftime("%Y-%m-%d %H:%M"),
                            "id": d.doc_id} for d in docs])
     st.dataframe(table, hide_index=True, width="stretch")
     by_id = {d.doc_id: d for d in docs}
     doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: by_id[i].name, key="kn_docs_doc")
+    if by_id[doc_id].encoding_guessed:
+        st.warning(f"Not UTF-8: read as {by_id[doc_id].encoding}, a guess. If its characters look wrong, upload "
+                   "it again on the **Collections** page with its **Text encoding** chosen.",
+                   icon=":material/translate:")
     return by_id[doc_id]
 
 
