@@ -194,6 +194,9 @@ def test_html_declared_charset_is_used_and_is_not_a_guess():
     doc = parse("page.html", '<html><head><meta charset="windows-1252"></head><body><p>Très “bien”</p>'
                              '</body></html>'.encode("cp1252"))
     assert doc.text == "Très “bien”" and doc.encoding == "cp1252" and not doc.encoding_guessed
+    latin1 = parse("old.htm", b'<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
+                              b'<p>na\xefve \x93quotes\x94</p>')  # as browsers read it: windows-1252
+    assert latin1.text == "naïve “quotes”" and latin1.encoding == "cp1252" and not latin1.encoding_guessed
 
 
 def test_a_guessed_encoding_is_reported_shown_and_can_be_overridden(col):

@@ -6,6 +6,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 # Offered when a user overrides a guess: the encodings text files are still saved in, by region.
 ENCODINGS = ("utf-8", "utf-16", "cp1252", "iso8859-1", "iso8859-15", "cp1250", "iso8859-2", "cp1251",
              "koi8-r", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "mac-roman", "cp932", "euc-jp",
@@ -76,9 +78,11 @@ def declared_charset(data: bytes) -> str | None:
     if not m:
         return None
     try:
-        return codec_name(m.group(1).decode("ascii"))
+        enc = codec_name(m.group(1).decode("ascii"))
     except UndecodableText:
         return None
+    # Browsers read a declared Latin-1 or ASCII page as windows-1252 (WHATWG Encoding), and so do we.
+    return "cp1252" if enc in ("iso8859-1", "ascii") else enc
 
 
 def decode(data: bytes, encoding: str | None = None, declared: str | None = None) -> Decoded:
@@ -115,10 +119,10 @@ def _single_byte(encoding: str) -> bool:
     return len(codecs.getincrementaldecoder(encoding).__mro__) == 3
 
 
-def _differs(data: bytes, a: str, b: str) -> bool:
+def _differs(data: bytes, distinct_high: bytes, a: str, b: str) -> bool:
     """Whether codecs a and b read `data` differently (exactly for code pages: on its distinct non-ASCII bytes)."""
     if _single_byte(a) and _single_byte(b):
-        sample = bytes(sorted(set(data.translate(None, _ASCII))))
+        sample = distinct_high
     else:
         sample = data[:262_144]
     return sample.decode(a, errors="replace") != sample.decode(b, errors="replace")
@@ -141,12 +145,14 @@ def _detect(data: bytes) -> Decoded:
         if western and western.chaos <= best.chaos + _TIE and western.coherence >= best.coherence - _TIE:
             best = western
         enc = codec_name(best.encoding)
+        high = data.translate(None, _ASCII)
+        distinct_high = bytes(np.flatnonzero(np.bincount(np.frombuffer(high, np.uint8), minlength=256)).tolist())
         rivals = [m for m in matches if codec_name(m.encoding) != enc and m.chaos <= best.chaos + _TIE
-                  and m.coherence >= best.coherence - _TIE and _differs(data, enc, codec_name(m.encoding))]
+                  and m.coherence >= best.coherence - _TIE
+                  and _differs(data, distinct_high, enc, codec_name(m.encoding))]
         sure = best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE and not rivals
-        high = len(data.translate(None, _ASCII)) / max(1, len(data))
         # Short or mostly-ASCII files are where detectors fail (a Latin-1 "Cafe" reads as UTF-16 to one).
-        if sure or (high > 0.3 and best.chaos <= MAX_CHAOS):
+        if sure or (len(high) > 0.3 * len(data) and best.chaos <= MAX_CHAOS):
             try:
                 return Decoded(data.decode(enc), enc, guessed=not sure)
             except UnicodeDecodeError:
