@@ -124,7 +124,8 @@ def test_a_zip_with_too_many_parts_is_refused_before_zipfile_reads_them():
 
 
 def test_a_real_docx_under_the_limits_still_parses():
-    lines = [f"Line {i}: buoy {i % 97} reported {i * 7 % 1000} mg/l oxygen at {i % 24:02d}:00." for i in range(14_000)]
+    lines = [f"Line {i}: buoy {i % 97} reported {i * 7 % 1000} mg/l oxygen at {i % 24:02d}:00."
+             for i in range(14_000)]
     data = make_docx(lines)
     member = zipfile.ZipFile(io.BytesIO(data)).getinfo("word/document.xml")
     assert member.file_size > 1 * MB and member.file_size < 100 * member.compress_size  # checked, and passes
