@@ -10,9 +10,14 @@ they hold (ui/collections.py, ui/sweep.py, ...), widgets shared by a section of 
 (ui/knowledge.py, ui/retrieval.py), session-state keys in ui/state.py, the work in the core (`workbench.*`), and
 figures in each package's figures.py.
 """
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="RAG & Fine-Tuning Workbench", page_icon=":material/science:", layout="wide")
+# A local file, not ":material/science:": Streamlit fetches a Material favicon from fonts.gstatic.com, and the
+# workbench makes no request off the machine (the page icons below use the font bundled with Streamlit).
+st.set_page_config(page_title="RAG & Fine-Tuning Workbench", layout="wide",
+                   page_icon=Path(__file__).parent / "workbench" / "ui" / "favicon.svg")
 
 P = st.Page
 pages = {

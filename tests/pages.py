@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,3 +33,11 @@ def app_page(page: str, timeout: float = 90):
     at.run()
     at.switch_page(page)
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of a Markdown value AppTest returns: workbench.ui.safe's escapes, hard breaks and
+    invisible joiners undone (the browser tests check Streamlit's real renderer)."""
+    from workbench.ui.safe import WORD_JOINER
+
+    return re.sub(r"\\(.)", r"\1", markdown.replace(WORD_JOINER, "").replace("&#32;", " ")).replace("  \n", "\n")

@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -25,6 +31,33 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
         proc.wait(grace_s)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@contextlib.contextmanager
+def streamlit_app(storage: Path, log_path: Path, **env: str) -> Iterator[str]:
+    """The app as `make run` starts it, on a free loopback port with `storage` (and `env`); yields its URL."""
+    port = free_port()
+    with open(log_path, "w+") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.ui.serve", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO, env=dict(os.environ, WORKBENCH_STORAGE=str(storage), **env), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(120):
+                try:
+                    if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                log.seek(0)
+                raise RuntimeError("streamlit did not start:\n" + log.read()[-3000:])
+            yield url
+        finally:
+            stop_process(proc)
 
 
 class FakeEndpoint(BaseHTTPRequestHandler):

@@ -1,18 +1,14 @@
 """The real app in headless Chromium: every page opens with no exception box; screenshots are kept."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.pages import REPO, declared_pages
-from tests.servers import free_port, stop_process
+from tests.servers import streamlit_app
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,28 +21,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """The app as `make run` starts it, on a free loopback port with its own empty storage."""
-    port = free_port()
-    env = dict(os.environ, WORKBENCH_STORAGE=str(tmp_path_factory.mktemp("browser-storage")))
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.ui.serve", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            log.seek(0)
-            pytest.fail("streamlit did not start:\n" + log.read()[-3000:])
+    with streamlit_app(tmp_path_factory.mktemp("browser-storage"),
+                       tmp_path_factory.mktemp("log") / "streamlit.log") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.fakes import FAKE_MODEL
+from tests.pages import shown
 from tests.test_knowledge_parsing import make_pdf
 
 PAGES = Path(__file__).parents[1] / "pages"
@@ -67,7 +68,7 @@ def test_upload_preview_index_counts_and_delete(fake_model):
     next(b for b in at.button if b.label.startswith("Ingest 4 file(s)")).click()
     ok(at)
     assert any("2 added" in w.value and "2 failed" in w.value for w in at.warning)
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "empty.txt" in errors and "is empty" in errors and "virus.exe" in errors and "unsupported" in errors
     listing = at.dataframe[0].value
     row = listing[listing["collection"] == "Product docs"].iloc[0]
@@ -107,7 +108,7 @@ def test_preview_of_an_uploaded_file_reports_bad_input(fake_model):
     at = ok(page("knowledge_chunking"))
     at.file_uploader[0].set_value(("locked.docx", b"not a zip", "application/octet-stream"))
     ok(at)
-    assert any("locked.docx" in e.value and "not a valid DOCX" in e.value for e in at.error)
+    assert any("locked.docx" in shown(e.value) and "not a valid DOCX" in shown(e.value) for e in at.error)
     at.file_uploader[0].set_value(("notes.md", MD, "text/markdown"))
     ok(at)
     assert at.get("plotly_chart") and next(m for m in at.metric if m.label == "Chunks").value != "0"

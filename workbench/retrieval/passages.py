@@ -28,20 +28,6 @@ def highlight_html(text: str, query: str, mark: str = "mark") -> str:
     return "".join(out)
 
 
-def highlight_markdown(text: str, query: str) -> str:
-    """`text` with query terms wrapped in Streamlit's :orange-background[...] markup, markdown escaped."""
-    def esc(s: str) -> str:
-        return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~:])", r"\\\1", s)
-
-    out, pos = [], 0
-    for s, e in highlight_spans(text, query):
-        out += [esc(text[pos:s]), ":orange-background[", esc(text[s:e]), "]"]
-        pos = e
-    out.append(esc(text[pos:]))
-    # Markdown joins single newlines into one paragraph; a trailing double space keeps the line break.
-    return "".join(out).replace("\n", "  \n")
-
-
 @dataclass(frozen=True)
 class PassageContext:
     """A chunk in its document: the text just before, the chunk itself, and the text just after."""

@@ -8,6 +8,7 @@ from workbench import jobs
 from workbench.finetune.adapters import AdapterError, AdapterRegistry
 from workbench.finetune.figures import training_curves
 from workbench.settings import Settings
+from workbench.ui import safe
 from workbench.ui.finetune import flash, fmt_duration
 
 
@@ -34,9 +35,9 @@ def actions_section(reg: AdapterRegistry, name: str) -> None:
             try:
                 reg.rename(name, new)
             except AdapterError as e:
-                st.error(str(e))
+                st.error(safe.text(e))
             else:
-                flash(f"Renamed '{name}' to '{new.strip()}'.")
+                flash(f"Renamed '{safe.text(name)}' to '{safe.text(new.strip())}'.")
                 st.rerun()
     with c2:
         st.download_button("Download as zip", data=reg.export_zip(name), file_name=f"{name}.zip",
@@ -46,7 +47,7 @@ def actions_section(reg: AdapterRegistry, name: str) -> None:
         sure = st.checkbox("I want to delete it")
         if st.button("Delete adapter", disabled=not sure, icon=":material/delete:"):
             reg.delete(name)
-            flash(f"Deleted adapter '{name}'.")
+            flash(f"Deleted adapter '{safe.text(name)}'.")
             st.rerun()
 
 

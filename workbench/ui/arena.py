@@ -15,7 +15,7 @@ from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
 from workbench.models.openai_client import api_key_for, is_configured_endpoint, key_transport_problem, origin
 from workbench.types import Answer
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_generator, get_kb, get_settings
 
@@ -47,7 +47,7 @@ def _adapters():
 
         return AdapterRegistry(get_settings()).list()
     except Exception as e:  # a broken registry must not take the arena down
-        st.warning(f"Adapters could not be listed: {e}")
+        st.warning(f"Adapters could not be listed: {safe.text(e)}")
         return []
 
 
@@ -64,7 +64,7 @@ def _collection_picker(key: str):
                                                            if i.name == n))
     info = next(i for i in infos if i.name == name)
     if info.n_chunks == 0:
-        st.warning(f"'{name}' is empty: RAG and hybrid columns will be told that nothing was found. "
+        st.warning(f"'{safe.text(name)}' is empty: RAG and hybrid columns will be told that nothing was found. "
                    "Upload documents on **Collections**.")
     return get_kb().get(name), info.n_chunks
 
@@ -149,7 +149,7 @@ def _endpoint_key(settings, url: str) -> str | None:
         st.caption("No API key is sent.")
     problem = key_transport_problem(url, api_key_for(settings, url, key or None))
     if problem:
-        st.warning(problem)
+        st.warning(safe.text(problem))
     return key or None
 
 
@@ -166,16 +166,11 @@ def conversation() -> Conversation:
     return st.session_state.setdefault(state.ARENA_CONV, Conversation())
 
 
-def _no_math(text: str) -> str:
-    """Model text for st.markdown: a "$" is a price here, not the start of LaTeX."""
-    return text.replace("$", "\\$")
-
-
 def _show_citations(a: Answer) -> None:
     for p in a.passages:
         page = f", p. {p.chunk.page}" if p.chunk.page else ""
-        with st.expander(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}"):
-            st.markdown(_no_math(p.chunk.text))
+        with st.expander(safe.text(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}")):
+            st.text(p.chunk.text)
 
 
 def show_answer(a: Answer, live: bool = False, blind: bool = False) -> None:
@@ -185,14 +180,16 @@ def show_answer(a: Answer, live: bool = False, blind: bool = False) -> None:
     the audience which column uses retrieval or the adapter.
     """
     if a.error:
-        st.error(a.error)
+        st.error(safe.text(a.error))
+    elif not live and a.text:
+        st.text(a.text)  # as written: an answer is outside content, and Markdown in it would fetch its images
     elif not live:
-        st.markdown(_no_math(a.text) or "_(empty answer)_")
+        st.caption("(empty answer)")
     if blind:
         st.caption("Speed, citations and the prompt appear after the vote.")
         return
     if a.note:
-        st.info(a.note, icon=":material/info:")
+        st.info(safe.text(a.note), icon=":material/info:")
     if a.stats is not None:
         st.caption(stats_line(a))
     if a.passages:
@@ -229,7 +226,7 @@ def _unrevealed(i: int, blind: bool) -> bool:
 def show_turn(i: int, turn: Turn, blind: bool) -> None:
     """A past turn: the question, then its answers in columns."""
     with st.chat_message("user"):
-        st.markdown(turn.question)
+        st.text(turn.question)
     order = _order(i, turn, blind)
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
@@ -266,7 +263,10 @@ def _show_live(item: AnswerStream | Answer, blind: bool) -> Answer:
         show_answer(item, blind=blind)
         return item
     with st.spinner("Generating..."):
-        st.write_stream(_no_math(piece) for piece in item)
+        box, shown = st.empty(), ""
+        for piece in item:  # plain text as it streams, like the finished answer
+            shown += piece
+            box.text(shown)
     show_answer(item.answer, live=True, blind=blind)
     return item.answer
 
@@ -282,7 +282,7 @@ def ask(question: str, c: ArenaControls) -> None:
                             system_prompt=c.system_prompt, history_for=conv.history, recipe=c.recipe,
                             recipe_with_adapter=c.recipe_with_adapter)
     with st.chat_message("user"):
-        st.markdown(question)
+        st.text(question)
     if c.blind:
         st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
     slots = {}

@@ -9,7 +9,7 @@ from workbench.knowledge import CollectionConfig
 from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.figures import token_histogram
 from workbench.knowledge.preview import Preview, page_window, render_html
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.knowledge import chosen_collection, config_inputs, flash, flash_outcome
 from workbench.ui.resources import get_embedder, get_kb, get_settings
 
@@ -41,13 +41,13 @@ def stale_notice(col) -> None:
     if not col.stale:
         return
     ic = col.indexed_config
-    st.warning(f"The settings of **{col.name}** differ from those its index was built with "
+    st.warning(f"The settings of **{safe.text(col.name)}** differ from those its index was built with "
                f"({ic.strategy}, {ic.chunk_size} {ic.unit}, overlap {ic.chunk_overlap}). Retrieval still uses "
                "the old chunks until you re-index.", icon=":material/sync_problem:")
     if st.button("Re-index now", type="primary"):
         st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
         bar = st.progress(0.0, "Re-indexing...")
-        rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), m))
+        rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), safe.text(m)))
         flash(
             "success", f"Re-indexed {len(rep.replaced)} documents: {rep.n_chunks} chunks, "
                        f"{rep.n_embedded} new texts embedded (the rest came from the cache), {rep.seconds:.1f} s.")
@@ -64,7 +64,7 @@ def document_source(col):
                       index=0 if docs else 1, key="kn_chunk_source")
     if source == "From the collection":
         if not docs:
-            st.info(f"**{col.name}** has no documents yet: upload one here to preview, "
+            st.info(f"**{safe.text(col.name)}** has no documents yet: upload one here to preview, "
                     "or add some on the Collections page.")
             return None
         ids = list(docs)
@@ -79,7 +79,7 @@ def document_source(col):
     try:
         return parse(up.name, up.getvalue(), int(get_settings().max_upload_mb * 1e6))
     except ParseError as e:
-        st.error(f"**{e.name}**: {e.reason}")
+        st.error(f"**{safe.text(e.name)}**: {safe.text(e.reason)}")
         return None
 
 
@@ -91,7 +91,7 @@ def preview_metrics(pv, embedder_name: str) -> None:
     m[1].metric("Median tokens", sorted(toks)[len(toks) // 2] if toks else 0)
     m[2].metric("Max tokens", max(toks) if toks else 0)
     m[3].metric("Over the model limit", pv.n_truncated,
-                help=f"{embedder_name} reads at most {pv.token_limit} tokens; the rest of a longer chunk is "
+                help=f"{safe.text(embedder_name)} reads at most {pv.token_limit} tokens; the rest of a longer chunk is "
                      "silently ignored when it is embedded.")
     m[4].metric("Text covered", f"{pv.coverage:.0%}")
     if pv.n_truncated:
@@ -103,12 +103,12 @@ def settings_section(col):
     """Chunk settings starting from the collection's, and their embedder; None (with the reason) when unusable."""
     cfg = config_inputs(col.config, f"kn_cfg_{col.key}", show_model=False)
     if isinstance(cfg, str):
-        st.error(cfg)
+        st.error(safe.text(cfg))
         return None
     try:
         embedder = get_embedder(cfg.embedding_model)
     except Exception as e:  # noqa: BLE001 - a missing model is a message, not a trace
-        st.error(f"Embedding model unavailable: {e}")
+        st.error(f"Embedding model unavailable: {safe.text(e)}")
         return None
     return cfg, embedder
 
@@ -139,7 +139,7 @@ def preview_section(col, doc, cfg: CollectionConfig, embedder) -> None:
         c1, c2 = st.columns([3, 1])
         c1.info("These settings differ from the collection's. Save them to use them for new uploads and re-indexing.")
         if c2.button("Save settings to collection", type="primary"):
-            flash_outcome(lambda: col.set_config(cfg), f"Saved the chunk settings of '{col.name}'.")
+            flash_outcome(lambda: col.set_config(cfg), f"Saved the chunk settings of '{safe.text(col.name)}'.")
     preview_metrics(pv, embedder.name)
     st.plotly_chart(token_histogram(pv), width="stretch")
     if doc.kind == "pdf" and len(doc.page_starts) > 1:

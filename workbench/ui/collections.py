@@ -9,7 +9,7 @@ from workbench.knowledge.config import STRATEGY_LABELS
 from workbench.knowledge.decoding import ENCODINGS
 from workbench.knowledge.parsing import SUPPORTED
 from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.knowledge import collection_picker, config_inputs, flash
 from workbench.ui.resources import get_kb, get_settings
 
@@ -29,7 +29,7 @@ def overview_section() -> list:
             flash("success", msg)
             state.choose_collection(SAMPLE_COLLECTION)
         except Exception as e:  # noqa: BLE001 - shown to the user, nothing is half-written
-            flash("error", f"Could not load the sample: {e}")
+            flash("error", f"Could not load the sample: {safe.text(e)}")
         st.rerun()
     if infos:
         st.dataframe(pd.DataFrame([{
@@ -40,7 +40,7 @@ def overview_section() -> list:
             hide_index=True, width="stretch")
         for i in infos:
             if i.stale:
-                st.warning(f"**{i.name}**: its settings differ from those its index was built with. "
+                st.warning(f"**{safe.text(i.name)}**: its settings differ from those its index was built with. "
                            "Re-index it on the Chunking preview page.", icon=":material/sync_problem:")
     return infos
 
@@ -67,7 +67,7 @@ def upload_section(infos: list) -> None:
                             help="For TXT, Markdown and HTML files. Choose one when a document's encoding was "
                                  "guessed wrong (the upload report and the Documents page say which was used): "
                                  "its unchanged file is then read again with this one.")
-    if files and st.button(f"Ingest {len(files)} file(s) into {name}", type="primary"):
+    if files and st.button(f"Ingest {len(files)} file(s) into {safe.text(name)}", type="primary"):
         st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
         # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
         flash(
@@ -75,7 +75,7 @@ def upload_section(infos: list) -> None:
                        "Upload the same files again to finish: finished ones are recognised as unchanged.")
         bar = st.progress(0.0, "Starting...")
         rep = get_kb().get(name).ingest([(f.name, f.getvalue()) for f in files],
-                                        progress=lambda f, m: bar.progress(min(1.0, f), m),
+                                        progress=lambda f, m: bar.progress(min(1.0, f), safe.text(m)),
                                         encoding=encoding)
         st.session_state.pop(state.KNOWLEDGE_FLASH, None)
         st.session_state[state.KNOWLEDGE_UPLOAD_REPORT] = (name, rep)
@@ -88,8 +88,8 @@ def upload_section(infos: list) -> None:
 def show_report(name: str, rep: IngestReport) -> None:
     """One upload's outcome: what was added, replaced, unchanged, and each failure with its reason."""
     done = len(rep.added) + len(rep.replaced)
-    msg = (f"**{name}**: {len(rep.added)} added, {len(rep.replaced)} replaced, {len(rep.unchanged)} unchanged, "
-           f"{len(rep.failed)} failed; {rep.n_chunks} chunks written, {rep.n_embedded} texts embedded "
+    msg = (f"**{safe.text(name)}**: {len(rep.added)} added, {len(rep.replaced)} replaced, "
+           f"{len(rep.unchanged)} unchanged, {len(rep.failed)} failed; {rep.n_chunks} chunks written, {rep.n_embedded} texts embedded "
            f"in {rep.seconds:.1f} s.")
     if rep.cancelled:
         st.warning(msg + f" Cancelled: {len(rep.skipped)} file(s) not processed.")
@@ -100,9 +100,9 @@ def show_report(name: str, rep: IngestReport) -> None:
     else:
         st.success(msg)
     for f in rep.failed:
-        st.error(f"**{f.name}**: {f.reason}", icon=":material/error:")
+        st.error(f"**{safe.text(f.name)}**: {safe.text(f.reason)}", icon=":material/error:")
     for n in rep.notes:
-        st.info(n)
+        st.info(safe.text(n))
 
 
 def _change(action, name: str, message: str, where=st) -> None:
@@ -110,7 +110,7 @@ def _change(action, name: str, message: str, where=st) -> None:
     try:
         action()
     except KnowledgeError as e:
-        where.error(str(e))
+        where.error(safe.text(e))
         return
     state.choose_collection(name)
     flash("success", message)
@@ -128,7 +128,7 @@ def create_section() -> None:
                     raise KnowledgeError(cfg)
                 get_kb().create(new_name, cfg)
 
-            _change(create, new_name.strip(), f"Created collection '{new_name.strip()}'.")
+            _change(create, new_name.strip(), f"Created collection '{safe.text(new_name.strip())}'.")
 
 
 def manage_section(infos: list) -> None:
@@ -140,10 +140,10 @@ def manage_section(infos: list) -> None:
     renamed = c1.text_input("New name", value=target, key=f"kn_rename_{target}")
     if c1.button("Rename"):
         _change(lambda: kb.rename(target, renamed), renamed.strip(),
-                f"Renamed '{target}' to '{renamed.strip()}'.", where=c1)
-    sure = c2.checkbox(f"Yes, delete '{target}' and all its chunks", key=f"kn_sure_{target}")
+                f"Renamed '{safe.text(target)}' to '{safe.text(renamed.strip())}'.", where=c1)
+    sure = c2.checkbox(f"Yes, delete '{safe.text(target)}' and all its chunks", key=f"kn_sure_{target}")
     if c2.button("Delete collection", disabled=not sure):
         kb.delete(target)
         state.choose_collection(None)
-        flash("success", f"Deleted collection '{target}'.")
+        flash("success", f"Deleted collection '{safe.text(target)}'.")
         st.rerun()

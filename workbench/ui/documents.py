@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.knowledge.figures import chunk_tokens_figure
+from workbench.ui import safe
 from workbench.ui.knowledge import flash_outcome
 
 
@@ -12,7 +13,7 @@ def document_picker(col):
     """A table of the collection's documents and a picker; the chosen document's info, or None when there are none."""
     docs = col.documents()
     if not docs:
-        st.info(f"**{col.name}** has no documents yet. Upload some on the **Collections** page.")
+        st.info(f"**{safe.text(col.name)}** has no documents yet. Upload some on the **Collections** page.")
         return None
     table = pd.DataFrame([{"document": d.name, "type": d.kind, "pages": str(d.n_pages or "-"),
                            "characters": d.n_chars, "chunks": d.n_chunks,
@@ -56,6 +57,8 @@ def chunks_section(col, info) -> None:
 
 def delete_section(col, info) -> None:
     """Delete the document and its chunks, after a confirmation."""
-    sure = st.checkbox(f"Yes, delete '{info.name}' and its {info.n_chunks} chunks", key=f"kn_docs_sure_{info.doc_id}")
+    sure = st.checkbox(f"Yes, delete '{safe.text(info.name)}' and its {info.n_chunks} chunks",
+                       key=f"kn_docs_sure_{info.doc_id}")
     if st.button("Delete document", disabled=not sure, icon=":material/delete:"):
-        flash_outcome(lambda: col.delete_document(info.doc_id), f"Deleted '{info.name}' from '{col.name}'.")
+        flash_outcome(lambda: col.delete_document(info.doc_id),
+                      f"Deleted '{safe.text(info.name)}' from '{safe.text(col.name)}'.")

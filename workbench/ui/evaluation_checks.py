@@ -7,7 +7,7 @@ import streamlit as st
 from workbench.evaluation import checks, revalidation, runs
 from workbench.evaluation.checks import CheckSection
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.evaluation import adapter_names, flash
 
 HINTS = {
@@ -25,12 +25,13 @@ def report_checks(settings: Settings, rec: runs.RunRecord) -> tuple[CheckSection
 
 
 def _show(section: CheckSection, warn: bool) -> None:
-    st.subheader(section.title)
+    # Plain-text sentences that name adapters, datasets and question ids: escaped, never Markdown.
+    st.subheader(safe.text(section.title))
     for s in section.sentences:
-        (st.warning if warn else st.write)(s)
+        (st.warning if warn else st.write)(safe.text(s))
     for caption, rows in section.tables:
         if rows:
-            st.caption(caption)
+            st.caption(safe.text(caption))
             st.dataframe(pd.DataFrame(list(rows)), hide_index=True)
 
 
@@ -87,7 +88,7 @@ def revalidate_section(settings: Settings, rec: runs.RunRecord) -> None:
             run_id = revalidation.revalidate(settings, rec.run_id, base_model=new_base,
                                              adapter=None if adapter == "(keep)" else adapter)
         except runs.RunError as e:
-            st.error(str(e))
+            st.error(safe.text(e))
             return
         st.session_state[state.EVAL_RUN] = run_id
         flash(f"Revalidation run {run_id} queued: its report shows what regressed against {rec.run_id}.")

@@ -11,7 +11,7 @@ from workbench.finetune import datasets as ds
 from workbench.finetune.figures import training_curves
 from workbench.finetune.model import device_for_training, linear_layer_names
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import safe, state
 
 POLL_S = 2.0
 
@@ -51,7 +51,7 @@ STATE_ICON = {jobs.QUEUED: ":material/schedule:", jobs.RUNNING: ":material/sync:
 def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
     """Progress, curves, result and log tail of one job (static: the caller decides how often to redraw)."""
     d = settings.jobs_dir / st_job.job_id
-    head = f"{STATE_ICON.get(st_job.state, '')} **{st_job.name}** · {st_job.state}"
+    head = f"{STATE_ICON.get(st_job.state, '')} **{safe.text(st_job.name)}** · {st_job.state}"
     st.markdown(head + f" · `{st_job.job_id}`")
     if st_job.state == jobs.QUEUED:
         ahead = [q.job_id for q in jobs.queued(settings)]
@@ -63,9 +63,9 @@ def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
                 + (f" · ETA {fmt_duration(eta)}" if eta is not None else ""))
         st.progress(st_job.fraction, text=text)
     elif st_job.state == jobs.RUNNING:
-        st.progress(0.0, text=f"{st_job.message or 'starting'} · elapsed {fmt_duration(st_job.elapsed_s)}")
+        st.progress(0.0, text=f"{safe.text(st_job.message or 'starting')} · elapsed {fmt_duration(st_job.elapsed_s)}")
     if st_job.state == jobs.FAILED:
-        st.error(f"Failed: {st_job.error}")
+        st.error(f"Failed: {safe.text(st_job.error)}")
     elif st_job.state == jobs.CANCELLED:
         st.warning("Cancelled." + (" The last checkpoint is kept in the job folder."
                                    if (d / "checkpoint").is_dir() else ""))
@@ -93,7 +93,7 @@ def live_job(settings: Settings, job_id: str) -> None:
     try:
         current = jobs.get(settings, job_id)
     except jobs.JobError as e:
-        st.warning(str(e))
+        st.warning(safe.text(e))
         return
     active = not current.is_final
 
@@ -102,7 +102,7 @@ def live_job(settings: Settings, job_id: str) -> None:
         try:
             s = jobs.get(settings, job_id)
         except jobs.JobError as e:
-            st.warning(str(e))
+            st.warning(safe.text(e))
             return
         watching = st.session_state.setdefault(state.FT_WATCHING, set())
         if not s.is_final:
@@ -157,10 +157,10 @@ def new_job_section(settings: Settings) -> None:
         try:
             job = finetune.launch(settings, spec)
         except (finetune.SpecError, jobs.JobError) as e:
-            st.error(str(e))
+            st.error(safe.text(e))
         else:
             st.session_state[state.FT_SELECTED_JOB] = job.job_id
-            flash(f"Queued '{spec.adapter_name}' ({job.job_id}).")
+            flash(f"Queued '{safe.text(spec.adapter_name)}' ({job.job_id}).")
             st.rerun()
 
 

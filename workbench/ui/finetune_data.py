@@ -12,7 +12,7 @@ from workbench.finetune.figures import length_histogram
 from workbench.models.registry import ModelError
 from workbench.names import check_name
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.finetune import flash
 from workbench.ui.resources import base_tokenizer
 
@@ -35,13 +35,13 @@ def upload_section(settings: Settings) -> None:
             try:
                 parsed = ds.parse_dataset(up.name, up.getvalue(), max_bytes=int(settings.max_dataset_mb * 1e6))
             except ds.DatasetError as e:
-                st.error(str(e))
+                st.error(safe.text(e))
                 return
             st.session_state[state.FT_UPLOAD_RESULT] = (key, parsed)
         parsed = st.session_state[state.FT_UPLOAD_RESULT][1]
         ok, bad = len(parsed.examples), len(parsed.errors)
         if not parsed.n_rows:
-            st.error(f"{up.name} contains no rows.")
+            st.error(f"{safe.text(up.name)} contains no rows.")
             return
         shapes = ", ".join(f"{n} {s}" for s, n in parsed.shapes.items()) or "none"
         (st.success if not bad else st.warning)(
@@ -58,11 +58,11 @@ def upload_section(settings: Settings) -> None:
                 try:
                     info = ds.save_dataset(settings, name, parsed.examples, source=up.name, shapes=parsed.shapes)
                 except ds.DatasetError as e:
-                    st.error(str(e))
+                    st.error(safe.text(e))
                 else:
                     st.session_state[state.FT_PREVIEW_DATASET] = info.name
                     st.session_state.pop(state.FT_UPLOAD_RESULT, None)
-                    flash(f"Saved {info.n_examples} examples as '{info.name}'.")
+                    flash(f"Saved {info.n_examples} examples as '{safe.text(info.name)}'.")
                     st.rerun()
 
 
@@ -87,7 +87,7 @@ def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:
     try:
         tok = base_tokenizer(settings)
     except ModelError as e:
-        st.error(f"Model unavailable: {e}")
+        st.error(f"Model unavailable: {safe.text(e)}")
         return
     c1, c2, c3 = st.columns(3)
     max_len = c1.number_input("Max sequence length (tokens)", 16, 32768, 256, step=64)
@@ -113,7 +113,7 @@ def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:
     if st.button("Delete this dataset", icon=":material/delete:"):
         ds.delete_dataset(settings, name)
         st.session_state.pop(state.FT_PREVIEW_DATASET, None)
-        flash(f"Deleted dataset '{name}'.")
+        flash(f"Deleted dataset '{safe.text(name)}'.")
         st.rerun()
 
 
@@ -124,7 +124,7 @@ def synthetic_section(settings: Settings) -> None:
 
         collections = [c.name for c in KnowledgeBase(settings).list_collections()]
     except Exception as e:  # the knowledge base is optional for this page
-        st.caption(f"Collections unavailable: {e}")
+        st.caption(f"Collections unavailable: {safe.text(e)}")
         return
     if not collections:
         st.caption("Create a collection on the Collections page first.")
@@ -139,14 +139,14 @@ def synthetic_section(settings: Settings) -> None:
                 check_name(name, "dataset", ds.DatasetError)
                 job = synthetic.submit(settings, coll, name, int(n))
             except (ds.DatasetError, jobs.JobError) as e:
-                st.error(str(e))
+                st.error(safe.text(e))
             else:
                 flash(f"Queued job {job.job_id}; the dataset appears here when it finishes.")
                 st.rerun()
     for j in jobs.list_jobs(settings, "synthetic_qa")[:3]:
-        text = f"{j.name}: {j.state}" + (f" ({j.step}/{j.total})" if j.total else "")
+        text = safe.text(f"{j.name}: {j.state}" + (f" ({j.step}/{j.total})" if j.total else ""))
         if j.state == jobs.FAILED:
-            st.error(f"{text}: {j.error}")
+            st.error(f"{text}: {safe.text(j.error)}")
         else:
             st.caption(text + (f" -> {j.result.get('pairs')} pairs" if j.result.get("pairs") is not None else ""))
 
@@ -159,7 +159,7 @@ def sample_section(settings: Settings) -> None:
         try:
             flash(sample.load(settings))
         except ds.DatasetError as e:
-            st.error(str(e))
+            st.error(safe.text(e))
         else:
             st.session_state[state.FT_PREVIEW_DATASET] = sample.SAMPLE_NAME
             st.rerun()

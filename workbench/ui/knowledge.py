@@ -6,7 +6,7 @@ import streamlit as st
 from workbench.knowledge import CollectionConfig, KnowledgeError
 from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS, UNITS
 from workbench.settings import BUNDLED_EMBEDDER
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.resources import get_kb
 
 
@@ -65,5 +65,5 @@ def flash_outcome(action, message: str) -> None:
         action()
         flash("success", message)
     except KnowledgeError as e:
-        flash("error", str(e))
+        flash("error", safe.text(e))
     st.rerun()

@@ -5,8 +5,8 @@ import streamlit as st
 
 from workbench.models.registry import ModelError
 from workbench.retrieval import RetrievalSettings, retrieve
-from workbench.retrieval.passages import context_html, highlight_markdown, in_context
-from workbench.ui import state
+from workbench.retrieval.passages import context_html, highlight_html, in_context
+from workbench.ui import safe, state
 from workbench.ui.resources import show_model_error
 from workbench.ui.retrieval import settings_form
 
@@ -51,9 +51,11 @@ def results_section(col, query: str, rs: RetrievalSettings) -> None:
             extra = " · ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
                                for k, v in h.details.items() if k != "cosine" or h.metric != "cosine similarity")
             with st.container(border=True):
-                st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric} · :material/description: {where} "
-                            f"· chunk {c.index} · chars {c.start}–{c.end}" + (f"  \n:gray[{extra}]" if extra else ""))
-                st.markdown(highlight_markdown(c.text, query))
+                st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric} · :material/description: "
+                            f"{safe.text(where)} · chunk {c.index} · chars {c.start}–{c.end}"
+                            + (f"  \n:gray[{extra}]" if extra else ""))
+                # Escaped HTML, not Markdown: the passage shows exactly as written (R's `<-` stays `<-`).
+                st.html(f'<div style="white-space:pre-wrap">{highlight_html(c.text, query)}</div>')
                 with st.expander("Show in context"):
                     st.html(context_html(in_context(col.get_document(c.doc_id), c), query))
     with tab_map:

@@ -17,7 +17,7 @@ from workbench.answering.setups import BASE, PROMPTED
 from workbench.finetune import datasets as ds
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.resources import base_tokenizer
 
 NEW_RECIPE = "(new recipe)"
@@ -48,7 +48,7 @@ def recipe_choice(settings: Settings, key: str, container=st) -> Recipe | None:
     try:
         return load_recipe(settings, pick)
     except RecipeError as e:
-        container.error(str(e))
+        container.error(safe.text(e))
         return None
 
 
@@ -91,7 +91,7 @@ def library_section(settings: Settings) -> Recipe | None:
             try:
                 flash(f"Saved {load(settings)}.")
             except RecipeError as e:
-                st.error(str(e))
+                st.error(safe.text(e))
                 return None
             st.session_state[state.RECIPE_NEXT] = SAMPLE_RECIPE
             st.rerun()
@@ -106,7 +106,7 @@ def library_section(settings: Settings) -> Recipe | None:
     try:
         return load_recipe(settings, pick, version)
     except RecipeError as e:
-        st.error(str(e))
+        st.error(safe.text(e))
         return None
 
 
@@ -167,7 +167,8 @@ def _apply(settings: Settings, d: dict, action: tuple) -> None:
         new = [s for s in pick_shots(_dataset_pairs(settings, name), n, seed) if (s.user, s.assistant) not in have]
         d["shots"] += [[s.user, s.assistant] for s in new]
         d["note"] = "; ".join(p for p in (d["note"], f"{len(new)} examples from dataset '{name}' (seed {seed})") if p)
-        flash(f"Added {len(new)} examples from '{name}'." if new else f"No new examples in '{name}' for seed {seed}.",
+        flash(f"Added {len(new)} examples from '{safe.text(name)}'." if new
+              else f"No new examples in '{safe.text(name)}' for seed {seed}.",
               "success" if new else "warning")
     d["gen"] += 1  # fresh text boxes, built from the edited list
 
@@ -196,12 +197,12 @@ def editor_section(settings: Settings, source: Recipe) -> Recipe:
             before = versions(settings, recipe.name) if recipe.name in list_recipes(settings) else []
             saved = save_recipe(settings, recipe)
         except RecipeError as e:
-            st.error(str(e))
+            st.error(safe.text(e))
         else:
             if saved.version in before:
-                flash(f"Nothing new: this is '{saved.name}' v{saved.version}, unchanged.", "info")
+                flash(f"Nothing new: this is '{safe.text(saved.name)}' v{saved.version}, unchanged.", "info")
             else:
-                flash(f"Saved '{saved.name}' v{saved.version} ({len(saved.shots)} examples).")
+                flash(f"Saved '{safe.text(saved.name)}' v{saved.version} ({len(saved.shots)} examples).")
             st.session_state[state.RECIPE_NEXT] = saved.name
             st.rerun()
     return recipe
@@ -230,7 +231,8 @@ def preview_section(settings: Settings, recipe: Recipe) -> None:
     try:
         tok = base_tokenizer(settings)
     except (ModelError, OSError, ValueError) as e:
-        st.warning(f"The prompt tokens cannot be counted: the base model's tokenizer is unavailable ({e}).")
+        st.warning("The prompt tokens cannot be counted: the base model's tokenizer is unavailable "
+                   f"({safe.text(e)}).")
         return
     rendered, with_recipe = _tokens(tok, messages)
     _, bare = _tokens(tok, build_messages(BASE, question))
@@ -239,7 +241,7 @@ def preview_section(settings: Settings, recipe: Recipe) -> None:
     c2.metric("Without (the Base setup)", bare)
     c3.metric("The recipe costs", f"{with_recipe - bare:+d} tokens")
     model = settings.generator_model.split(":")[-1]
-    st.caption(f"Counted with the tokenizer of {model}. The recipe's tokens are paid on every "
+    st.caption(f"Counted with the tokenizer of {safe.text(model)}. The recipe's tokens are paid on every "
                "question the Prompted and RAG setups answer (and the fine-tuned ones, when a run says so): more "
                "prompt to read, a slower first token. A fine-tune puts the behaviour into the weights instead and "
                "costs no prompt tokens per question; the evaluation measures which trade is worth it.")
@@ -253,12 +255,13 @@ def delete_section(settings: Settings, source: Recipe) -> None:
         return
     with st.expander("Delete this recipe"):
         st.caption("Removes every version. Evaluation runs keep their own copy of the recipe they used.")
-        if st.button(f"Delete '{source.name}' (all versions)", key="recipe_delete", icon=":material/delete:"):
+        if st.button(f"Delete '{safe.text(source.name)}' (all versions)", key="recipe_delete",
+                     icon=":material/delete:"):
             try:
                 delete_recipe(settings, source.name)
             except RecipeError as e:
-                st.error(str(e))
+                st.error(safe.text(e))
                 return
-            flash(f"Deleted recipe '{source.name}'.")
+            flash(f"Deleted recipe '{safe.text(source.name)}'.")
             st.session_state[state.RECIPE_NEXT] = NEW_RECIPE
             st.rerun()

@@ -10,6 +10,7 @@ from workbench.models.embedder import Embedder
 from workbench.models.generator import LocalGenerator
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
+from workbench.ui import safe
 
 
 @st.cache_resource
@@ -46,4 +47,4 @@ def base_tokenizer(settings: Settings, model: str | None = None):
 
 def show_model_error(e: ModelError) -> None:
     """A model problem as a readable message, never a stack trace."""
-    st.error(f"Model unavailable: {e}")
+    st.error(f"Model unavailable: {safe.text(e)}")

@@ -10,7 +10,7 @@ from workbench.questions import (
 )
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
 from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.resources import get_kb, get_settings
 
 
@@ -75,7 +75,7 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
     if st.button("Use these settings in the arena and evaluation", key=p + "save", icon=":material/save:",
                  help="Saves mode, k, threshold, weight and lambda as this collection's default."):
         save_defaults(get_settings(), rs, col.name)
-        st.toast(f"Saved as the default retrieval settings for '{col.name}'.")
+        st.toast(f"Saved as the default retrieval settings for '{safe.text(col.name)}'.")
     return rs
 
 
@@ -98,7 +98,7 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
             try:
                 qs = parse_questions(up.getvalue(), up.name, get_settings().max_dataset_mb)
             except QuestionSetError as e:
-                st.error(f"{up.name}: {e}")
+                st.error(f"{safe.text(up.name)}: {safe.text(e)}")
     elif src == "Saved set":
         names = list_sets(get_settings())
         if not names:
@@ -112,12 +112,12 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
         return None
     if qs.errors:
         with st.expander(f"{len(qs.errors)} row(s) skipped", expanded=not qs.questions):
-            st.write("\n".join(f"- {e}" for e in qs.errors[:200]))
+            st.write("\n".join(f"- {safe.text(e)}" for e in qs.errors[:200]))
     if not qs.questions:
         st.error("No usable question in this set.")
         return None
     n_un = sum(q.unanswerable for q in qs.questions)
-    st.caption(f"**{qs.name}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else "")
+    st.caption(f"**{safe.text(qs.name)}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else "")
                + (f"; {n_un} unanswerable ones have no gold passage and are not scored" if n_un else ""))
     return qs
 
@@ -129,14 +129,14 @@ def _public_panel(col, key: str) -> QuestionSet | None:
     try:
         qs = public.public_question_set()
     except public.PublicDataMissing as e:
-        st.error(str(e))
+        st.error(safe.text(e))
         return None
     st.caption(f"{public.PUBLIC_QUESTIONS} HotpotQA questions from HaluEval (a published data set, not written "
                f"here), each with the Wikipedia passage that answers it; gold = that passage. "
                f"{public.LICENCE}")
     if col.name != public.PUBLIC_COLLECTION:
         st.warning(f"These questions are about the passages in collection '{public.PUBLIC_COLLECTION}', "
-                   f"not '{col.name}'.")
+                   f"not '{safe.text(col.name)}'.")
         if st.button(f"Build collection '{public.PUBLIC_COLLECTION}' and switch to it", key=f"{key}_public_go",
                      icon=":material/download:"):
             bar = st.progress(0.0, text="Embedding the passages...")
@@ -169,7 +169,7 @@ def _synthetic_panel(col, key: str) -> QuestionSet | None:
         st.caption("Synthetic questions are labelled as such: each one's gold is the chunk it was written from.")
         if result.notes:
             with st.expander(f"{len(result.notes)} chunk(s) gave no question", expanded=not result.questions):
-                st.write("\n".join(f"- {m}" for m in result.notes[:200]))
+                st.write("\n".join(f"- {safe.text(m)}" for m in result.notes[:200]))
         st.download_button("Download as JSONL", to_jsonl(result), file_name="synthetic_questions.jsonl",
                            key=f"{key}_synth_dl")
         return result
@@ -208,7 +208,7 @@ def result_caption(task_key: str, what: str, col) -> None:
     """Which run the results below come from (and when, for one saved before a restart)."""
     t = get_task(task_key)
     when = f" (saved {time.strftime('%Y-%m-%d %H:%M', time.localtime(t.finished_at))})" if t.saved else ""
-    st.caption(f"Results of the last {what} on '{col.name}'{when}: {t.label}.")
+    st.caption(f"Results of the last {what} on '{safe.text(col.name)}'{when}: {safe.text(t.label)}.")
 
 
 def running(task_key: str) -> bool:
@@ -239,12 +239,13 @@ def task_panel(task_key: str):
                 return
             if t.done:
                 st.rerun()  # the whole page redraws once, now with the result
-            st.progress(t.fraction, text=f"{t.label}: {t.message}" + (" (cancelling...)" if t.cancelling else ""))
+            st.progress(t.fraction, text=safe.text(f"{t.label}: {t.message}")
+                        + (" (cancelling...)" if t.cancelling else ""))
             if st.button("Cancel", key=f"cancel_{task_key}", icon=":material/stop_circle:", disabled=t.cancelling):
                 t.cancel()
         watch()
         return None
     if task.error:
-        st.error(f"{task.label} failed: {task.error}")
+        st.error(safe.text(f"{task.label} failed: {task.error}"))
         return None
     return task.result

@@ -6,6 +6,7 @@ import streamlit as st
 from workbench.retrieval.config import MODES, load_defaults
 from workbench.retrieval.evaluate import DEPTH, evaluate
 from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
+from workbench.ui import safe
 from workbench.ui.resources import get_settings
 from workbench.ui.retrieval import question_set_picker, running, start_task, task_result
 
@@ -35,7 +36,7 @@ def results_section(col, task_key: str) -> None:
         return
     if ev.skipped:
         with st.expander(f"{len(ev.skipped)} question(s) have no gold passage in this collection"):
-            st.write("\n".join(f"- {s}" for s in ev.skipped))
+            st.write("\n".join(f"- {safe.text(s)}" for s in ev.skipped))
     if not ev.rows:
         st.error("No question could be scored: none has a gold passage in this collection. Is it the "
                  "right collection for this question set?")

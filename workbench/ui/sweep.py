@@ -9,7 +9,7 @@ from workbench.retrieval.config import MODE_LABELS, MODES, load_defaults, save_d
 from workbench.retrieval.figures import sweep_heatmap
 from workbench.retrieval.metrics import label as metric_label
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.resources import get_settings
 from workbench.ui.retrieval import question_set_picker, running, start_task, task_panel, task_result
 
@@ -22,7 +22,7 @@ def reindex_section(col) -> None:
             start_task(reindex_key, f"re-indexing '{col.name}'", lambda progress, cancel: col.reindex(progress, cancel))
     rep = task_panel(reindex_key)
     if rep is not None and not col.stale:
-        st.success(f"Re-indexed '{col.name}' with its current settings: {col.count()} chunks.")
+        st.success(f"Re-indexed '{safe.text(col.name)}' with its current settings: {col.count()} chunks.")
 
 
 def grid_section(col) -> tuple[str, str]:
@@ -70,7 +70,7 @@ def results_section(col, task_key: str, mode: str) -> None:
     if res is None:
         return
     for s in res.skipped:
-        st.caption(f"Skipped: {s}")
+        st.caption(f"Skipped: {safe.text(s)}")
     st.caption(f"{res.texts_embedded} chunk texts embedded, {res.texts_reused} reused from the cache; "
                f"{res.scratch_created} scratch collections created and {res.scratch_dropped} dropped.")
     if not res.rows:
@@ -92,7 +92,7 @@ def results_section(col, task_key: str, mode: str) -> None:
         col.set_config(apply_config(col.config, best))
         save_defaults(get_settings(), load_defaults(get_settings(), col.name).with_(mode=mode, k=best.k), col.name)
         state.flash(state.RETR_FLASH,
-                    f"Applied: '{col.name}' now chunks with {best.strategy} {best.chunk_size}/"
+                    f"Applied: '{safe.text(col.name)}' now chunks with {best.strategy} {best.chunk_size}/"
                     f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {mode}. Re-index it "
                     "on Collections to rebuild the index with these settings.")
         st.rerun()

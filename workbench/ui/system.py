@@ -9,7 +9,7 @@ from workbench.models.registry import ModelError, model_inventory
 from workbench.sample.workspace import load_sample_workspace
 from workbench.settings import Settings
 from workbench.system_figures import storage_figure
-from workbench.ui import state
+from workbench.ui import safe, state
 from workbench.ui.resources import get_embedder, get_generator, show_model_error
 
 
@@ -23,7 +23,7 @@ def sample_section(settings: Settings) -> None:
         msgs = load_sample_workspace(settings, lambda f, m: bar.progress(f, text=m))
         st.session_state[state.SAMPLE_LOADED_MSG] = msgs
     for msg in st.session_state.get(state.SAMPLE_LOADED_MSG, []):
-        (st.warning if "failed" in msg else st.success)(msg)
+        (st.warning if "failed" in msg else st.success)(safe.text(msg))
 
 
 def benchmark_section(settings: Settings) -> None:
@@ -40,7 +40,7 @@ def benchmark_section(settings: Settings) -> None:
             st.success(public.load_public_benchmark(settings, progress=lambda f, m: bar.progress(
                 min(1.0, max(0.0, f)), text=m)))
         except public.PublicDataMissing as e:
-            st.error(str(e))
+            st.error(safe.text(e))
 
 
 def machine_section(settings: Settings) -> None:
