@@ -35,7 +35,7 @@ def app_page(page: str, timeout: float = 90):
     return at
 
 
-def shown(markdown: str) -> str:
+def rendered_text(markdown: str) -> str:
     """What a reader sees of a Markdown value AppTest returns: workbench.ui.safe's escapes, hard breaks and
     invisible joiners undone (the browser tests check Streamlit's real renderer)."""
     from workbench.ui.safe import WORD_JOINER

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages import shown
+from tests.pages import rendered_text
 from tests.test_generator_adapters import gen, lora_adapter  # noqa: F401  (fixtures)
 from workbench.ui import state
 
@@ -92,7 +92,7 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     assert len(captions) == 5 and all("tok/s" in c and "prompt" in c for c in captions)
     assert [h.value for h in at.subheader][:5] == ["Base model", "Prompted (recipe)", "RAG", "Fine-tuned",
                                                    "Hybrid (fine-tuned + RAG)"]
-    assert any(shown(e.label).startswith("[1] support_policy.txt") for e in at.expander)
+    assert any(rendered_text(e.label).startswith("[1] support_policy.txt") for e in at.expander)
 
     # Blind mode: unlabelled columns, a vote reveals them and is tallied on disk.
     at.toggle(key="arena_blind").set_value(True).run()
@@ -106,7 +106,7 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     assert not at.exception
     assert VoteBook(settings).tally().wins == {order[1]: 1}
     assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
-    assert any(shown(e.label).startswith("[1] support_policy.txt") for e in at.expander)
+    assert any(rendered_text(e.label).startswith("[1] support_policy.txt") for e in at.expander)
     assert sum("tok/s" in c.value for c in at.caption) == 5
 
     # An unreachable endpoint serving the base column fails only that column; the fine-tuned one answers,
@@ -134,4 +134,4 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     assert not at.exception
     refused = at.session_state[state.ARENA_CONV].turns[2].answers["finetuned"]
     assert "meta-llama/Llama-3.1-8B" in refused.error and refused.text == ""
-    assert any("Llama-3.1-8B" in e.value for e in at.error)
+    assert any("Llama-3.1-8B" in rendered_text(e.value) for e in at.error)

@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages import app_page, shown
+from tests.pages import app_page, rendered_text
 from tests.test_generator_adapters import lora_adapter  # noqa: F401  (fixture)
 from workbench.evaluation import runs
 from workbench.evaluation.sample import load as load_sample_set, sample_items
@@ -192,7 +192,7 @@ def test_flow_sample_workspace_recipe_five_setup_run_report(settings, monkeypatc
     system = app_page("pages/system_overview.py", timeout=300).run()
     next(b for b in system.button if b.label == "Load sample workspace").click().run()
     assert not system.exception, [e.value for e in system.exception]
-    assert any(shown(s.value).startswith("prompt recipe: recipe 'sample-json' v1") for s in system.success)
+    assert any(rendered_text(s.value).startswith("prompt recipe: recipe 'sample-json' v1") for s in system.success)
 
     at = page("evaluate_run.py").run()
     assert not at.exception, [e.value for e in at.exception]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages import shown
+from tests.pages import rendered_text
 from workbench import jobs
 
 PAGES = Path(__file__).parents[1] / "pages"
@@ -32,7 +32,7 @@ def stop_jobs_after(settings):
 
 
 def texts(at: AppTest, kind: str) -> str:
-    return " | ".join(shown(str(e.value)) for e in getattr(at, kind))
+    return " | ".join(rendered_text(str(e.value)) for e in getattr(at, kind))
 
 
 @pytest.mark.parametrize("name,expect", [

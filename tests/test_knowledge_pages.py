@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.fakes import FAKE_MODEL
-from tests.pages import shown
+from tests.pages import rendered_text
 from tests.test_knowledge_parsing import make_pdf
 
 PAGES = Path(__file__).parents[1] / "pages"
@@ -68,7 +68,7 @@ def test_upload_preview_index_counts_and_delete(fake_model):
     next(b for b in at.button if b.label.startswith("Ingest 4 file(s)")).click()
     ok(at)
     assert any("2 added" in w.value and "2 failed" in w.value for w in at.warning)
-    errors = " ".join(shown(e.value) for e in at.error)
+    errors = " ".join(rendered_text(e.value) for e in at.error)
     assert "empty.txt" in errors and "is empty" in errors and "virus.exe" in errors and "unsupported" in errors
     listing = at.dataframe[0].value
     row = listing[listing["collection"] == "Product docs"].iloc[0]
@@ -96,7 +96,7 @@ def test_upload_preview_index_counts_and_delete(fake_model):
     ok(at)
     chunks = at.dataframe[1].value
     assert set(chunks["page"]) == {1, 2} and (chunks["end"] > chunks["start"]).all()
-    next(c for c in at.checkbox if c.label.startswith("Yes, delete 'manual.pdf'")).check()
+    next(c for c in at.checkbox if rendered_text(c.label).startswith("Yes, delete 'manual.pdf'")).check()
     ok(at)
     next(b for b in at.button if b.label == "Delete document").click()
     ok(at)
@@ -108,7 +108,8 @@ def test_preview_of_an_uploaded_file_reports_bad_input(fake_model):
     at = ok(page("knowledge_chunking"))
     at.file_uploader[0].set_value(("locked.docx", b"not a zip", "application/octet-stream"))
     ok(at)
-    assert any("locked.docx" in shown(e.value) and "not a valid DOCX" in shown(e.value) for e in at.error)
+    errors = [rendered_text(e.value) for e in at.error]
+    assert any("locked.docx" in e and "not a valid DOCX" in e for e in errors)
     at.file_uploader[0].set_value(("notes.md", MD, "text/markdown"))
     ok(at)
     assert at.get("plotly_chart") and next(m for m in at.metric if m.label == "Chunks").value != "0"

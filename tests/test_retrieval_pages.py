@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.fakes import FAKE_MODEL
-from tests.pages import app_page, shown
+from tests.pages import app_page, rendered_text
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.sample import kb_files
 
@@ -71,7 +71,7 @@ def test_query_flow_results_and_threshold(settings):
     button(at, "Search").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    heads = [shown(m.value) for m in at.markdown if m.value.startswith("**#")]
+    heads = [rendered_text(m.value) for m in at.markdown if m.value.startswith("**#")]
     assert len(heads) == 4 and "BM25" in heads[0] and "employee_handbook.md" in heads[0]
     assert any("<mark>vacation</mark>" in h.value for h in at.html)
     button(at, "Use these settings in the arena and evaluation").click()
@@ -134,7 +134,7 @@ def test_query_page_real_models(settings, real_embedder):
     button(at, "Search").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    heads = [shown(m.value) for m in at.markdown if m.value.startswith("**#")]
+    heads = [rendered_text(m.value) for m in at.markdown if m.value.startswith("**#")]
     assert heads and "fused rank (RRF)" in heads[0] and "support_policy.txt" in " ".join(heads[:2])
 
 
@@ -152,7 +152,7 @@ def test_evaluation_upload_with_bad_rows(settings):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("1 row(s) skipped" in e.label for e in at.expander)
-    assert any("mine.csv" in shown(c.value) and "2 questions" in c.value for c in at.caption)
+    assert any("mine.csv" in rendered_text(c.value) and "2 questions" in c.value for c in at.caption)
     assert len(run_evaluation(at, ["bm25"])) == 2
 
 
@@ -200,7 +200,7 @@ def test_evaluation_result_survives_a_restart(settings):
     _tasks.clear()
     at = page("retrieval_eval.py")
     at.run()
-    assert any("(saved " in shown(c.value) and "'renamed-kb'" in shown(c.value) for c in at.caption)
+    assert any("(saved " in rendered_text(c.value) and "'renamed-kb'" in rendered_text(c.value) for c in at.caption)
 
 
 def test_one_question_file_on_run_evaluation_and_retrieval_evaluation(settings):
