@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pages import app_page
+from tests.pages import app_page, rendered_text
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def click_on_system_page(label: str):
 
 def test_load_sample_workspace_from_system_page(settings):
     at = click_on_system_page("Load sample workspace")
-    msgs = [s.value for s in at.success]
+    msgs = [rendered_text(s.value) for s in at.success]
     assert any(m.startswith("knowledge base: collection 'sample-kb'") for m in msgs), msgs
     assert any(m.startswith("behaviour dataset:") for m in msgs), msgs
     assert any(m.startswith("evaluation set:") for m in msgs), msgs
