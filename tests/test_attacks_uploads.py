@@ -385,3 +385,18 @@ def test_pages_show_a_guessed_encoding_and_take_an_override(pages_ready):
     assert any("1 replaced" in s.value for s in at.success)
     docs = ok(page("knowledge_documents"))
     assert list(docs.dataframe[0].value["encoding"]) == ["cp1250"] and not docs.warning
+
+
+def test_deeply_nested_html_is_refused_in_linear_time():
+    import time
+
+    from workbench.knowledge.parsing import MAX_HTML_DEPTH, html_depth
+
+    bomb = ("<div>" * 200_000 + "x" + "</div>" * 200_000).encode()
+    t0 = time.perf_counter()
+    with pytest.raises(ParseError, match="levels deep"):
+        parse("deep.html", bomb)
+    assert time.perf_counter() - t0 < 5
+    ok = "<html><body>" + "<div>" * 40 + "<p>fine<br>text</p>" + "</div>" * 40 + "</body></html>"
+    assert html_depth(ok) == 43 and "fine" in parse("ok.html", ok.encode()).text
+    assert html_depth("<div>" * (MAX_HTML_DEPTH + 5)) == MAX_HTML_DEPTH + 1

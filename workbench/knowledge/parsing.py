@@ -178,9 +178,45 @@ _BLOCK_TAGS = ("p", "div", "section", "article", "li", "tr", "h1", "h2", "h3", "
                "table", "ul", "ol", "pre", "blockquote", "header", "footer", "main", "nav")
 
 
-def _html(raw: str) -> str:
+MAX_HTML_DEPTH = 512  # real pages nest a few dozen levels; the tree builder slows with depth squared
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+
+
+def html_depth(raw: str, limit: int = MAX_HTML_DEPTH) -> int:
+    """How deep the tags of `raw` nest, counted in one linear pass (stops counting past `limit`)."""
+    from html.parser import HTMLParser
+
+    class Depth(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=False)
+            self.depth = self.deepest = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in _VOID_TAGS:
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+                if self.deepest > limit:
+                    raise StopIteration
+
+        def handle_endtag(self, tag):
+            if tag not in _VOID_TAGS:
+                self.depth = max(0, self.depth - 1)
+
+    d = Depth()
+    try:
+        d.feed(raw)
+    except StopIteration:
+        pass
+    return d.deepest
+
+
+def _html(name: str, raw: str) -> str:
     from bs4 import BeautifulSoup
 
+    # Checked before the tree is built: 200,000 nested <div>s would take the tree builder many minutes.
+    if html_depth(raw) > MAX_HTML_DEPTH:
+        raise ParseError(name, f"nests its HTML tags more than {MAX_HTML_DEPTH} levels deep; no real page "
+                               "does (save it as text or simplify it)")
     # html.parser only builds a tree: nothing is executed and no src/href is ever fetched.
     soup = BeautifulSoup(raw, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -236,7 +272,7 @@ def parse(name: str, data: bytes, max_bytes: int | None = None, encoding: str | 
         text = _docx(name, data, max_bytes)
     else:
         decoded = decode_text(name, data, encoding, declared_charset(data) if kind == "html" else None)
-        text = _html(decoded.text) if kind == "html" else decoded.text
+        text = _html(name, decoded.text) if kind == "html" else decoded.text
     if kind != "pdf":
         text = _normalise(text).strip()
         _text_limit(name, len(text.encode("utf-8", "replace")), max_bytes)
