@@ -236,7 +236,7 @@ def resume(settings: Settings, run_id: str) -> None:
     try:
         job_id = runs.resume_run(settings, run_id)
     except (runs.RunError, jobs.JobError) as e:
-        st.error(str(e))
+        st.error(safe.text(e))
     else:
         st.session_state[state.EVAL_RUN] = run_id
         flash(f"Run {run_id} resumed (job {job_id}): only its missing answers are generated.")
