@@ -86,7 +86,7 @@ def test_a_bad_question_row_is_a_row_error_and_the_others_load(bad, reason):
     (b'{"prompt": "p", "completion": "c", "n": ' + b"9" * 5000 + b"}\n", "4,300 digits"),
     (b'{"messages": ' + b"[" * 990 + b"]" * 990 + b"}\n", "message 1"),
     (b'[1, 2, 3]\n', "expected an object"),
-    (b"\x00\x01\x02\x7f garbage\n", "invalid JSON"),
+    (b"\x00\x01\x02\x7f garbage\n", "not valid JSON"),
 ])
 def test_a_bad_dataset_row_is_a_row_error_and_the_others_load(bad, reason):
     rep = dataset(GOOD_D + bad, "train.jsonl")

@@ -42,7 +42,7 @@ def test_three_shapes_parse_and_bad_rows_get_line_numbers_and_reasons():
     assert r.shapes == {"prompt/completion": 1, "alpaca": 1, "chat": 1}
     errors = {e.line: e.reason for e in r.errors}
     assert set(errors) == {4, 5, 6, 7, 9}
-    assert "invalid JSON" in errors[4]
+    assert "not valid JSON" in errors[4]
     assert "completion" in errors[5]
     assert "assistant" in errors[6]
     assert "unknown shape" in errors[7]

@@ -22,6 +22,7 @@ from workbench.names import check_name
 from workbench.answering.prompts import DEFAULT_SYSTEM_PROMPT
 from workbench.settings import Settings
 from workbench.types import RowError
+from workbench.uploads import json_problem
 
 ROLES = ("system", "user", "assistant")
 
@@ -117,17 +118,6 @@ def normalise_row(row, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT) -> tup
                      "instruction/output or messages")
 
 
-def _json_problem(e: BaseException) -> str:
-    """Why a JSON text did not load, for the user."""
-    if isinstance(e, json.JSONDecodeError):
-        return f"invalid JSON: {e.msg} (column {e.colno})"
-    if isinstance(e, RecursionError):
-        return "JSON nested too deeply to read"
-    if "integer string conversion" in str(e):
-        return "unreadable JSON: a number has more than 4,300 digits"
-    return f"unreadable JSON: {str(e)[:200]}"
-
-
 def _row_problem(e: BaseException) -> str:
     """What to tell the user about a row whose check raised `e` (a ValueError carries the planned message)."""
     if isinstance(e, RecursionError):
@@ -144,7 +134,7 @@ def _jsonl_rows(text: str):
         try:
             yield i, json.loads(line)
         except (ValueError, RecursionError) as e:
-            yield i, ValueError(_json_problem(e))
+            yield i, ValueError(json_problem(e))
 
 
 def _csv_rows(text: str):
@@ -174,7 +164,7 @@ def _csv_rows(text: str):
             try:
                 row["messages"] = json.loads(row["messages"])
             except (ValueError, RecursionError) as e:
-                yield i, ValueError(f"'messages' column: {_json_problem(e)}")
+                yield i, ValueError(f"'messages' column: {json_problem(e)}")
                 continue
         yield i, row
 
@@ -197,7 +187,7 @@ def _rows(name: str, data: bytes):
                 return
             if isinstance(e, json.JSONDecodeError):
                 raise DatasetError(f"{name} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
-            raise DatasetError(f"{name}: {_json_problem(e)}") from None
+            raise DatasetError(f"{name}: {json_problem(e)}") from None
         if isinstance(doc, dict):
             doc = next((v for v in doc.values() if isinstance(v, list)), [doc])
         if not isinstance(doc, list):

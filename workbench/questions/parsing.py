@@ -9,6 +9,7 @@ from pathlib import Path
 from workbench.questions import formats
 from workbench.questions.question import Question, QuestionSet, QuestionSetError
 from workbench.types import RowError
+from workbench.uploads import json_problem
 
 # Accepted spellings of each column, canonical name first (keys are matched lower-cased and stripped).
 ID_KEYS = ("id", "qid")
@@ -132,17 +133,6 @@ def question_from_row(row, line: int) -> Question:
     )
 
 
-def _json_problem(e: BaseException) -> str:
-    """Why a JSON text did not load, for the user."""
-    if isinstance(e, json.JSONDecodeError):
-        return f"not valid JSON ({e.msg}, column {e.colno})"
-    if isinstance(e, RecursionError):
-        return "not readable: its JSON is nested too deeply"
-    if "integer string conversion" in str(e):
-        return "not readable as JSON (a number has more than 4,300 digits)"
-    return f"not readable as JSON ({str(e)[:200]})"
-
-
 def _csv_rows(text: str, tsv: bool) -> list[tuple[int, object]]:
     """(line number, row) pairs; a row the csv module cannot read ends the file as an exception value."""
     reader = csv.DictReader(io.StringIO(text), delimiter="\t" if tsv else ",")
@@ -183,7 +173,7 @@ def _rows(data: bytes, filename: str) -> list[tuple[int, object]]:
             try:
                 rows = json.loads(text)
             except (ValueError, RecursionError) as e:
-                raise QuestionSetError(f"the file is {_json_problem(e)}") from None
+                raise QuestionSetError(f"the file is {json_problem(e)}") from None
             return [(i + 1, r) for i, r in enumerate(rows)]
         out: list[tuple[int, object]] = []
         for i, line in enumerate(text.splitlines(), 1):
@@ -192,7 +182,7 @@ def _rows(data: bytes, filename: str) -> list[tuple[int, object]]:
             try:
                 out.append((i, json.loads(line)))
             except (ValueError, RecursionError) as e:
-                out.append((i, QuestionSetError(_json_problem(e))))
+                out.append((i, QuestionSetError(json_problem(e))))
         return out
     raise QuestionSetError(f"upload a {', '.join(FILE_TYPES[:-1])} or {FILE_TYPES[-1]} file")
 
