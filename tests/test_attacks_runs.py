@@ -123,6 +123,11 @@ def test_a_failed_run_says_why_and_resumes(settings):
     stop = run_index.stopped(settings, run_index.get(settings, run_id))
     assert stop.state == "failed" and "out of memory" in stop.reason and "Traceback" in stop.log_tail
     assert len(runs.load_run(settings, run_id).results) == 2
+    resumed_to_the_end(settings, run_id)
+
+
+def resumed_to_the_end(settings, run_id):
+    """Resume `run_id` as a background job and check it ends with every answer exactly once."""
     runs.resume_run(settings, run_id, handler=FAST)
     wait_for(lambda: run_index.get(settings, run_id).ended)
     exactly_once(settings, run_id)
@@ -135,9 +140,7 @@ def test_a_run_without_an_end_or_a_job_is_incomplete_and_resumable(settings):
         runs.execute(settings, run_id, _FailsAfter(runs.PlainContext(), 1), generator=FakeGenerator())
     stop = run_index.stopped(settings, run_index.get(settings, run_id))
     assert stop.state == "incomplete" and "no end was recorded" in stop.reason
-    runs.resume_run(settings, run_id, handler=FAST)
-    wait_for(lambda: run_index.get(settings, run_id).ended)
-    exactly_once(settings, run_id)
+    resumed_to_the_end(settings, run_id)
 
 
 def test_a_cut_line_from_a_killed_worker_does_not_swallow_the_next_answer(settings):

@@ -22,6 +22,16 @@ def page(name: str) -> AppTest:
     return app_page(f"pages/{name}", timeout=60)
 
 
+def the_finished_run(settings, timeout_s: float):
+    """The one run of the storage, once its job has written its summary (or the timeout passed)."""
+    ids = runs.list_runs(settings)
+    assert len(ids) == 1
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not runs.load_run(settings, ids[0]).summary:
+        time.sleep(1)
+    return runs.load_run(settings, ids[0])
+
+
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption]
     return " ".join(str(p) for p in parts)
@@ -78,12 +88,8 @@ def test_flow_choose_set_run_report(settings):
     at.multiselect[0].set_value(["base"])
     at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    ids = runs.list_runs(settings)
-    assert len(ids) == 1
-    deadline = time.time() + 150
-    while time.time() < deadline and not runs.load_run(settings, ids[0]).summary:
-        time.sleep(1)
-    rec = runs.load_run(settings, ids[0])
+    rec = the_finished_run(settings, 150)
+    ids = [rec.run_id]
     assert rec.summary and len(rec.results) == 2, runs.run_status(settings, rec)
     assert all(r["completion_tokens"] > 0 and not r["error"] for r in rec.results)
     assert json.loads((settings.evals_dir / ids[0] / "spec.json").read_text())["max_new_tokens"] == 6
@@ -204,12 +210,8 @@ def test_flow_sample_workspace_recipe_five_setup_run_report(settings, monkeypatc
         box.uncheck()
     at.button(key="FormSubmitter:eval_launch-Start the run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    ids = runs.list_runs(settings)
-    assert len(ids) == 1
-    deadline = time.time() + 180
-    while time.time() < deadline and not runs.load_run(settings, ids[0]).summary:
-        time.sleep(1)
-    rec = runs.load_run(settings, ids[0])
+    rec = the_finished_run(settings, 180)
+    ids = [rec.run_id]
     assert rec.summary, runs.run_status(settings, rec)
     assert rec.spec.setups == setups.keys() and rec.spec.adapter == "demo-lora"
     assert (rec.spec.recipe["name"], rec.spec.recipe["version"]) == ("sample-json", 1)
