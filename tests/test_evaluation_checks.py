@@ -325,6 +325,9 @@ def test_report_page_shows_the_checks_and_opens_an_old_run(settings, tmp_path, f
     assert "q0" in text and "regressed" in text
     assert any(b.label == "Revalidate" for b in at.button)
     assert child.run_id == run_index.entries(settings)[0].run_id
+    # The Answers tab marks the question the adapter trained on.
+    answers = next(d.value for d in at.dataframe if "in training data" in d.value.columns)
+    assert dict(zip(answers["id"], answers["in training data"])) == {"q0": "exact", "q1": "", "q2": "", "q3": ""}
 
     # An old run: spec.json as written before these fields existed, no leakage.json, no probe answers.
     old = run_with_answers(settings, runs.RunSpec("t", setups=("base",)), qs, {})

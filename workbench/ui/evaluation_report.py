@@ -131,7 +131,9 @@ def recommendation(report) -> None:
         st.markdown("\n".join(f"- {e}" for e in r.evidence))
 
 
-def answers_table(rs: RunScores) -> None:
+def answers_table(rs: RunScores, leaked: dict | None = None) -> None:
+    """Every question with each setup's answer; `leaked` (id -> "exact"/"near") marks questions the adapter trained on."""
+    leaked = leaked or {}
     st.plotly_chart(tags_figure(rs))
     c1, c2 = st.columns(2)
     tag = c1.selectbox("Show questions where an answer is tagged", ["(all)", *TAGS])
@@ -144,12 +146,16 @@ def answers_table(rs: RunScores) -> None:
     table = []
     for r in rows:
         row = {"id": r["id"], "question": r["question"], "reference": r["reference"]}
+        if leaked:
+            row["in training data"] = leaked.get(r["id"], "")
         for s in rs.setups:
             mark = {True: "✓", False: "✗", None: "…"}[r[f"{s}_correct"]]
             row[setups.short_label(s)] = f"{mark} {r[s]}"
             row[f"{setups.short_label(s)} tags"] = ", ".join(r[f"{s}_tags"])
         table.append(row)
-    st.caption(f"{len(table)} questions. ✓ correct, ✗ wrong (unanswerable questions: correct means it abstained).")
+    st.caption(f"{len(table)} questions. ✓ correct, ✗ wrong (unanswerable questions: correct means it abstained)."
+               + (f" {len(leaked)} question(s) marked 'in training data' were found in the adapter's training set "
+                  "(see Checks)." if leaked else ""))
     st.dataframe(pd.DataFrame(table), hide_index=True)
     if not rows:
         return
@@ -287,7 +293,10 @@ def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_in
         headline(rs)
         judge_panel(settings, rs)
     with tabs[1]:
-        answers_table(rs)
+        from workbench.evaluation import leakage
+
+        check = leakage.for_run(settings, rec)
+        answers_table(rs, {lk.id: lk.kind for lk in check.leaks} if check else None)
     with tabs[2]:
         prices = cost_panel(settings, rs)
     with tabs[3]:
