@@ -118,9 +118,10 @@ def main() -> None:
                          "free (workbench/models/threads.py; oversubscribed OpenMP threads distort timings)")
     a = ap.parse_args()
     if a.child:
-        import torch
+        from workbench.models.threads import configure_torch_threads
 
-        torch.set_num_threads(a.threads)
+        # Both sides get the same count, decided here: the workbench's first model load keeps it.
+        configure_torch_threads(a.threads)
         res = run_workbench(a.quick) if a.child == "workbench" else run_baseline(a.quick)
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(res))

@@ -56,3 +56,18 @@ def test_torch_threads_are_decided_once_per_process(machine, monkeypatch):
         assert threads.configure_torch_threads() == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)  # this test process's other tests run with their usual count
+
+
+def test_an_explicit_count_is_kept_by_later_model_loads(monkeypatch):
+    import torch
+
+    from workbench.models import threads
+
+    monkeypatch.setattr(threads, "_decided", None)
+    before = torch.get_num_threads()
+    try:
+        assert threads.configure_torch_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "free_cores", lambda own_recent=0.0: 2)
+        assert threads.configure_torch_threads() == 1 and torch.get_num_threads() == 1  # a model load later
+    finally:
+        torch.set_num_threads(before)

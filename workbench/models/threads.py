@@ -54,14 +54,18 @@ def free_cores(own_recent: float = 0.0) -> int:
     return max(1, min(n, int(n - others + 0.5)))
 
 
-def configure_torch_threads() -> int:
-    """Set torch's CPU thread count for this process to `free_cores()` the first time; the decided count."""
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Decide torch's CPU thread count for this process the first time (`threads`, else `free_cores()`).
+
+    A process that knows its count (a benchmark's child, a command line) passes it before loading any
+    model, so the first model load does not override it; later calls return the decided count.
+    """
     global _decided
     with _lock:
         if _decided is None:
             import torch
 
-            _decided = free_cores()
+            _decided = max(1, int(threads)) if threads else free_cores()
             torch.set_num_threads(_decided)
         return _decided
 
