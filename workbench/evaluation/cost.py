@@ -14,7 +14,8 @@ class Prices:
     gpu_per_hour: float = 1.20  # one mid-range cloud GPU (training and self-hosted serving)
     per_million_input_tokens: float = 0.15  # hosted small-model API, prompt side
     per_million_output_tokens: float = 0.60
-    vector_db_per_month: float = 25.0  # a small managed vector database
+    # The default index is embedded (Chroma on local disk): no fee. Users of a managed database enter its price.
+    vector_db_per_month: float = 0.0
     queries_per_day: int = 1000
 
 
@@ -142,7 +143,11 @@ def assumptions(prices: Prices, measured: Measured) -> list[str]:
         "with the local model's tokenizer in this run.",
         f"Compute pricing: measured latency on this machine x ${prices.gpu_per_hour:g} per GPU-hour, one "
         "query at a time (an upper bound: batching serves several queries per GPU-second).",
-        f"RAG and hybrid pay a vector database at ${prices.vector_db_per_month:g} per month.",
+        (f"RAG and hybrid pay a vector database at ${prices.vector_db_per_month:g} per month."
+         if prices.vector_db_per_month else
+         "RAG and hybrid pay no vector-database fee: the index is embedded on local disk"
+         + (f" ({measured.index_bytes / 1e6:.2f} MB)" if measured.index_bytes else "")
+         + "; enter a managed database's monthly price if you use one."),
         f"Fine-tuned and hybrid pay one training run: {train} at the GPU price (retraining not included).",
         f"Yearly figures assume {prices.queries_per_day:,} queries per day, token pricing, plus fixed costs.",
     ]
