@@ -9,6 +9,10 @@ from workbench.evaluation.stats import Rate
 from workbench.evaluation.scoring import RunScores
 
 
+# One colour per diagnosis tag, fixed, so a tag looks the same in the app and in every export.
+TAG_COLOURS = ("#d62728", "#ff7f0e", "#bcbd22", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
 def _color(key: str) -> str | None:
     """The setup's chart colour; plotly's default for a setup no longer defined (an old run)."""
     return setups.setup(key).color if key in setups.keys() else None
@@ -84,9 +88,10 @@ def tags_figure(rs: RunScores) -> go.Figure:
     for tag in TAGS:
         ys = [sum(tag in sc.tags for (q, s), sc in rs.scores.items() if s == setup) for setup in rs.summaries]
         if any(ys):
-            fig.add_bar(name=tag, x=[setups.short_label(s) for s in rs.summaries], y=ys)
-    fig.update_layout(barmode="stack", title="Diagnosis tags per setup (answers)", height=360,
-                      yaxis=dict(title="answers"), margin=dict(t=60, b=30))
+            fig.add_bar(name=tag, x=[setups.short_label(s) for s in rs.summaries], y=ys,
+                        marker_color=TAG_COLOURS[TAGS.index(tag) % len(TAG_COLOURS)])
+    fig.update_layout(barmode="stack", title="Diagnosis tags per setup (an answer can carry several)", height=360,
+                      yaxis=dict(title="tags"), margin=dict(t=60, b=30))
     return fig
 
 

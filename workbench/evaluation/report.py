@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
+
 from workbench.answering import setups
 from workbench.evaluation.cost import Measured, Prices, assumptions, costs, trade
 from workbench.evaluation.decision import Recommendation, recommend
@@ -131,6 +133,9 @@ def _html_table(head: list[str], rows: list[list]) -> str:
 
 
 def _fig(fig) -> str:
+    # Streamlit's plotly template has placeholder colours ("#000001"...) its front end swaps: outside the app
+    # they draw every trace black, so an export names a real template.
+    fig = go.Figure(fig).update_layout(template="plotly_white")
     return fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%")
 
 
