@@ -37,7 +37,7 @@ def measure(settings, spec) -> Measured:
             from workbench.finetune.adapters import AdapterRegistry
 
             info = AdapterRegistry(settings).get(spec.adapter)
-            training_s, adapter_bytes = info.train_seconds, int(info.size_mb * 1024 * 1024)
+            training_s, adapter_bytes = info.train_seconds, int(info.size_mb * 1e6)  # size_mb is decimal (1e6 bytes), as shown everywhere
         except Exception:  # a deleted adapter leaves those figures unknown, not the report broken
             pass
     if spec.adapter_path and adapter_bytes is None:
