@@ -98,7 +98,9 @@ def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:
     train, val = ds.split(examples, val_fraction, int(seed))
     m = st.columns(4)
     m[0].metric("examples", len(examples))
-    m[1].metric("train / validation", f"{len(train)} / {len(val)}")
+    m[1].metric("train / validation", f"{len(train)} / {len(val)}",
+                help="A training job scores at most its 'validation examples per check' of these (16 in the CPU "
+                     "quick preset); the job's form shows and sets that cap.")
     m[2].metric("median tokens", int(pd.Series(lengths).median()) if lengths else 0)
     m[3].metric(f"over {max_len} tokens", over)
     st.plotly_chart(length_histogram(lengths, int(max_len)), key="ft_len_hist")

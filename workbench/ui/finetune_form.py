@@ -53,6 +53,9 @@ def spec_form(settings: Settings, datasets: list[str]) -> TrainSpec | None:
         val_fraction = c[2].number_input("validation fraction", 0.0, 0.89, float(p["val_fraction"]), 0.05,
                                          key=k + "valf")
         val_interval = c[3].number_input("validate every N steps", 0, 100000, p["val_interval"], key=k + "vali")
+        max_val = st.number_input("validation examples per check (at most)", 1, 100000, p["max_val_examples"],
+                                  key=k + "maxval", help="Each validation pass scores at most this many of the "
+                                  "validation examples (a cap on its cost on CPU); the rest are not used.")
         if not st.form_submit_button("Launch fine-tune", type="primary", icon=":material/rocket_launch:"):
             return None
     try:
@@ -62,7 +65,7 @@ def spec_form(settings: Settings, datasets: list[str]) -> TrainSpec | None:
             lr_schedule=schedule, warmup_steps=int(warmup), epochs=float(epochs), max_steps=int(max_steps),
             batch_size=int(batch), grad_accum=int(accum), max_seq_len=int(max_len), overlong=overlong,
             val_fraction=float(val_fraction), val_interval=int(val_interval),
-            max_val_examples=p["max_val_examples"], seed=int(seed),
+            max_val_examples=int(max_val), seed=int(seed),
         )
     except SpecError as e:
         st.error(safe.text(e))
