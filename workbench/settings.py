@@ -37,6 +37,8 @@ class Settings:
     cpu_weights: str = "auto"
     # Chroma server URL (http://host:port); None keeps the embedded PersistentClient under storage/.
     chroma_url: str | None = None
+    # Ray Jobs API address (the head's dashboard, http://host:8265); None runs jobs as local processes.
+    ray_address: str | None = None
     # Largest accepted upload, per file, in MB: keeps a stray video out of the parser.
     max_upload_mb: float = 50.0
     # Most files accepted in one upload batch.
@@ -68,6 +70,7 @@ class Settings:
             ("cpu_dtype", "WORKBENCH_CPU_DTYPE"),
             ("cpu_weights", "WORKBENCH_CPU_WEIGHTS"),
             ("chroma_url", "WORKBENCH_CHROMA_URL"),
+            ("ray_address", "WORKBENCH_RAY_ADDRESS"),
             ("endpoint_url", "WORKBENCH_ENDPOINT_URL"),
             ("endpoint_model", "WORKBENCH_ENDPOINT_MODEL"),
         ):
