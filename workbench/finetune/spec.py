@@ -45,6 +45,9 @@ class TrainSpec:
     seed: int = 0
     weight_decay: float = 0.0
     length_bucketing: bool = True  # batch similar lengths together: far less padding on CPU
+    # Data-parallel processes (torchrun), each on its share of every batch: 0 = one per CUDA GPU when there
+    # are several, else 1. More than 1 without a GPU runs CPU processes (gloo): for tests and big CPU hosts.
+    processes: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -91,6 +94,11 @@ class TrainSpec:
             p.append("validation interval cannot be negative")
         if self.max_val_examples < 1:
             p.append("max validation examples must be at least 1")
+        if not isinstance(self.processes, int) or not 0 <= self.processes <= 64:
+            p.append(f"processes must be an integer from 0 (one per GPU) to 64 (got {self.processes})")
+        elif self.processes > self.batch_size:
+            p.append(f"batch size ({self.batch_size}) must be at least the number of processes "
+                     f"({self.processes}): each process takes a share of every batch")
         if not 0 <= self.weight_decay < 1:
             p.append("weight decay must be in [0, 1)")
         return p

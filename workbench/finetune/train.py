@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from workbench.finetune.datasets import Encoded, encode, examples_hash, load_examples, split
+from workbench.finetune.distributed import SINGLE, Ranks, process_count, train_in_ranks
 from workbench.finetune.model import load_for_training
 from workbench.finetune.spec import TrainSpec
 from workbench.settings import Settings
@@ -165,8 +166,12 @@ def _cancel_hooks(model, rep: Reporter) -> list:
     return [layer.register_forward_pre_hook(hook) for layer in layers]
 
 
-def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examples=None) -> dict:
-    """Train a LoRA adapter; writes `out_dir/checkpoint` periodically and `out_dir/adapter` at the end."""
+def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examples=None,
+        ranks: Ranks = SINGLE) -> dict:
+    """Train a LoRA adapter; writes `out_dir/checkpoint` periodically and `out_dir/adapter` at the end.
+
+    With `ranks` (one of several torchrun processes) it trains on its share of every batch and sums the
+    gradients with the others; only rank 0 validates and saves (workbench.finetune.distributed)."""
     import torch
 
     t_setup = time.time()
@@ -181,13 +186,17 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
     rep.log(f"LoRA r={spec.lora_r} alpha={spec.lora_alpha} on {', '.join(spec.target_modules)}: "
             f"{trainable:,} trainable of {total_params:,} parameters; {steps} optimiser steps")
     params = [p for p in model.parameters() if p.requires_grad]
+    if ranks.world > 1:
+        ranks.broadcast(params)
+        torch.manual_seed(spec.seed + ranks.rank)  # LoRA dropout: different masks on each rank's examples
     opt = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, steps, spec.warmup_steps, spec.lr_schedule))
     scaler = torch.amp.GradScaler("cuda", enabled=autocast == torch.float16)
     pad_id = tok.pad_token_id
     lengths = [len(e.input_ids) for e in data.train]
-    stop_hooks = _cancel_hooks(model, rep)
+    # Several ranks must stop at the same collective, so they agree on it once per step instead.
+    stop_hooks = _cancel_hooks(model, rep) if ranks.world == 1 else []
     model.train()
     queue: list[list[int]] = []
     epoch, seen_examples, seen_tokens = 0, 0, 0
@@ -203,31 +212,39 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
                 if not queue:
                     queue = batch_order(lengths, spec.batch_size, spec.seed + epoch, spec.length_bucketing)
                     epoch += 1
-                micro.append([data.train[i] for i in queue.pop(0)])
-            batches = [collate(m, pad_id) for m in micro]
+                micro.append(ranks.shard([data.train[i] for i in queue.pop(0)]))
+            batches = [collate(m, pad_id) for m in micro if m]
             n_tokens = sum(int((lab[:, 1:] != -100).sum()) for _, _, lab in batches)
+            n_examples = sum(len(m) for m in micro)
+            n_seen = sum(int(mask.sum()) for _, mask, _ in batches)
+            if ranks.world > 1:  # global counts, so the summed gradient is the token mean of the whole batch
+                stop, n_tokens, n_examples, n_seen = ranks.sum(
+                    [float(rep.cancelled()), n_tokens, n_examples, n_seen], device)
+                if stop:
+                    raise _StopNow()
             loss_sum = 0.0
             for ids, mask, labels in batches:
-                if rep.cancelled():
+                if ranks.world == 1 and rep.cancelled():
                     raise _StopNow()
                 ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
                 with torch.autocast(device, dtype=autocast, enabled=autocast is not None):
                     s, _ = completion_loss_sum(model, ids, mask, labels)
                 scaler.scale(s / max(1, n_tokens)).backward()
                 loss_sum += float(s.detach())
-                seen_tokens += int(mask.sum())
+            loss_sum = ranks.sum_grads(params, loss_sum)
+            seen_tokens += int(n_seen)
             lr = opt.param_groups[0]["lr"]
             scaler.step(opt)
             scaler.update()
             opt.zero_grad(set_to_none=True)
             sched.step()
             completed = step + 1
-            seen_examples += sum(len(m) for m in micro)
+            seen_examples += int(n_examples)
             last_loss = loss_sum / max(1, n_tokens)
             elapsed = time.time() - t0
             rec = dict(loss=last_loss, lr=lr, epoch=round(seen_examples / len(data.train), 3),
                        examples_per_s=seen_examples / elapsed, tokens_per_s=seen_tokens / elapsed)
-            if data.val and ((spec.val_interval and completed % spec.val_interval == 0) or completed == steps):
+            if ranks.lead and data.val and ((spec.val_interval and completed % spec.val_interval == 0) or completed == steps):
                 last_val = evaluate(model, data.val, spec.batch_size, pad_id, device, autocast)
                 rec["val_loss"] = last_val
                 save_adapter(model, out_dir / "checkpoint")
@@ -240,20 +257,22 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
         for h in stop_hooks:
             h.remove()
         opt.zero_grad(set_to_none=True)
-        save_adapter(model, out_dir / "checkpoint")
+        if ranks.lead:
+            save_adapter(model, out_dir / "checkpoint")
         rep.log(f"cancelled after step {completed}; checkpoint saved")
         raise Cancelled(completed) from None
     for h in stop_hooks:
         h.remove()
     train_s, train_cpu_s = time.time() - t0, time.process_time() - cpu0
-    save_adapter(model, out_dir / "adapter")
-    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
+    if ranks.lead:
+        save_adapter(model, out_dir / "adapter")
+        shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return dict(final_loss=last_loss, final_val_loss=last_val, train_seconds=round(train_s, 1),
                 train_cpu_seconds=round(train_cpu_s, 1), steps=steps,
                 examples_per_s=seen_examples / train_s, tokens_per_s=seen_tokens / train_s,
                 n_train=len(data.train), n_val=len(data.val), n_truncated=data.n_truncated,
                 n_dropped=data.n_dropped, dataset_hash=data.dataset_hash, device=device_label,
-                base_path=base_path)
+                base_path=base_path, processes=ranks.world)
 
 
 def run_job(ctx) -> dict:
@@ -262,8 +281,12 @@ def run_job(ctx) -> dict:
     from workbench.jobs.context import JobCancelled
 
     spec = TrainSpec.from_json(ctx.spec)
+    nproc = process_count(ctx.settings, spec)
     try:
-        result = fit(ctx.settings, spec, ctx.dir, ctx)
+        if nproc > 1:
+            result = train_in_ranks(ctx.settings, spec, ctx.dir, ctx, nproc)
+        else:
+            result = fit(ctx.settings, spec, ctx.dir, ctx)
     except Cancelled as e:
         raise JobCancelled(str(e)) from None
     info = AdapterRegistry(ctx.settings).register(ctx.dir / "adapter", spec, result, job_id=ctx.job_id)
