@@ -52,6 +52,9 @@ class Settings:
     endpoint_api_key: str | None = field(default=None, repr=False)
     # True when the hub must not be contacted (HF_HUB_OFFLINE=1): hub ids then fail with a clear message.
     offline: bool = True
+    # Job lanes: "separate" runs one job per lane at a time (fine-tunes in "training", the rest in
+    # "default", side by side); "single" runs every job in one queue, for machines too small for two.
+    job_lanes: str = "separate"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -73,6 +76,7 @@ class Settings:
             ("ray_address", "WORKBENCH_RAY_ADDRESS"),
             ("endpoint_url", "WORKBENCH_ENDPOINT_URL"),
             ("endpoint_model", "WORKBENCH_ENDPOINT_MODEL"),
+            ("job_lanes", "WORKBENCH_JOB_LANES"),
         ):
             if env.get(name):
                 updates[key] = env[name]

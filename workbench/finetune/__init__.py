@@ -42,7 +42,7 @@ def launch(settings: Settings, spec: TrainSpec):
     if problems:
         raise SpecError("Cannot start: " + "; ".join(problems))
     return jobs.submit(settings, "finetune", spec.to_json(), handler="workbench.finetune.train:run_job",
-                       name=spec.adapter_name)
+                       name=spec.adapter_name, lane="training")
 
 
 __all__ = ["PRESETS", "SpecError", "TrainSpec", "launch", "preset"]

@@ -2,51 +2,42 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from workbench.jobs.lanes import lane_for, runner_active, start_runner, start_runners
+from workbench.jobs.launch import launcher_for, launcher_named
 from workbench.jobs.store import (
-    CANCEL_FILE, CANCELLED, FAILED, LOG, QUEUED, RUNNING, JobStatus, log_tail, process_alive, read_status,
-    status_lock, write_json_atomic, write_status, SPEC,
+    CANCEL_FILE, CANCELLED, LOG, QUEUED, RUNNING, SPEC, STATUS, JobError, JobStatus, note_path, read_status,
+    settle, status_lock, write_json_atomic, write_status,
 )
 from workbench.names import time_id
-from workbench.settings import REPO_ROOT, Settings
+from workbench.settings import Settings
 
-RUNNER_LOCK = ".runner.lock"
-RUNNER_LOG = "runner.log"
-
-
-class JobError(ValueError):
-    """A job request that cannot be honoured; the message is meant for the user."""
+# A cancel the worker ignores is escalated by the lane's runner after the grace period; whoever lists
+# the job escalates it too, this much later, in case that runner is dead.
+ESCALATE_SLACK_S = 5.0
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    """The environment for runner and worker: the app's own, with this Settings' storage pinned."""
-    env = dict(os.environ)
-    env["WORKBENCH_STORAGE"] = str(settings.storage)
-    if settings.models_root:
-        env["WORKBENCH_MODELS_DIR"] = str(settings.models_root)
-    # The worker must import `workbench` (and test handlers) however the app was started.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def submit(settings: Settings, kind: str, spec: dict, *, handler: str, name: str = "",
+def submit(settings: Settings, kind: str, spec: dict, *, handler: str, name: str = "", lane: str = "default",
            cancel_grace_s: float = 30.0) -> JobStatus:
-    """Queue a job (its spec must be JSON-serialisable) and make sure a runner will start it.
+    """Queue a job (its spec must be JSON-serialisable) and make sure its lane's runner will start it.
 
     `handler` is "module:function", resolved in the worker process: the package that owns a kind of
-    work owns its handler, so a new kind of job needs no change here. `kind` groups jobs in lists.
+    work owns its handler, so a new kind of job needs no change here. `kind` groups jobs in lists;
+    `lane` picks the queue it waits in (Settings.job_lanes "single" puts every job in one).
     """
     if ":" not in handler:
         raise JobError(f"Handler must be 'module:function', got {handler!r}")
-    target = handler
+    try:
+        lane = lane_for(settings, lane)
+    except ValueError as e:
+        raise JobError(str(e)) from None
+    launcher = launcher_for(settings)
+    launcher.check(settings)  # e.g. a cluster that cannot be reached: refused before anything is written
     jobs_dir = settings.jobs_dir
     jobs_dir.mkdir(parents=True, exist_ok=True)
     job_id = time_id(kind)
@@ -54,8 +45,8 @@ def submit(settings: Settings, kind: str, spec: dict, *, handler: str, name: str
     tmp.mkdir()
     try:
         write_json_atomic(tmp / SPEC, spec)
-        st = JobStatus(job_id=job_id, kind=kind, handler=target, name=name or job_id,
-                       submitted_ns=time.time_ns(), message="waiting in the queue",
+        st = JobStatus(job_id=job_id, kind=kind, handler=handler, name=name or job_id, lane=lane,
+                       launcher=launcher.name, submitted_ns=time.time_ns(), message="waiting in the queue",
                        cancel_grace_s=float(cancel_grace_s))
         write_status(tmp, st)
         (tmp / LOG).touch()
@@ -64,137 +55,154 @@ def submit(settings: Settings, kind: str, spec: dict, *, handler: str, name: str
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    ensure_runner(settings)
+    # After the job is visible: a runner leaving now re-checks the queue after it lets go of the lane.
+    start_runner(settings, lane)
     return read_status(jobs_dir / job_id)
 
 
 def job_dir(settings: Settings, job_id: str) -> Path:
     d = settings.jobs_dir / job_id
-    if not job_id or "/" in job_id or job_id.startswith(".") or not (d / "status.json").is_file():
+    if not job_id or "/" in job_id or job_id.startswith(".") or not (d / STATUS).is_file():
         raise JobError(f"No job named {job_id!r}")
     return d
+
+
+def scan(settings: Settings) -> list[JobStatus]:
+    """Every job's stored status (notes laid over), unsorted; no liveness checks, no side effects."""
+    out = []
+    if not settings.jobs_dir.is_dir():
+        return out
+    for d in settings.jobs_dir.iterdir():
+        if d.name.startswith(".") or not (d / STATUS).is_file():
+            continue
+        with contextlib.suppress(OSError, ValueError, TypeError):  # a job dir being deleted, or not ours
+            out.append(read_status(d))
+    return out
 
 
 def get(settings: Settings, job_id: str) -> JobStatus:
     """A job's status, with a dead "running" job reported (and stored) as failed."""
     d = job_dir(settings, job_id)
-    return _check_alive(d, read_status(d))
+    st = _check_alive(d, read_status(d))
+    if not st.is_final:
+        start_runner(settings, st.lane)  # its runner died: whoever notices first starts a new one
+    return st
 
 
 def list_jobs(settings: Settings, kind: str | None = None) -> list[JobStatus]:
-    """Every job, newest first (optionally of one kind); dead running jobs come back failed."""
-    out = []
-    if not settings.jobs_dir.is_dir():
-        return out
-    for d in settings.jobs_dir.iterdir():
-        if d.name.startswith(".") or not (d / "status.json").is_file():
-            continue
-        try:
-            st = _check_alive(d, read_status(d))
-        except (OSError, ValueError):
-            continue  # a job dir being deleted, or not ours
-        if kind is None or st.kind == kind:
-            out.append(st)
-    return sorted(out, key=lambda s: s.submitted_ns, reverse=True)
+    """Every job, newest first (optionally of one kind); dead running jobs come back failed.
+
+    A lane with unfinished jobs and no runner gets one here, so a killed runner is replaced by the
+    next look at the jobs from any page or process.
+    """
+    out = [_check_alive(settings.jobs_dir / s.job_id, s) for s in scan(settings)]
+    start_runners(settings, (s.lane for s in out if not s.is_final))
+    return sorted((s for s in out if kind is None or s.kind == kind), key=lambda s: s.submitted_ns, reverse=True)
 
 
-def queued(settings: Settings) -> list[JobStatus]:
-    """Queued jobs in submission order (the order they will run in)."""
-    return sorted((s for s in list_jobs(settings) if s.state == QUEUED), key=lambda s: s.submitted_ns)
+def queued(settings: Settings, lane: str | None = None) -> list[JobStatus]:
+    """Queued jobs in submission order (the order they run in within a lane); one lane's when given."""
+    return sorted((s for s in list_jobs(settings) if s.state == QUEUED and lane in (None, s.lane)),
+                  key=lambda s: s.submitted_ns)
+
+
+def waiting_reason(settings: Settings, st: JobStatus, jobs: list[JobStatus] | None = None) -> str:
+    """Why a queued job has not started, in a few words; "" for a job that is not waiting.
+
+    `jobs` is a listing the caller already has (saves a second scan).
+    """
+    if st.state != QUEUED:
+        return ""
+    same = [s for s in (list_jobs(settings) if jobs is None else jobs) if s.lane == st.lane]
+    ahead = sum(1 for s in same if s.state == QUEUED and s.submitted_ns < st.submitted_ns)
+    running = [s for s in same if s.state == RUNNING]
+    if running:
+        more = f", then {ahead} queued ahead of it" if ahead else ""
+        return f"waiting for {running[0].name!r} ({st.lane} lane) to finish{more}"
+    if ahead:
+        return f"{_ordinal(ahead + 1)} in the {st.lane} lane"
+    return f"next in the {st.lane} lane (starting)"
+
+
+def _ordinal(n: int) -> str:
+    words = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+    return words.get(n, f"number {n}")
 
 
 def _check_alive(d: Path, st: JobStatus) -> JobStatus:
-    if st.state != RUNNING or st.pid is None:
+    """A running job whose worker is gone is settled; an ignored cancel past its grace is escalated."""
+    if st.state != RUNNING:
         return st
-    if process_alive(st.pid, st.pid_started):
-        return st
-    return mark_dead(d, st)
+    try:
+        launcher = launcher_named(st.launcher)
+    except (ValueError, ImportError):
+        return st  # a launcher this install lacks: leave the job to a runner that has it
+    if not launcher.alive(st):
+        return mark_dead(d, st)
+    asked = _cancel_asked_at(d)
+    if asked is not None and time.time() - asked > st.cancel_grace_s + ESCALATE_SLACK_S:
+        launcher.stop(st, force=True)
+    return st
+
+
+def _cancel_asked_at(d: Path) -> float | None:
+    try:
+        return (d / CANCEL_FILE).stat().st_mtime
+    except OSError:
+        return None
 
 
 def mark_dead(d: Path, st: JobStatus) -> JobStatus:
-    """Record that a running job's worker is gone: failed, with the end of its log as the reason."""
-    tail = log_tail(d, 15)
-    last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), "")
-    error = f"The worker process (pid {st.pid}) died without finishing" + (f"; last log line: {last}" if last else "")
-    try:
-        with status_lock(d):
-            cur = read_status(d)
-            if cur.state != RUNNING or cur.pid != st.pid:
-                return cur  # someone else settled it meanwhile
-            if (d / CANCEL_FILE).exists():  # killed after a cancel (grace period over): as asked
-                new = JobStatus.from_json({**cur.to_json(), "state": CANCELLED, "finished_at": time.time(),
-                                           "message": "cancelled (the worker was stopped)"})
-            else:
-                new = JobStatus.from_json({**cur.to_json(), "state": FAILED, "error": error,
-                                           "finished_at": time.time(), "message": "worker died"})
-            write_status(d, new)
-        if new.state == FAILED:
-            with contextlib.suppress(OSError), open(d / LOG, "a") as f:
-                f.write(f"\n[jobs] {error}\n")
-        return new
-    except OSError:
-        # The job dir is unwritable: still report the truth to the caller.
-        return JobStatus.from_json({**st.to_json(), "state": FAILED, "error": error})
+    """Record that a running job's worker is gone: failed with the launcher's reason, or cancelled if asked."""
+    return settle(d, st, launcher_named(st.launcher).death_reason(st, d))
 
 
 def cancel(settings: Settings, job_id: str) -> JobStatus:
-    """Ask a job to stop: a queued job is cancelled at once; a running one within a few seconds."""
+    """Ask a job to stop: a queued job is cancelled at once; a running one within a few seconds.
+
+    A worker that ignores it is killed after the job's grace period, by its lane's runner (started here
+    if it died) or, failing that, by whoever lists the job.
+    """
     d = job_dir(settings, job_id)
-    (d / CANCEL_FILE).touch()
-    with status_lock(d):
-        st = read_status(d)
-        if st.state == QUEUED:
-            st = JobStatus.from_json({**st.to_json(), "state": CANCELLED, "finished_at": time.time(),
-                                      "message": "cancelled before it started"})
-            write_status(d, st)
-            return st
-    if st.state == RUNNING and process_alive(st.pid, st.pid_started):
-        # The worker's SIGTERM handler only sets a flag; the handler stops at its next check.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(st.pid, signal.SIGTERM)
+    try:
+        (d / CANCEL_FILE).touch()
+        with status_lock(d):
+            st = read_status(d)
+            if st.state == QUEUED:
+                st = replace(st, state=CANCELLED, finished_at=time.time(), message="cancelled before it started")
+                write_status(d, st)
+                return st
+    except OSError as e:
+        raise JobError(f"Cannot cancel {job_id}: its folder takes no writes ({e.strerror or e})") from None
+    if st.state == RUNNING:
+        launcher_named(st.launcher).stop(st, force=False)
+        start_runner(settings, st.lane)
     return get(settings, job_id)
 
 
 def delete(settings: Settings, job_id: str) -> None:
-    """Remove a finished job's directory; running or queued jobs must be cancelled first."""
+    """Remove a finished job's directory (and the runner's note on it); unfinished jobs must be cancelled first."""
     d = job_dir(settings, job_id)
     st = get(settings, job_id)
     if not st.is_final:
         raise JobError(f"Job {job_id} is {st.state}; cancel it before deleting it.")
-    shutil.rmtree(d)
+    try:
+        shutil.rmtree(d)
+    except OSError as e:
+        raise JobError(f"Cannot delete {job_id}: {e.strerror or e}") from None
+    with contextlib.suppress(FileNotFoundError):
+        note_path(d).unlink()
 
 
-def runner_active(settings: Settings) -> bool:
-    """True while some runner process holds the queue lock."""
-    path = settings.jobs_dir / RUNNER_LOCK
-    if not path.exists():
-        return False
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
-
-
-def ensure_runner(settings: Settings) -> bool:
-    """Start a runner when jobs wait and none runs (after submit, or after an app restart)."""
-    if not queued(settings) or runner_active(settings):
-        return False
-    settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.jobs_dir / RUNNER_LOG, "a") as log:
-        # A new session: closing the browser, reloading or stopping Streamlit leaves the runner alone.
-        subprocess.Popen(
-            [sys.executable, "-m", "workbench.jobs.runner", str(settings.jobs_dir)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=str(REPO_ROOT), env=child_env(settings),
-        )
-    return True
+def ensure_runners(settings: Settings) -> list[str]:
+    """Start a runner for every lane with unfinished jobs and none running; returns the lanes started."""
+    return start_runners(settings, (s.lane for s in scan(settings) if not s.is_final))
 
 
 def reconcile(settings: Settings) -> list[JobStatus]:
-    """After an app (re)start: settle dead running jobs and restart the queue; returns all jobs."""
-    jobs = list_jobs(settings)
-    ensure_runner(settings)
-    return jobs
+    """After an app (re)start: settle dead running jobs and restart every lane's queue; returns all jobs."""
+    return list_jobs(settings)
+
+
+__all__ = ["JobError", "cancel", "delete", "ensure_runners", "get", "job_dir", "list_jobs", "queued", "reconcile",
+           "runner_active", "scan", "submit", "waiting_reason"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -19,6 +20,13 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
 
 SPEC, STATUS, METRICS, LOG, CANCEL_FILE, LOCK = (
     "spec.json", "status.json", "metrics.jsonl", "log.txt", "cancel", ".status.lock")
+# Runner-owned notes, one per job whose own folder could not take its outcome (read-only, gone):
+# `jobs_dir/.notes/JOB_ID.json`; `read_status` lays a note over a status that is not final yet.
+NOTES = ".notes"
+
+
+class JobError(ValueError):
+    """A job request that cannot be honoured; the message is meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,9 @@ class JobStatus:
     result: dict = field(default_factory=dict)
     updated_at: float = 0.0
     cancel_grace_s: float = 30.0  # after a cancel, how long the worker may take before it is killed
+    lane: str = "default"  # one job at a time per lane; jobs of other lanes run alongside
+    launcher: str = "local"  # what started the worker (workbench.jobs.launch): "local" or e.g. "ray"
+    external_id: str | None = None  # the launcher's own id for the worker (a Ray job id); None for local
 
     @property
     def is_final(self) -> bool:
@@ -85,11 +96,73 @@ def status_lock(job_dir: Path):
 
 
 def read_status(job_dir: Path) -> JobStatus:
-    return JobStatus.from_json(json.loads((job_dir / STATUS).read_text()))
+    """The stored status, with the runner's note (if any) laid over a status that is not final yet."""
+    st = JobStatus.from_json(json.loads((job_dir / STATUS).read_text()))
+    if st.is_final:
+        return st
+    note = note_path(job_dir)
+    if note.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            return replace(st, **{k: v for k, v in json.loads(note.read_text()).items()
+                                  if k in ("state", "error", "message", "finished_at")})
+    return st
 
 
 def write_status(job_dir: Path, st: JobStatus) -> None:
-    write_json_atomic(job_dir / STATUS, replace(st, updated_at=time.time()).to_json())
+    """Replace status.json atomically; on a full disk, overwrite it in place (its blocks are already ours)."""
+    data = replace(st, updated_at=time.time()).to_json()
+    try:
+        write_json_atomic(job_dir / STATUS, data)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not (job_dir / STATUS).is_file():
+            raise
+        # A temp file needs a new block; the old file's own do not. Readers may glimpse a half-written
+        # file for an instant (they skip it), which beats an outcome that is never recorded.
+        with open(job_dir / STATUS, "r+") as f:
+            f.write(json.dumps(data))
+            f.truncate()
+
+
+def note_path(job_dir: Path) -> Path:
+    return job_dir.parent / NOTES / f"{job_dir.name}.json"
+
+
+def write_note(job_dir: Path, **fields) -> None:
+    """Record a job's outcome outside its folder (the folder would not take it)."""
+    write_json_atomic(note_path(job_dir), fields)
+
+
+def settle(job_dir: Path, st: JobStatus, reason: str) -> JobStatus:
+    """End a job whose worker is gone: cancelled when a cancel was asked for, else failed with `reason`.
+
+    Nothing changes when the job already ended (its worker recorded the outcome) or another worker took
+    over; when the folder cannot be written, the outcome goes to the runner's note instead.
+    """
+    now = time.time()
+    try:
+        with status_lock(job_dir):
+            cur = read_status(job_dir)
+            if cur.is_final or (cur.pid, cur.external_id) != (st.pid, st.external_id):
+                return cur
+            if (job_dir / CANCEL_FILE).exists():  # stopped after a cancel (grace period over): as asked
+                new = replace(cur, state=CANCELLED, finished_at=now, message="cancelled (the worker was stopped)")
+            else:
+                new = replace(cur, state=FAILED, finished_at=now, error=reason[:500], message="worker died")
+            write_status(job_dir, new)
+        if new.state == FAILED:
+            with contextlib.suppress(OSError), open(job_dir / LOG, "a") as f:
+                f.write(f"\n[jobs] {reason}\n")
+        return new
+    except OSError as e:
+        return fail_outside(job_dir, st, f"{reason} (and its folder cannot be written: {e.strerror or e})")
+
+
+def fail_outside(job_dir: Path, st: JobStatus, error: str) -> JobStatus:
+    """Fail a job through the runner's note: for a folder that takes no writes. Returns what lists show."""
+    fields = dict(state=FAILED, error=error[:500], message="failed", finished_at=time.time())
+    with contextlib.suppress(OSError):
+        write_note(job_dir, **fields)
+    return replace(st, **fields)
 
 
 def update_status(job_dir: Path, **changes) -> JobStatus:
