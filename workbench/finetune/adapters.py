@@ -36,6 +36,7 @@ class AdapterInfo:
     final_val_loss: float | None = None
     train_seconds: float | None = None
     size_mb: float = 0.0
+    partial_steps: int | None = None  # a cancelled job's checkpoint kept as an adapter: the steps it had run
     created_at: float = 0.0
     job_id: str = ""
     spec: dict = field(default_factory=dict)
@@ -68,7 +69,7 @@ class AdapterRegistry:
             final_loss=meta.get("final_loss"), final_val_loss=meta.get("final_val_loss"),
             train_seconds=meta.get("train_seconds"), size_mb=round(_size_mb(folder), 2),
             created_at=meta.get("created_at", folder.stat().st_mtime), job_id=meta.get("job_id", ""),
-            spec=meta.get("spec", {}),
+            spec=meta.get("spec", {}), partial_steps=meta.get("partial_steps"),
         )
 
     def list(self) -> list[AdapterInfo]:
@@ -106,9 +107,24 @@ class AdapterRegistry:
             "train_seconds": result.get("train_seconds"), "created_at": time.time(), "job_id": job_id,
             "spec": spec.to_json(), "device": result.get("device", ""),
         }
+        if result.get("partial"):  # a cancelled job's checkpoint: say so wherever the adapter is listed
+            meta["partial_steps"] = result.get("steps")
         (tmp / META).write_text(json.dumps(meta, indent=1))
         tmp.rename(self.root / name)
         return self.get(name)
+
+    def register_checkpoint(self, job_dir: Path, job_id: str, steps: int | None) -> AdapterInfo:
+        """Keep a cancelled training job's last checkpoint as an adapter named '<adapter>-step<N>'."""
+        from workbench.finetune.spec import TrainSpec
+        from workbench.jobs.store import read_spec
+
+        source = job_dir / "checkpoint"
+        if not (source / "adapter_config.json").is_file():
+            raise AdapterError("This job left no checkpoint (it stopped before its first saved step).")
+        spec = TrainSpec.from_json(read_spec(job_dir))
+        suffix = f"-step{steps}" if steps else "-checkpoint"
+        spec = TrainSpec.from_json({**spec.to_json(), "adapter_name": spec.adapter_name[: 64 - len(suffix)] + suffix})
+        return self.register(source, spec, {"partial": True, "steps": steps}, job_id=job_id)
 
     def rename(self, old: str, new: str) -> AdapterInfo:
         folder = self._folder(old)

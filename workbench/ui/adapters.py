@@ -22,6 +22,7 @@ def adapters_section(reg: AdapterRegistry) -> str | None:
         "name": a.name, "base model": a.base_model, "dataset": a.dataset, "dataset hash": a.dataset_hash,
         "final loss": a.final_loss, "val loss": a.final_val_loss, "training time": fmt_duration(a.train_seconds),
         "size (MB)": round(a.size_mb, 1),
+        "note": f"checkpoint of a cancelled job ({a.partial_steps} steps)" if a.partial_steps else "",
     } for a in adapters]), hide_index=True, width="stretch")
     return st.selectbox("Adapter", [a.name for a in adapters])
 

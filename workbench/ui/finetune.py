@@ -8,10 +8,12 @@ import streamlit as st
 
 from workbench import finetune, jobs
 from workbench.finetune import datasets as ds
+from workbench.finetune.adapters import AdapterError, AdapterRegistry
 from workbench.finetune.figures import training_curves
 from workbench.finetune.model import device_for_training, linear_layer_names
 from workbench.settings import Settings
 from workbench.ui import safe, state
+from workbench.ui.links import next_step
 
 POLL_S = 2.0
 
@@ -66,10 +68,9 @@ def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
         st.progress(0.0, text=f"{safe.text(st_job.message or 'starting')} · elapsed {fmt_duration(st_job.elapsed_s)}")
     if st_job.state == jobs.FAILED:
         st.error(f"Failed: {safe.text(st_job.error)}")
-    elif st_job.state == jobs.CANCELLED:
-        st.warning("Cancelled." + (" The last checkpoint is kept in the job folder."
-                                   if (d / "checkpoint").is_dir() else ""))
     metrics = jobs.read_metrics(d)
+    if st_job.state == jobs.CANCELLED:
+        checkpoint_panel(settings, st_job, d, metrics)
     if metrics and any("loss" in m for m in metrics):
         st.plotly_chart(training_curves({st_job.name: metrics}), key=f"curves-{st_job.job_id}")
         last = metrics[-1]
@@ -86,6 +87,24 @@ def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
             st.json(st_job.result)
     with st.expander("Log (last lines)", expanded=st_job.state in (jobs.RUNNING, jobs.FAILED)):
         st.code(jobs.log_tail(d, 30) or "(empty)", language=None)
+
+
+def checkpoint_panel(settings: Settings, st_job: jobs.JobStatus, d, metrics: list[dict]) -> None:
+    """A cancelled job says so, and its last checkpoint can become an adapter to try in the arena."""
+    if not (d / "checkpoint" / "adapter_config.json").is_file():
+        st.warning("Cancelled before its first checkpoint: nothing to keep.")
+        return
+    steps = max((m["step"] for m in metrics if m.get("step") is not None and "loss" in m), default=None)
+    st.warning(f"Cancelled. Its last checkpoint (step {steps or '?'}) is kept in the job folder.")
+    if st.button("Register the checkpoint as an adapter", key=f"ckpt-{st_job.job_id}",
+                 icon=":material/save:"):
+        try:
+            info = AdapterRegistry(settings).register_checkpoint(d, st_job.job_id, steps)
+        except (AdapterError, OSError, ValueError) as e:
+            st.error(safe.text(e))
+            return
+        st.success(f"Registered as adapter '{safe.text(info.name)}' (a partial run of {steps or '?'} steps).")
+        next_step("pages/arena.py", "Try it in the Arena", ":material/forum:")
 
 
 def live_job(settings: Settings, job_id: str) -> None:
