@@ -48,6 +48,7 @@ START_TIMEOUT_S = 60.0
 # name -> "module:Class" of every launcher; imported on first use so the local path needs nothing else.
 LAUNCHERS = {
     "local": "workbench.jobs.launch:LocalLauncher",
+    "ray": "workbench.jobs.ray_launch:RayLauncher",  # its address: Settings.ray_address (WORKBENCH_RAY_ADDRESS)
 }
 
 
@@ -154,5 +155,9 @@ def launcher_named(name: str) -> Launcher:
 
 
 def launcher_for(settings: Settings) -> Launcher:
-    """The launcher new jobs get under these settings: local processes."""
+    """The launcher new jobs get under these settings: a Ray cluster when ray_address is set, else local processes."""
+    if settings.ray_address:
+        from workbench.jobs.ray_launch import RayLauncher
+
+        return RayLauncher(settings.ray_address)
     return launcher_named("local")

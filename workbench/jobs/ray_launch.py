@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 import shlex
 import sys
 import time
@@ -40,8 +41,11 @@ UNREACHABLE_CODE = 1
 # Not the endpoint API key: a runtime environment is stored by the head and shown in its dashboard.
 FORWARD_PREFIXES = ("WORKBENCH_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_", "GOMP_", "MKL_")
 NOT_FORWARDED = ("WORKBENCH_RAY_ADDRESS", "WORKBENCH_ENDPOINT_API_KEY")
-EXCLUDES = [".git", ".venv", "/storage", "**/__pycache__", "bench/out", "tests/screenshots"]
+# Ray already leaves out .git, .venv and what .gitignore names; these hold in any checkout.
+EXCLUDES = ["/storage", "**/__pycache__", "bench/out", "tests/screenshots"]
 
+# Errors of the Jobs SDK that are Ray's answer about one job, not a head that cannot be used.
+ANSWERS = ("does not exist", "already exists")
 # Per head address, shared by every launcher in this process (pages build one per status they check):
 # the first failed request, reset by any answer; and the client (its creation costs two requests).
 _unreachable_since: dict[str, float] = {}
@@ -53,7 +57,15 @@ class RayUnreachable(ConnectionError):
 
 
 def _error_text(e: BaseException) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0][:200]
+    """One short line for the user: requests' connection errors nest the useful part deep inside."""
+    import requests
+
+    if isinstance(e, requests.Timeout):
+        return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
+    text = str(e)
+    if m := re.search(r"\[Errno -?\d+\] ([^'\")]+)", text):
+        return m.group(1).strip()
+    return (text.splitlines() or [type(e).__name__])[0][:200]
 
 
 def job_client(address: str):
@@ -75,7 +87,7 @@ def job_client(address: str):
         return TimedClient(address)
     except RayUnreachable:
         raise
-    except (ConnectionError, RuntimeError) as e:  # the SDK's "Failed to connect", or not a Ray dashboard
+    except ConnectionError as e:  # the SDK's own "Failed to connect"
         raise RayUnreachable(_error_text(e)) from e
 
 
@@ -112,10 +124,16 @@ class RayLauncher:
             if self.address not in _clients:
                 _clients[self.address] = job_client(self.address)
             out = getattr(_clients[self.address], method)(*args, **kwargs)
-        except RayUnreachable:
+        except (RayUnreachable, RuntimeError) as e:
+            # Ray's answers about one job pass through; anything else (a 5xx while the head restarts, a
+            # server that is not a Ray dashboard) means no usable head.
+            if isinstance(e, RuntimeError) and any(w in str(e) for w in ANSWERS):
+                raise
             _clients.pop(self.address, None)
             _unreachable_since.setdefault(self.address, time.time())
-            raise
+            if isinstance(e, RayUnreachable):
+                raise
+            raise RayUnreachable(_error_text(e)) from e
         _unreachable_since.pop(self.address, None)
         return out
 
@@ -129,7 +147,7 @@ class RayLauncher:
         try:
             return self._call("get_job_info", st.external_id)
         except RuntimeError as e:
-            if "404" in str(e) or "does not exist" in str(e):
+            if "does not exist" in str(e):
                 return None
             raise
 
@@ -138,9 +156,9 @@ class RayLauncher:
         """Refuse new jobs, with the reason, while the head does not answer."""
         try:
             self._call("get_version")
-        except (RayUnreachable, RuntimeError) as e:
+        except RayUnreachable as e:
             raise JobError(
-                f"The Ray cluster at {self.address} (WORKBENCH_RAY_ADDRESS) does not answer: {_error_text(e)}. "
+                f"The Ray cluster at {self.address} (WORKBENCH_RAY_ADDRESS) cannot be reached: {e}. "
                 "Nothing was queued. Start the Ray head, or unset WORKBENCH_RAY_ADDRESS to run jobs on "
                 "this machine.") from e
 
@@ -202,7 +220,7 @@ class RayLauncher:
         """
         if not st.external_id:
             return
-        with contextlib.suppress(RayUnreachable, RuntimeError):
+        with contextlib.suppress(RayUnreachable, RuntimeError):  # quiet head, or a job Ray forgot: nothing to stop
             self._call("stop_job", st.external_id)
 
     def death_reason(self, st: JobStatus, job_dir: Path) -> str:
@@ -212,15 +230,16 @@ class RayLauncher:
         try:
             info = self._info(st)
         except RayUnreachable as e:
-            return (f"Ray head unreachable at {self.address} for {self.unreachable_for():.0f} s ({e}); "
+            return (f"Ray head unreachable at {self.address} for {self.unreachable_for():.0f} s ({e}): "
                     f"Ray job {st.external_id} is lost with it{tail}")
         if info is None:
             return f"Ray no longer knows job {st.external_id} (was the head restarted?){tail}"
         state = info.status.value
         code = info.driver_exit_code
-        how = (f"was killed by signal {-code}" if code is not None and code < 0 else
+        how = ("was stopped through Ray" if state == "STOPPED" else
+               f"was killed by signal {-code}" if code is not None and code < 0 else
                f"exited with code {code}" if code is not None else f"ended {state}")
-        reason = f"The Ray job {st.external_id} {how} ({state}) without recording an outcome"
+        reason = f"The Ray job {st.external_id} {how} without recording an outcome"
         if last and not last.startswith("[jobs] submitted"):
             return reason + tail
         # The worker never wrote a line (e.g. the runtime environment failed on the node): Ray's message says why.
