@@ -12,7 +12,7 @@ from workbench.retrieval import RetrievalSettings, load_defaults, retrieve, save
 from workbench.retrieval.corpus import corpus_for, forget
 from workbench.retrieval.gold import relevance_fn
 from workbench.retrieval.metrics import hit_at_k, ndcg_at_k, reciprocal_rank
-from workbench.retrieval.passages import highlight_html, highlight_spans, in_context
+from workbench.retrieval.passages import MARK_STYLE, highlight_html, highlight_spans, in_context
 from workbench.retrieval.projection import project
 from workbench.retrieval.search import fuse, mmr_select
 
@@ -146,8 +146,12 @@ def test_metrics_against_hand_values():
 def test_highlight_and_context(coll):
     text = "Mars is the Red planet; redness is not red-ish."
     spans = highlight_spans(text, "what is red mars?")
-    assert [text[s:e] for s, e in spans] == ["Mars", "Red", "red"]
-    assert highlight_html("<b>red</b>", "red") == "&lt;b&gt;<mark>red</mark>&lt;/b&gt;"
+    # Whole words only: "red-ish" is marked as one word, never cut in two (issue 15).
+    assert [text[s:e] for s, e in spans] == ["Mars", "Red", "red-ish"]
+    assert highlight_html("<b>red</b>", "red") == f'&lt;b&gt;<mark style="{MARK_STYLE}">red</mark>&lt;/b&gt;'
+    # R's data.frame stays one marked word, and `<-` stays as written.
+    assert highlight_html("df <- data.frame(x)", "data frame") == (
+        f'df &lt;- <mark style="{MARK_STYLE}">data.frame</mark>(x)')
     chunk = coll.chunks()[1]
     ctx = in_context(coll.get_document(chunk.doc_id), chunk, window=10)
     assert ctx.passage == chunk.text and ctx.before.endswith("\n\n") and ctx.after.startswith("\n\n")

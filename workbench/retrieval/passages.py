@@ -9,20 +9,25 @@ from workbench.retrieval.corpus import tokenize
 from workbench.types import Chunk, Document
 
 
+# A word as a reader sees it: letters and digits joined by ".", "_", "-" or "'" (data.frame, red-ish, O'Neil).
+_WORD = re.compile(r"\w+(?:[._'\-]\w+)*")
+# Visible on light and dark themes, and without the padding that set "data.frame" apart as "data . frame".
+MARK_STYLE = "background:#ffd43b;color:#1a1a1a;padding:0;border-radius:2px"
+
+
 def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
-    """(start, end) of every whole-word occurrence of a query term in `text`, in order."""
-    terms = sorted(set(tokenize(query)), key=len, reverse=True)
+    """(start, end) of every whole word of `text` that contains a query term, in order (never part of a word)."""
+    terms = set(tokenize(query))
     if not terms:
         return []
-    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", re.IGNORECASE)
-    return [m.span() for m in pattern.finditer(text)]
+    return [m.span() for m in _WORD.finditer(text) if terms.intersection(tokenize(m.group(0)))]
 
 
 def highlight_html(text: str, query: str, mark: str = "mark") -> str:
-    """`text` HTML-escaped, with query terms wrapped in <mark> (safe to render as HTML)."""
+    """`text` HTML-escaped, with words holding query terms wrapped in a visible <mark> (safe to render as HTML)."""
     out, pos = [], 0
     for s, e in highlight_spans(text, query):
-        out += [html.escape(text[pos:s]), f"<{mark}>", html.escape(text[s:e]), f"</{mark}>"]
+        out += [html.escape(text[pos:s]), f'<{mark} style="{MARK_STYLE}">', html.escape(text[s:e]), f"</{mark}>"]
         pos = e
     out.append(html.escape(text[pos:]))
     return "".join(out)
