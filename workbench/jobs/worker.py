@@ -42,8 +42,8 @@ def run(job_dir: Path) -> int:
         return 3
     ctx = JobContext(job_dir, settings)
     signal.signal(signal.SIGTERM, ctx.request_cancel)
-    ctx.log(f"job {ctx.job_id} ({ctx.kind}) started, handler {st.handler}, pid {os.getpid()}")
     try:
+        ctx.log(f"job {ctx.job_id} ({ctx.kind}) started, handler {st.handler}, pid {os.getpid()}")
         result = resolve(st.handler)(ctx)
         if result:
             ctx.result(**result)
