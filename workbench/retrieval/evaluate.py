@@ -6,7 +6,7 @@ else the source document and page); hit@k below is "gold passage retrieved@k" in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from workbench.retrieval.metrics import first_relevant_rank, hit_at_k, mean, ndc
 from workbench.retrieval.search import retrieve
 
 DEPTH = 20  # how deep each ranking is read, so the table can say "ranked 12th" rather than "missed"
+QUESTION_BATCH = 64  # questions per embedding call: progress and cancel between calls, few forward passes
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,17 @@ class RetrievalEval:
     skipped: tuple[str, ...] = ()
     cancelled: bool = False
 
+    def to_json(self) -> dict:
+        return {"summaries": [asdict(s) for s in self.summaries],
+                "rows": [{**asdict(r), "rels": [bool(x) for x in r.rels]} for r in self.rows],
+                "skipped": list(self.skipped), "cancelled": self.cancelled}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RetrievalEval":
+        return cls(tuple(ModeSummary(**s) for s in d["summaries"]),
+                   tuple(QuestionResult(**{**r, "rels": tuple(bool(x) for x in r["rels"])}) for r in d["rows"]),
+                   tuple(d.get("skipped", ())), bool(d.get("cancelled", False)))
+
 
 def summarize(rows: Sequence[QuestionResult], mode: str, k: int) -> ModeSummary | None:
     """Mean gold passage retrieved@k, MRR@k and nDCG@k of one mode's rows, recomputed at `k` from stored rankings."""
@@ -65,6 +77,22 @@ def summarize(rows: Sequence[QuestionResult], mode: str, k: int) -> ModeSummary 
     return ModeSummary(mode, k, mean([hit_at_k(r.rels, k) for r in mine]),
                        mean([reciprocal_rank(r.rels, k) for r in mine]),
                        mean([ndcg_at_k(r.rels, k, r.n_gold) for r in mine]), len(mine))
+
+
+EMBED_SHARE = 0.1  # of the progress bar: embedding the questions; the rest, ranking them under each mode
+
+
+def _embed_questions(embedder, texts: list[str], progress, cancel) -> tuple[np.ndarray, bool]:
+    """Question vectors in batches of QUESTION_BATCH; (vectors so far, True) when cancelled in between."""
+    parts = []
+    for i in range(0, len(texts), QUESTION_BATCH):
+        if cancel is not None and cancel():
+            return np.zeros((0, 1)), True
+        if progress:
+            progress(EMBED_SHARE * i / len(texts), f"embedding questions {i + 1}-"
+                                                   f"{min(len(texts), i + QUESTION_BATCH)} of {len(texts)}")
+        parts.append(np.asarray(embedder.embed_batch(texts[i:i + QUESTION_BATCH])))
+    return (np.concatenate(parts) if parts else np.zeros((0, 1))), False
 
 
 def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], base: RetrievalSettings,
@@ -89,18 +117,18 @@ def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], ba
         else:
             gold[q.id] = (fn, n, how)
     scored = [q for q in questions if q.id in gold]
-    # Embed all questions in one batch: it is the expensive part and identical across modes.
-    qvecs = collection.embedder.embed_batch([q.question for q in scored]) if scored else np.zeros((0, 1))
+    # Embedding the questions is the expensive part and identical across modes: once, in a few large batches.
+    qvecs, cancelled = _embed_questions(collection.embedder, [q.question for q in scored], progress, cancel)
     total = max(1, len(scored) * len(modes))
-    cancelled = False
-    for mi, mode in enumerate(modes):
+    for mi, mode in enumerate(modes if not cancelled else ()):
         rs = base.with_(mode=mode, k=max(k, DEPTH), threshold=None)
         for qi, q in enumerate(scored):
             if cancel is not None and cancel():
                 cancelled = True
                 break
             if progress:
-                progress((mi * len(scored) + qi) / total, f"{mode}: question {qi + 1} of {len(scored)}")
+                progress(EMBED_SHARE + (1 - EMBED_SHARE) * (mi * len(scored) + qi) / total,
+                         f"{mode}: question {qi + 1} of {len(scored)}")
             hits = retrieve(collection, q.question, rs, qvec=qvecs[qi])
             fn, n, how = gold[q.id]
             rels = [fn(h.chunk) for h in hits]

@@ -25,6 +25,24 @@ def scratch_client():
         return _CLIENT
 
 
+def live_scratch_names(client=None) -> list[str]:
+    """Scratch collections that exist in this process's client now (a finished sweep leaves none)."""
+    client = client or scratch_client()
+    return sorted(n for n in (getattr(c, "name", c) for c in client.list_collections()) if n.startswith(SCRATCH_PREFIX))
+
+
+def drop_leftovers(client=None) -> list[str]:
+    """Delete every scratch collection of this process; returns their names (a sweep's last guard)."""
+    client = client or scratch_client()
+    left = live_scratch_names(client)
+    for name in left:
+        try:
+            client.delete_collection(name)
+        except Exception:  # gone meanwhile: the goal is that none remains
+            pass
+    return left
+
+
 def _meta(c: Chunk) -> dict:
     m = {"doc_id": c.doc_id, "doc_name": c.doc_name, "start": c.start, "end": c.end, "index": c.index}
     if c.page is not None:  # Chroma metadata cannot hold None

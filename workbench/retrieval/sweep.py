@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -16,6 +16,11 @@ from workbench.retrieval.scratch import ScratchCollection
 from workbench.types import Document
 
 Progress = Callable[[float, str], None]
+MEMO_BATCH = 256  # texts per embedding call in a sweep: cancel and progress between calls
+
+
+class SweepCancelled(Exception):
+    """Raised inside a sweep's embedding when the user cancelled; the sweep ends with what it finished."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,14 @@ class SweepGrid:
     def size(self) -> int:
         return len(self.strategies) * len(self.sizes) * len(self.overlaps) * len(self.ks)
 
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SweepGrid":
+        return cls(tuple(d["strategies"]), tuple(int(x) for x in d["sizes"]), tuple(float(x) for x in d["overlaps"]),
+                   tuple(int(x) for x in d["ks"]), d.get("unit", "chars"))
+
 
 @dataclass(frozen=True)
 class SweepRow:
@@ -77,6 +90,16 @@ class SweepResult:
     scratch_dropped: int = 0
     notes: tuple[str, ...] = field(default=())
 
+    def to_json(self) -> dict:
+        return {**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()},
+                "rows": [asdict(r) for r in self.rows]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SweepResult":
+        return cls(tuple(SweepRow(**r) for r in d["rows"]), d["mode"], tuple(d.get("skipped", ())),
+                   bool(d.get("cancelled", False)), int(d.get("texts_embedded", 0)), int(d.get("texts_reused", 0)),
+                   int(d.get("scratch_created", 0)), int(d.get("scratch_dropped", 0)), tuple(d.get("notes", ())))
+
     def best(self, metric: str = "mrr") -> SweepRow | None:
         """The top row by `metric`, ties broken by hit@k then fewer chunks (a smaller index)."""
         if not self.rows:
@@ -91,6 +114,8 @@ class EmbeddingMemo:
     def __init__(self, embedder, backing: Callable[[list[str]], np.ndarray] | None = None):
         self.embedder = embedder
         self.backing = backing
+        self.cancel: Callable[[], bool] | None = None  # checked before each embedding call
+        self.on_batch: Callable[[int, int], None] | None = None  # (texts done, texts to embed) after each call
         self.store: dict[str, np.ndarray] = {}
         self.embedded = 0  # texts that went through the model
         self.reused = 0  # texts answered from the memo or the persistent cache
@@ -104,17 +129,22 @@ class EmbeddingMemo:
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         missing = list(dict.fromkeys(t for t in texts if t not in self.store))
-        if missing:
+        for i in range(0, len(missing), MEMO_BATCH):
+            if self.cancel is not None and self.cancel():
+                raise SweepCancelled()
+            part = missing[i:i + MEMO_BATCH]
             if self.backing is not None:
                 before = self.embedded
-                vecs = self.backing(missing)
+                vecs = self.backing(part)
                 fresh = self.embedded - before
             else:
-                vecs = self.embedder.embed_batch(missing)
-                fresh = len(missing)
+                vecs = self.embedder.embed_batch(part)
+                fresh = len(part)
                 self.embedded += fresh
-            self.store.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
-            self.reused += len(missing) - fresh
+            self.store.update(zip(part, np.asarray(vecs, dtype=np.float32)))
+            self.reused += len(part) - fresh
+            if self.on_batch is not None:
+                self.on_batch(i + len(part), len(missing))
         self.reused += len(texts) - len(missing)
         return np.stack([self.store[t] for t in texts])
 
@@ -127,6 +157,7 @@ def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid
 
     configs, skipped = grid.configs(base_config)
     memo = memo or EmbeddingMemo(embedder)
+    memo.cancel = cancel
     ks = sorted(set(grid.ks))
     rows: list[SweepRow] = []
     created = dropped = 0
@@ -136,11 +167,18 @@ def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid
             cancelled = True
             break
         label = f"{cfg.strategy} {cfg.chunk_size}/{cfg.chunk_overlap} {cfg.unit}"
+        head = f"configuration {ci + 1} of {len(configs)}: {label}"
         if progress:
-            progress(ci / max(1, len(configs)), f"configuration {ci + 1} of {len(configs)}: {label}")
+            progress(ci / max(1, len(configs)), head)
+            memo.on_batch = lambda done, n, ci=ci, head=head: progress(
+                (ci + 0.8 * done / max(1, n)) / max(1, len(configs)), f"{head}: embedded {done} of {n} new texts")
         t0 = time.perf_counter()
-        chunks = [c for d in documents for c in chunk_document(d, cfg, embedder, embed=memo)]
-        vecs = memo([c.text for c in chunks])
+        try:
+            chunks = [c for d in documents for c in chunk_document(d, cfg, embedder, embed=memo)]
+            vecs = memo([c.text for c in chunks])
+        except SweepCancelled:
+            cancelled = True
+            break
         scratch = ScratchCollection(embedder, cfg, list(documents), label=f"sweep{ci}")
         created += 1
         try:

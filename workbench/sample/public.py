@@ -113,12 +113,14 @@ def public_question_set(n: int | None = None):
 
 
 def load_public_benchmark(settings: Settings, n: int | None = None,
-                          progress: Callable[[float, str], None] | None = None, embedder=None) -> str:
+                          progress: Callable[[float, str], None] | None = None, embedder=None,
+                          cancel: Callable[[], bool] | None = None) -> str:
     """Create (or top up) collection `halueval-qa` with the passages of the first `n` questions."""
     from workbench.knowledge.collections import KnowledgeBase
 
     files, questions, _ = halueval_files(n or PUBLIC_QUESTIONS)
     col = KnowledgeBase(settings, embedder).get_or_create(PUBLIC_COLLECTION)
-    rep = col.ingest(files, progress)
+    rep = col.ingest(files, progress, cancel)
     return (f"collection '{PUBLIC_COLLECTION}': {len(col.documents())} documents ({len(questions)} Wikipedia "
-            f"passages), {col.count()} chunks" + rep.failed_note())
+            f"passages), {col.count()} chunks" + rep.failed_note()
+            + ("; cancelled: the passages finished before the cancel are indexed" if rep.cancelled else ""))

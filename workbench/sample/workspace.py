@@ -20,13 +20,32 @@ LOADERS: list[tuple[str, Callable[..., str]]] = [
 ]
 
 
-def load_sample_workspace(settings: Settings, progress: Progress | None = None) -> list[str]:
-    """Run every part's sample loader; returns one message per part (a part's failure included, never raised)."""
+class LoadCancelled(Exception):
+    """Raised from a part's progress report once the user cancelled: the part stops at that point."""
+
+
+def load_sample_workspace(settings: Settings, progress: Progress | None = None,
+                          cancel: Callable[[], bool] | None = None) -> list[str]:
+    """Run every part's sample loader; returns one message per part (a part's failure included, never raised).
+
+    `cancel`: checked between parts and at each progress report of a part (its loader then stops there,
+    as at any failure, with nothing half-written); the parts not reached are named as not loaded.
+    """
     messages = []
     for i, (label, loader) in enumerate(LOADERS):
-        report = (lambda f, m: progress(min(1.0, (i + f) / len(LOADERS)), m)) if progress else None
+        if cancel is not None and cancel():
+            messages += [f"{lb}: not loaded (cancelled)" for lb, _ in LOADERS[i:]]
+            break
+
+        def report(f: float, m: str, i=i) -> None:
+            if cancel is not None and cancel():
+                raise LoadCancelled()
+            if progress:
+                progress(min(1.0, (i + f) / len(LOADERS)), m)
         try:
             messages.append(f"{label}: {loader(settings, report)}")
+        except LoadCancelled:
+            messages.append(f"{label}: stopped (cancelled)")
         except Exception as e:  # one failing part must not stop the others
             messages.append(f"{label}: failed: {e}")
     if progress:
