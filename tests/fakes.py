@@ -147,3 +147,42 @@ def count(ctx: JobContext) -> dict:
         ctx.log(f"step {i}: total {total}")
     (ctx.dir / ctx.spec.get("out", "out.txt")).write_text(str(total))
     return {"total": total}
+
+
+class QuestionWriter:
+    """A model-free generator for synthetic questions: asks about the first words of its passage."""
+
+    name = "question-writer"
+
+    def generate(self, messages, cfg):
+        from types import SimpleNamespace
+
+        words = _WORD.findall(messages[-1]["content"].split("Passage:", 1)[-1])[:4]
+        return SimpleNamespace(text=f"Question: What does the text say about {' '.join(words)}?")
+
+
+FAKE_MODELS_HANDLER = "tests.fakes:with_fake_models"
+
+
+def with_fake_models(ctx: JobContext):
+    """A job handler: the job's own handler (spec "_handler") in this worker process, with embedding model
+    "fake" the FakeEmbedder and the generator a QuestionWriter (what `route_jobs_through_fakes` submits)."""
+    from workbench import resources
+    from workbench.jobs.context import resolve
+
+    resources.load_embedder = load_embedder_or_fake
+    resources.load_generator = lambda settings, name=None: QuestionWriter()
+    return resolve(ctx.spec["_handler"])(ctx)
+
+
+def route_jobs_through_fakes(monkeypatch) -> None:
+    """Jobs the app submits during a test run their real handler under `with_fake_models` (worker processes
+    do not see the test's monkeypatches), so a page's collection on model "fake" works in its jobs too."""
+    from workbench import jobs
+
+    real = jobs.submit
+
+    def submit(settings, kind, spec, *, handler, **kw):
+        return real(settings, kind, {**spec, "_handler": handler}, handler=FAKE_MODELS_HANDLER, **kw)
+
+    monkeypatch.setattr(jobs, "submit", submit)
