@@ -6,13 +6,14 @@ import json
 import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 
 from tests.servers import fake_endpoint, free_port
+from tests.test_evaluation_runs import FakeGenerator
 from workbench.evaluation.metrics import format_ok
 from workbench.models.endpoint import EndpointGenerator
+from workbench.models.generator import GenerationResult
 from workbench.models.openai_client import ChatClient, EndpointError, api_key_for, key_transport_problem
 from workbench.questions import QuestionSetError, check_format_spec, parse_questions
 
@@ -165,15 +166,14 @@ def test_a_reply_outside_the_protocol_is_an_error_not_an_empty_answer(model, mes
 def test_the_arena_sends_the_session_key_to_the_typed_url_only(two_servers, monkeypatch, fresh_ui_caches, settings):
     """Through the page: the environment key stays home, the entered key goes to its URL only, is cleared when
     the URL changes, and appears in no export and no file."""
-    from streamlit.testing.v1 import AppTest
-
+    from tests.pages import app_page
     from workbench.arena.conversation import to_json, to_markdown
     from workbench.ui import state
 
     configured, typed = two_servers
     monkeypatch.setenv("WORKBENCH_ENDPOINT_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("WORKBENCH_ENDPOINT_API_KEY", "sk-env")
-    at = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "arena.py"), default_timeout=60).run()
+    at = app_page("pages/arena.py", timeout=60).run()  # inside the app's navigation: its page links resolve
     at.multiselect(key="arena_setups").set_value(["base"])
     at.radio(key="arena_source").set_value("OpenAI-compatible endpoint").run()
     at.text_input(key="arena_ep_url").set_value(_url(typed))
@@ -267,3 +267,83 @@ def test_remote_and_file_refs_are_refused_at_upload_and_never_followed(tmp_path,
         assert not qs.questions and len(qs.errors) == len(refs)
         assert all("only references inside the schema" in e.reason for e in qs.errors)
         assert srv.seen == [] and opened == []
+
+
+# --- 2. ... and outside the UI thread: checked once in the run's worker, the report only reads them ------
+
+SLOW_TEXT = "1," * 60
+
+
+class CatastrophicAnswers(FakeGenerator):
+    """A generator whose every answer sends SLOW_FOR_REGEX into catastrophic backtracking."""
+
+    def generate(self, messages, cfg):
+        out = super().generate(messages, cfg)
+        return GenerationResult(SLOW_TEXT, out.stats, out.prompt)
+
+
+def catastrophic_job(ctx) -> dict:
+    """runs.run_job answering SLOW_TEXT to every question."""
+    from workbench.evaluation import runs
+
+    return runs.execute(ctx.settings, ctx.spec["run_id"], ctx, generator=CatastrophicAnswers())
+
+
+def _slow_items(n: int):
+    from workbench.evaluation.sample import sample_items
+
+    return [replace(q, expected_format="regex:" + SLOW_FOR_REGEX) for q in sample_items()[:n]]
+
+
+def _timed_report(fresh_ui_caches):
+    """The Report page on the newest run: (AppTest, seconds its second run took: the scoring and drawing)."""
+    from tests.pages import app_page
+
+    at = app_page("pages/evaluate_report.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    t0 = time.monotonic()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at, time.monotonic() - t0
+
+
+def test_format_checks_run_in_the_worker_and_the_report_only_reads_them(settings, fresh_ui_caches, monkeypatch):
+    from tests.test_attacks_runs import wait_for
+    from workbench.evaluation import run_index, runs
+    from workbench.questions import formats
+
+    run_id = runs.submit_run(settings, runs.RunSpec(set_name="t", setups=("base",)), _slow_items(3),
+                             handler="tests.test_attacks:catastrophic_job")
+    job = run_index.get(settings, run_id).job_id
+    assert wait_for(lambda: (js := run_index.job_status(settings, job)) and js.is_final and js).state == "succeeded"
+    results = runs.load_run(settings, run_id).results
+    assert len(results) == 3
+    assert all(r["format_ok"] is False and r["format_timed_out"] is True for r in results)
+
+    def never(*a, **k):
+        raise AssertionError("a user pattern ran in the Streamlit process")
+
+    monkeypatch.setattr(formats, "fullmatch", never)
+    monkeypatch.setattr(formats, "search", never)
+    at, _ = _timed_report(fresh_ui_caches)
+    slow = [w.value for w in at.warning if "timed out" in w.value]
+    assert slow and slow[0].startswith("The format check of 3 answer(s) timed out")
+
+
+def test_a_report_on_answers_stored_without_checks_stays_within_one_budget(settings, fresh_ui_caches):
+    """A run stored before checks were kept with its answers: the page checks them itself, all of them
+    within scoring.UNSTORED_BUDGET_S (one check each, 0.2 s apiece, would take 10 s here)."""
+    from workbench.evaluation import runs, scoring
+
+    items = _slow_items(50)
+    run_id = runs.create_run(settings, runs.RunSpec(set_name="t", setups=("base",)), items)
+    settings.evals_dir.joinpath(run_id, "results.jsonl").write_text("".join(
+        json.dumps({"id": i.id, "setup": "base", "text": SLOW_TEXT, "error": None, "latency_s": 0.1}) + "\n"
+        for i in items))
+    t0 = time.monotonic()
+    rs = scoring.score_run(runs.load_run(settings, run_id))
+    assert time.monotonic() - t0 < scoring.UNSTORED_BUDGET_S + 1
+    assert len(rs.format_timeouts) == 50 and all(sc.format_ok is False for sc in rs.scores.values())
+    at, seconds = _timed_report(fresh_ui_caches)
+    assert seconds < 6, seconds
+    assert any(w.value.startswith("The format check of 50 answer(s) timed out") for w in at.warning)

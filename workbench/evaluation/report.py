@@ -159,9 +159,12 @@ def verdict_section(report: Report) -> Section:
 def metrics_section(report: Report) -> Section:
     rs = report.scores
     head, rows = summary_table(rs)
+    slow = rs.format_timeout_text()
     md = ["## Metrics per setup", "", "Every rate is k/n; an errored answer counts as wrong (in every n).", ""]
+    md += [f"**{slow}**", ""] if slow else []
     page = ("<h2>Metrics per setup</h2><p>Every rate is k/n with its 95 % Wilson interval in the chart; an "
-            "errored answer counts as wrong (in every n).</p>" + _html_table(head, rows)
+            "errored answer counts as wrong (in every n).</p>" + (f"<p><b>{e(slow)}</b></p>" if slow else "")
+            + _html_table(head, rows)
             + "".join(_fig(f) for f in (rates_figure(rs), *cost_figures(rs), tags_figure(rs))))
     return Section("setups", {s: v.to_json() for s, v in rs.summaries.items()}, "\n".join(md + _md_table(head, rows)),
                    page)
@@ -256,7 +259,8 @@ def answers_section(report: Report) -> Section:
             + "".join(q_rows) + "</table>")
     data = [{**i.to_json(), "passages": rec.retrieved.get(i.id, []),
              "answers": {s: {**(rs.answer(i.id, s) or {}),
-                             "score": (sc.to_json() if (sc := rs.scores.get((i.id, s))) else None)}
+                             "score": (sc.to_json() if (sc := rs.scores.get((i.id, s))) else None),
+                             "format_timed_out": (i.id, s) in rs.format_timeouts}
                          for s in rs.setups}}
             for i in rec.items]
     return Section("questions", data, "\n".join(md), page)

@@ -4,7 +4,7 @@ A run folder `settings.evals_dir / RUN_ID` is the full record of a run:
     spec.json        the RunSpec
     items.jsonl      the questions as evaluated (a snapshot: later edits of the set change nothing)
     retrieved.jsonl  per question, the passages RAG and hybrid saw (retrieval happens once, up front)
-    results.jsonl    one line per (question, setup): answer text, latency, tokens, error
+    results.jsonl    one line per (question, setup): answer text, latency, tokens, error, format check
     probe_results.jsonl  one line per (probe item, condition) when the run has the forgetting probe
     leakage.json     which questions the adapter's training data already held (runs with an adapter)
     job.json         the background job that runs it (its status is the run's live status), earlier ones
@@ -322,9 +322,14 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     if rec.summary is not None and (todo or probe_todo):  # resumed: running again until its new summary
         run_index.update(settings, run_id, answers=len(results), ended=False, cancelled=False)
     last_index = time.monotonic()
+    from workbench.evaluation.scoring import format_fields
+
+    by_id = {i.id: i for i in items}
 
     def keep_answer(r: dict) -> None:
         nonlocal last_index
+        # Checked here, in the worker, once: user patterns never run when the report opens.
+        r = {**r, **format_fields(by_id[r["id"]], r)}
         _append_jsonl(d / "results.jsonl", r)
         results.append(r)
         if time.monotonic() - last_index >= INDEX_EVERY_S:  # the lists' progress, without an fsync per answer

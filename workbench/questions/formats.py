@@ -20,6 +20,7 @@ import regex
 BUDGET_S = 0.2
 _REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 _deadline: ContextVar[float | None] = ContextVar("format_deadline", default=None)
+_timeouts: ContextVar[list | None] = ContextVar("format_timeouts", default=None)
 
 
 class FormatTimeout(Exception):
@@ -28,12 +29,33 @@ class FormatTimeout(Exception):
 
 @contextmanager
 def budget(seconds: float = BUDGET_S) -> Iterator[None]:
-    """Every bounded match inside the block shares one deadline `seconds` from now."""
-    token = _deadline.set(time.monotonic() + seconds)
+    """Every bounded match inside the block shares one deadline `seconds` from now (never later than an
+    enclosing block's: a whole report's checks can share one budget)."""
+    deadline = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
     try:
         yield
     finally:
         _deadline.reset(token)
+
+
+@contextmanager
+def timeouts() -> Iterator[list]:
+    """Collects the checks inside the block that ran past their budget (one entry each): a check that
+    times out answers False, and this is how its caller tells that apart from a real mismatch."""
+    seen: list = []
+    token = _timeouts.set(seen)
+    try:
+        yield seen
+    finally:
+        _timeouts.reset(token)
+
+
+def _timed_out() -> None:
+    seen = _timeouts.get()
+    if seen is not None:
+        seen.append(True)
 
 
 def _remaining() -> float:
@@ -66,7 +88,10 @@ def matches_pattern(pattern: str, text: str) -> bool:
     try:
         with budget():
             return fullmatch(pattern, text, regex.S)
-    except (FormatTimeout, regex.error):
+    except FormatTimeout:
+        _timed_out()
+        return False
+    except regex.error:
         return False
 
 
@@ -168,7 +193,10 @@ def matches_schema(instance, schema: dict) -> bool:
         validator = _bounded(base)(schema, registry=referencing.Registry(retrieve=_retrieve_nothing))
         with budget():
             return validator.is_valid(instance)
-    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable, FormatTimeout, RecursionError):
+    except FormatTimeout:
+        _timed_out()
+        return False
+    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable, RecursionError):
         return False
 
 

@@ -278,6 +278,8 @@ def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_in
         st.info("No answers: the run stopped before its first." if stopped else
                 "No answers yet: the run is queued or retrieving passages.")
         return
+    if slow := rs.format_timeout_text():
+        st.warning(slow, icon=":material/timer_off:")
     if rec.spec.freshness:
         st.info(f"A freshness re-run of {len(rec.items)} questions after a fact change: the Freshness tab has the "
                 f"before/after table (before = run {rec.spec.parent_run}).")
