@@ -14,10 +14,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.ui.resources import warm_up
+
 # A local file, not ":material/science:": Streamlit fetches a Material favicon from fonts.gstatic.com, and the
 # workbench makes no request off the machine (the page icons below use the font bundled with Streamlit).
 st.set_page_config(page_title="RAG & Fine-Tuning Workbench", layout="wide",
                    page_icon=Path(__file__).parent / "workbench" / "ui" / "favicon.svg")
+# The models load in a background thread from the first page view, so the first question does not wait.
+warm_up()
 
 P = st.Page
 pages = {
@@ -57,6 +61,7 @@ pages = {
     ],
     "System": [
         P("pages/system_overview.py", title="System", icon=":material/settings:", url_path="system"),
+        P("pages/system_jobs.py", title="Jobs", icon=":material/work_history:", url_path="all-jobs"),
     ],
 }
 

@@ -6,7 +6,7 @@ from workbench.ui import arena
 st.title("Arena")
 st.caption("One question to the base model, the prompt recipe, RAG, the fine-tuned model and the hybrid: each "
            "answer streams into its column with its citations, the prompt it was given and what it cost. Columns "
-           "answer one after another on the one shared model; **Stop** (top right) cancels the answer being written.")
+           "answer one after another on the one shared model; **Stop** under the question stops them all.")
 arena.flash()
 if (c := arena.controls_section()) is None:
     st.stop()

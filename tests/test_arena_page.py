@@ -30,6 +30,9 @@ def test_renders_on_empty_storage_and_rejects_empty_question():
     # No recipe stored: every column but Prompted, which could only say that it needs one.
     assert at.multiselect(key="arena_setups").value == ["base", "rag", "finetuned", "hybrid"]
     assert at.selectbox(key="arena_recipe").value == "none"
+    # Independent questions unless the user switches conversation mode on; New conversation at the top.
+    assert at.toggle(key="arena_conversation").value is False
+    assert at.button(key="arena_new").label == "New conversation"
     at.chat_input[0].set_value("   ").run()
     assert not at.exception
     assert any("The question is empty" in e.value for e in at.error)
@@ -92,13 +95,17 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     assert len(captions) == 5 and all("tok/s" in c and "prompt" in c for c in captions)
     assert [h.value for h in at.subheader][:5] == ["Base model", "Prompted (recipe)", "RAG", "Fine-tuned",
                                                    "Hybrid (fine-tuned + RAG)"]
-    assert any(rendered_text(e.label).startswith("[1] support_policy.txt") for e in at.expander)
+    # One passage list per turn, each passage an anchor; the RAG answer links the passage it copied from.
+    shown = " ".join(rendered_text(m.value) for m in at.markdown)
+    assert '<span id="arena-t0-p1"></span>' in shown and "**[1]** support_policy.txt" in shown
+    assert "Support hours are 14:00" in " ".join(t.value for t in at.text)
 
     # Blind mode: unlabelled columns, a vote reveals them and is tallied on disk.
     at.toggle(key="arena_blind").set_value(True).run()
     assert [h.value for h in at.subheader][:5] == ["Answer A", "Answer B", "Answer C", "Answer D", "Answer E"]
     # Before the vote nothing tells the setups apart but the answers: no citations, sizes or prompts.
-    assert not any(e.label.startswith("[1] ") or e.label == "Prompt sent to the model" for e in at.expander)
+    assert not any(e.label == "Prompt sent to the model" for e in at.expander)
+    assert not any("arena-t0-p1" in m.value for m in at.markdown)
     assert not any("tok/s" in c.value for c in at.caption)
     assert sum("appear after the vote" in c.value for c in at.caption) == 5
     order = at.session_state[state.ARENA_BLIND_ORDERS][0]
@@ -106,12 +113,13 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     assert not at.exception
     assert VoteBook(settings).tally().wins == {order[1]: 1}
     assert any(h.value.startswith("Answer B: ") and h.value.endswith("(voted best)") for h in at.subheader)
-    assert any(rendered_text(e.label).startswith("[1] support_policy.txt") for e in at.expander)
+    assert any('<span id="arena-t0-p1">' in m.value for m in at.markdown)
     assert sum("tok/s" in c.value for c in at.caption) == 5
 
     # An unreachable endpoint serving the base column fails only that column; the fine-tuned one answers,
-    # with the first turn as its history, and now with the recipe too.
+    # with the first turn as its history (conversation mode), and now with the recipe too.
     at.toggle(key="arena_blind").set_value(False)
+    at.toggle(key="arena_conversation").set_value(True)
     at.toggle(key="arena_recipe_with_adapter").set_value(True)
     at.multiselect(key="arena_setups").set_value(["base", "finetuned"])
     at.radio(key="arena_source").set_value("OpenAI-compatible endpoint").run()
@@ -129,9 +137,19 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     # An adapter made for another base model is refused in its columns with a clear message.
     at.radio(key="arena_source").set_value("Local model")
     at.multiselect(key="arena_setups").set_value(["finetuned"])
+    at.toggle(key="arena_conversation").set_value(False)
     at.selectbox(key="arena_adapter").set_value("wrong-base").run()
     at.chat_input[0].set_value("Hello?").run()
     assert not at.exception
     refused = at.session_state[state.ARENA_CONV].turns[2].answers["finetuned"]
     assert "meta-llama/Llama-3.1-8B" in refused.error and refused.text == ""
+    assert at.session_state[state.ARENA_CONV].settings["conversation_mode"] is False
+
+    # Independent questions (the default): nothing of the earlier turns reaches the prompt.
+    at.selectbox(key="arena_adapter").set_value("demo-lora")
+    at.chat_input[0].set_value("Is there a warranty?").run()
+    alone = at.session_state[state.ARENA_CONV].turns[3].answers["finetuned"]
+    assert alone.error is None and "What are the support hours?" not in alone.prompt
+    at.button(key="arena_new").click().run()
+    assert not at.exception and state.ARENA_CONV not in at.session_state
     assert any("Llama-3.1-8B" in rendered_text(e.value) for e in at.error)

@@ -13,9 +13,11 @@ used few; an evicted object lives on in whoever still holds it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from workbench.models.embedder import Embedder, load_embedder
@@ -114,6 +116,62 @@ def tokenizer(path: str, loading: Loading | None = None):
         return AutoTokenizer.from_pretrained(path)
 
     return _tokenizers.get(str(path), build, loading)
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """Where the start-up load of the models stands: idle (never asked), loading, ready or failed."""
+
+    state: str = "idle"
+    started: float | None = None  # time.monotonic() when it began
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished if self.finished is not None else time.monotonic()) - self.started
+
+
+_warm = WarmUp()
+_warm_lock = threading.Lock()
+
+
+def warm_up(settings: Settings) -> bool:
+    """Load the embedder, knowledge base and generator in a background thread, once per process.
+
+    So the first question of a demo does not pay the load (and the first generation's set-up, run here
+    on two tokens). Returns True when this call started it. A failure is kept in warm_up_status(); the
+    first real use then loads again and shows its own error.
+    """
+    global _warm
+    with _warm_lock:
+        if _warm.state != "idle":
+            return False
+        _warm = WarmUp("loading", time.monotonic())
+    threading.Thread(target=_warm_up, args=(settings,), name="workbench-warm-up", daemon=True).start()
+    return True
+
+
+def _warm_up(settings: Settings) -> None:
+    global _warm
+    try:
+        knowledge_base(settings)
+        embedder(settings).embed_batch(["warm-up"])
+        from workbench.models.generator import GenerationConfig
+
+        generator(settings).generate([{"role": "user", "content": "Hello"}], GenerationConfig(max_new_tokens=2))
+        done = replace(_warm, state="ready", finished=time.monotonic())
+    except Exception as e:  # reported on the pages; the first real use tries again
+        done = replace(_warm, state="failed", finished=time.monotonic(), error=f"{type(e).__name__}: {e}")
+    with _warm_lock:
+        _warm = done
+
+
+def warm_up_status() -> WarmUp:
+    """The start-up load's state (the Arena and System pages show it)."""
+    return _warm
 
 
 def loaded() -> dict[str, int]:

@@ -15,6 +15,8 @@ from workbench.types import Answer, GenerationStats, ScoredChunk
 # Shown to the model when retrieval found nothing, so the RAG column says so instead of silently
 # becoming the base column.
 NO_CONTEXT = "(no passages were found in the collection)"
+# Answer.note of an answer cut short by its reader (the arena's Stop): its text is what was written so far.
+STOPPED_NOTE = "Stopped: the answer was cut short here."
 
 
 def to_passage(sc: ScoredChunk) -> Passage:
@@ -86,10 +88,9 @@ class AnswerStream:
                     self.text += piece
                     yield piece
             except GeneratorExit:
-                # The reader stopped (rerun, Stop button): record what was said so far, free the model.
+                # The reader stopped (rerun, Stop button): keep what was said so far, free the model.
                 pieces.close()
-                self.answer = Answer(self.setup, self.text.strip(), None, self.passages, prompt,
-                                     error="Stopped before the answer was complete.")
+                self.answer = stopped_answer(self.setup, self.text, self.passages, prompt)
                 raise
             error = None
         except (ModelError, ValueError, OSError) as e:  # shown in this column; the others still answer
@@ -101,6 +102,15 @@ class AnswerStream:
         self.answer = Answer(setup=self.setup, text=self.text.strip(), stats=stats[0] if stats else None,
                              passages=self.passages, prompt=prompt, error=error,
                              note=" ".join(notes) or None)
+
+
+def stopped_answer(setup: str, text: str = "", passages: Sequence[ScoredChunk] = (), prompt: str = "") -> Answer:
+    """An answer cut short (or never started) by a stop: the text so far, marked with STOPPED_NOTE."""
+    return Answer(setup, text.strip(), None, tuple(passages), prompt, note=STOPPED_NOTE)
+
+
+def is_stopped(a: Answer) -> bool:
+    return a.note == STOPPED_NOTE
 
 
 def stream_answer(setup: str, question: str, *, generator, passages: Sequence[ScoredChunk] = (),

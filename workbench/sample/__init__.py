@@ -35,3 +35,8 @@ def probe_path() -> Path:
 def recipe_path() -> Path:
     """The prompt recipe for the sample's JSON answer style (saved as recipe "sample-json")."""
     return DATA / "recipe.json"
+
+
+def arena_questions_path() -> Path:
+    """The arena's suggested demo questions, with the measurement that chose them."""
+    return DATA / "arena_questions.json"

@@ -1,14 +1,20 @@
 """Arena widgets: controls, the side-by-side columns (streamed live), citations, stats, blind votes, export."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import streamlit as st
 
+from workbench import resources
 from workbench.answering import DEFAULT_SYSTEM_PROMPT, AnswerStream, prepare_turn, setups
+from workbench.answering.answer import STOPPED_NOTE, is_stopped, stopped_answer
 from workbench.answering.recipes import Recipe, list_recipes
+from workbench.knowledge.sample import SAMPLE_COLLECTION
 from workbench.arena import Conversation, Turn
 from workbench.arena.blind import VoteBook, blind_label, shuffled
+from workbench.arena.citations import anchor, cited_ranks
+from workbench.arena.suggestions import suggested_questions
 from workbench.arena.conversation import stats_line, to_json, to_markdown
 from workbench.arena.figures import cost_figure, votes_figure
 from workbench.models.endpoint import EndpointGenerator
@@ -39,6 +45,7 @@ class ArenaControls:
     recipe: Recipe | None = None  # the prompt recipe of the setups that use one (latest saved version)
     recipe_with_adapter: bool = False  # fine-tuned and hybrid answer with the recipe too
     endpoint_key: str | None = field(default=None, repr=False)  # entered for `endpoint`; never in snapshot()
+    conversation: bool = False  # follow-ups: each column sees its earlier turns; off: every question on its own
 
 
 def _adapters():
@@ -69,7 +76,36 @@ def _collection_picker(key: str):
     return get_kb().get(name), info.n_chunks
 
 
-def controls() -> ArenaControls:
+def top_bar() -> bool:
+    """Conversation mode and "New conversation", above everything else; returns whether the mode is on."""
+    c1, c2, c3 = st.columns([3, 3, 2], vertical_alignment="center")
+    on = c1.toggle("Conversation mode", key="arena_conversation",
+                   help="On: follow-up questions, each column sees its own earlier questions and answers. "
+                        "Off: every question is asked on its own, so an earlier answer cannot leak into the next.")
+    c2.caption("Follow-ups: each column sees its earlier turns." if on else
+               "Each question is asked on its own (earlier answers are not sent).")
+    if c3.button("New conversation", icon=":material/add_comment:", key="arena_new", use_container_width=True):
+        for k in (state.ARENA_CONV, state.ARENA_BLIND_ORDERS, state.ARENA_REVEALED):
+            st.session_state.pop(k, None)
+        st.session_state[state.ARENA_FLASH] = "New conversation started."
+        st.rerun()
+    _warm_up_line()
+    return on
+
+
+def _warm_up_line() -> None:
+    """Whether the models are loaded yet: the first answer waits for them otherwise."""
+    w = resources.warm_up_status()
+    if w.state == "loading":
+        st.caption(f"Loading the models in the background ({w.elapsed_s:.0f} s so far): the first answer waits "
+                   "for them.")
+    elif w.state == "ready":
+        st.caption(f"Models loaded and warm (took {w.elapsed_s:.1f} s at start).")
+    elif w.state == "failed":
+        st.caption(f"Loading the models at start failed: {safe.text(w.error)}. The first answer loads them again.")
+
+
+def controls(conversation_mode: bool = False) -> ArenaControls:
     """The settings panel; returns what was chosen."""
     settings = get_settings()
     with st.container(border=True):
@@ -126,7 +162,8 @@ def controls() -> ArenaControls:
     return ArenaControls(setups.ordered(chosen), collection, retrieval, adapter_name, adapter_path,
                          GenerationConfig(max_new_tokens=int(max_new), temperature=float(temperature),
                                           top_p=float(top_p)),
-                         system_prompt.strip() or None, endpoint, blind, recipe, with_adapter, endpoint_key)
+                         system_prompt.strip() or None, endpoint, blind, recipe, with_adapter, endpoint_key,
+                         conversation_mode)
 
 
 def _endpoint_key(settings, url: str) -> str | None:
@@ -159,43 +196,57 @@ def snapshot(c: ArenaControls) -> dict:
             "retrieval": c.retrieval.to_json() if c.retrieval is not None else None,
             "adapter": c.adapter_name, "generation": asdict(c.cfg), "system_prompt": c.system_prompt,
             "endpoint": f"{c.endpoint[1]} @ {c.endpoint[0]}" if c.endpoint else None,
-            "recipe": c.recipe.ref if c.recipe is not None else None, "recipe_with_adapter": c.recipe_with_adapter}
+            "recipe": c.recipe.ref if c.recipe is not None else None, "recipe_with_adapter": c.recipe_with_adapter,
+            "conversation_mode": c.conversation}
 
 
 def conversation() -> Conversation:
     return st.session_state.setdefault(state.ARENA_CONV, Conversation())
 
 
-def _show_citations(a: Answer) -> None:
-    for p in a.passages:
-        page = f", p. {p.chunk.page}" if p.chunk.page else ""
-        with st.expander(safe.text(f"[{p.rank}] {p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}")):
-            st.text(p.chunk.text)
+def _passage_label(p) -> str:
+    page = f", p. {p.chunk.page}" if p.chunk.page else ""
+    return f"{p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}"
 
 
-def show_answer(a: Answer, live: bool = False, blind: bool = False) -> None:
-    """One column's answer (unless streamed just now), then notes, stats, citations and the prompt.
+def cited_markdown(a: Answer, turn: int) -> str:
+    """The answer as literal text (safe.text), its citations as [n] links to the passages of turn `turn`."""
+    ranks = cited_ranks(a.text, a.passages)
+    body = safe.text(a.text)
+    link = {r: f"[\\[{r}\\]](#{anchor(turn, r)})" for r in ranks}
+    marked = re.sub(r"\\\[(\d{1,2})\\\]", lambda m: link.get(int(m.group(1)), m.group(0)), body)
+    if marked == body and ranks:  # the model wrote no markers: point at the passages it copied from
+        marked = body + " " + " ".join(link[r] for r in ranks)
+    return marked
 
-    `blind`: only the answer, until the vote: citations, prompt sizes and the prompt itself would tell
-    the audience which column uses retrieval or the adapter.
+
+def show_answer(a: Answer, live: bool = False, blind: bool = False, turn: int | None = None) -> None:
+    """One column's answer (unless streamed just now), then notes, stats and the prompt.
+
+    `turn`: the answer's turn, for its citation links (None: plain text). `blind`: only the answer,
+    until the vote: citations, prompt sizes and the prompt itself would tell the audience which column
+    uses retrieval or the adapter.
     """
     if a.error:
         st.error(safe.text(a.error))
     elif not live and a.text:
-        st.text(a.text)  # as written: an answer is outside content, and Markdown in it would fetch its images
-    elif not live:
+        if blind or turn is None or not a.passages:
+            st.text(a.text)  # as written: an answer is outside content, and Markdown in it would fetch its images
+        else:
+            st.markdown(cited_markdown(a, turn))
+    elif not live and not is_stopped(a):
         st.caption("(empty answer)")
+    if is_stopped(a):
+        st.warning(STOPPED_NOTE if a.text else "Stopped before this column started.", icon=":material/stop_circle:")
     if blind:
         st.caption("Speed, citations and the prompt appear after the vote.")
         return
-    if a.note:
+    if a.note and not is_stopped(a):
         st.info(safe.text(a.note), icon=":material/info:")
     if a.stats is not None:
         st.caption(stats_line(a))
-    if a.passages:
-        # Without an answer, the passages were retrieved but cite nothing.
-        st.markdown("**Retrieved passages** (no answer used them)" if a.error else "**Citations**")
-        _show_citations(a)
+    if a.passages and a.error:
+        st.caption("The passages below were retrieved, but no answer used them.")
     if a.prompt:
         with st.expander("Prompt sent to the model"):
             st.code(a.prompt, language=None, wrap_lines=True)
@@ -224,16 +275,33 @@ def _unrevealed(i: int, blind: bool) -> bool:
 
 
 def show_turn(i: int, turn: Turn, blind: bool) -> None:
-    """A past turn: the question, then its answers in columns."""
+    """A past turn: the question, its answers in columns, then the passages they cite."""
     with st.chat_message("user"):
         st.text(turn.question)
     order = _order(i, turn, blind)
     for col, (pos, setup) in zip(st.columns(len(order)), enumerate(order)):
         with col:
             st.subheader(_title(setup, pos, i, blind), divider="gray")
-            show_answer(turn.answers[setup], blind=_unrevealed(i, blind))
+            show_answer(turn.answers[setup], blind=_unrevealed(i, blind), turn=i)
     if blind:
         vote_panel(i, turn, order)
+    if not _unrevealed(i, blind):
+        show_passages(i, turn)
+
+
+def show_passages(i: int, turn: Turn) -> None:
+    """The passages retrieved for turn `i` (every retrieving column saw the same), each an anchor for [n] links."""
+    passages = next((a.passages for a in turn.answers.values() if a.passages), ())
+    if not passages:
+        return
+    users = ", ".join(setups.label(s) for s, a in turn.answers.items() if a.passages)
+    st.markdown(f"**Retrieved passages** ({safe.text(users)}): the **[n]** in an answer links here.")
+    with st.container(height=min(420, 120 + 110 * len(passages)), border=True):
+        for p in passages:
+            # The id is ours (turn and rank); the passage's own text never goes into HTML or Markdown.
+            st.markdown(f'<span id="{anchor(i, p.rank)}"></span>**\\[{p.rank}\\]** ' + safe.text(_passage_label(p)),
+                        unsafe_allow_html=True)
+            st.text(p.chunk.text)
 
 
 def vote_panel(i: int, turn: Turn, order: list[str]) -> None:
@@ -257,32 +325,58 @@ def _endpoint(c: ArenaControls):
                                                    user_key=c.endpoint_key)
 
 
-def _show_live(item: AnswerStream | Answer, blind: bool) -> Answer:
-    """Stream one column's answer (or show why it could not start); returns the finished Answer."""
+def _show_live(item: AnswerStream | Answer, blind: bool, live: dict) -> Answer:
+    """Stream one column's answer (or show why it could not start); returns the finished Answer.
+
+    While it streams, `live["stream"]` holds (stream, its iterator), so a stop can close it and keep its text.
+    """
     if isinstance(item, Answer):
         show_answer(item, blind=blind)
         return item
+    pieces = iter(item)
+    live["stream"] = (item, pieces)
     with st.spinner("Generating..."):
         box, shown = st.empty(), ""
-        for piece in item:  # plain text as it streams, like the finished answer
+        for piece in pieces:  # plain text as it streams, like the finished answer; each call is a stop point
             shown += piece
             box.text(shown)
+    live.pop("stream")
     show_answer(item.answer, live=True, blind=blind)
     return item.answer
 
 
+def _stopped(order: list[str], answers: dict[str, Answer], live: dict, passages) -> dict[str, Answer]:
+    """Every column's answer after a stop: the finished ones, the one being written (cut), the rest not started."""
+    out = dict(answers)
+    if "stream" in live:
+        item, pieces = live.pop("stream")
+        pieces.close()  # GeneratorExit in the stream: it records its text so far and frees the model
+        out[item.setup] = item.answer or stopped_answer(item.setup, item.text, item.passages)
+    for setup in order:
+        if setup not in out:
+            out[setup] = stopped_answer(setup, passages=passages if setups.setup(setup).retrieves else ())
+    return {s: out[s] for s in order}
+
+
 def ask(question: str, c: ArenaControls) -> None:
-    """Put `question` to every chosen setup, streaming each answer into its column, and record the turn."""
+    """Put `question` to every chosen setup, streaming each answer into its column, and record the turn.
+
+    A click anywhere while it runs (Stop, a new question, any widget) makes Streamlit rerun the page, which
+    interrupts this run at its next call: the answers so far are kept, marked stopped.
+    """
     conv = conversation()
     i = len(conv.turns)
     order = shuffled(list(c.setups)) if c.blind else list(c.setups)
+    history = conv.history if c.conversation else (lambda key: ())
+    with st.chat_message("user"):
+        st.text(question)
+    st.button("Stop", key="arena_stop", icon=":material/stop_circle:", type="primary",
+              help="Stops every column: the answer being written keeps its text so far; the others do not start.")
     with st.spinner("Retrieving passages..."):
         turn = prepare_turn(question, order, local=get_generator, endpoint=_endpoint(c), collection=c.collection,
                             retrieval=c.retrieval, adapter_path=c.adapter_path, cfg=c.cfg,
-                            system_prompt=c.system_prompt, history_for=conv.history, recipe=c.recipe,
+                            system_prompt=c.system_prompt, history_for=history, recipe=c.recipe,
                             recipe_with_adapter=c.recipe_with_adapter)
-    with st.chat_message("user"):
-        st.text(question)
     if c.blind:
         st.session_state.setdefault(state.ARENA_BLIND_ORDERS, {})[i] = order
     slots = {}
@@ -293,16 +387,23 @@ def ask(question: str, c: ArenaControls) -> None:
             slots[setup] = st.empty()
             slots[setup].caption("Waiting for its turn...")
     answers: dict[str, Answer] = {}
-    for setup in order:
-        with slots[setup].container():
-            answers[setup] = _show_live(turn.start(setup), c.blind)
+    live: dict = {}
+    try:
+        for setup in order:
+            with slots[setup].container():
+                answers[setup] = _show_live(turn.start(setup), c.blind, live)
+    finally:
+        if len(answers) < len(order):  # interrupted: keep what was written; no st.* call here (it would raise)
+            kept = _stopped(order, answers, live, turn.passages)
+            st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, kept))
+            st.session_state[state.ARENA_FLASH] = "Stopped: the answers so far are kept."
     st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
     st.rerun()  # redraw from the record, so votes, charts and export include this turn
 
 
 def controls_section() -> ArenaControls | None:
-    """The settings panel; what was chosen, or None (with a warning) when no column is."""
-    c = controls()
+    """Conversation mode and New conversation, then the settings panel; what was chosen, or None when no column is."""
+    c = controls(top_bar())
     if not c.setups:
         st.warning("Choose at least one column.")
         return None
@@ -310,10 +411,12 @@ def controls_section() -> ArenaControls | None:
 
 
 def conversation_section(c: ArenaControls) -> None:
-    """The turns so far, the question box, and a new question's answers as they stream."""
+    """The turns so far, suggested questions, the question box, and a new question's answers as they stream."""
     for i, turn in enumerate(conversation().turns):
         show_turn(i, turn, c.blind)
-    question = st.chat_input("Ask all columns...", key="arena_question")
+    question = st.chat_input("Ask a follow-up..." if c.conversation else "Ask all columns a question...",
+                             key="arena_question")
+    question = _suggestions(c) or question
     problem = validate_question(question)
     if problem:
         st.error(problem)
@@ -333,6 +436,20 @@ def validate_question(q: str | None) -> str | None:
     return None
 
 
+def _suggestions(c: ArenaControls) -> str | None:
+    """Buttons for the sample's demo questions when the sample collection is chosen; the one clicked, if any."""
+    qs = suggested_questions()
+    if getattr(c.collection, "name", None) != SAMPLE_COLLECTION or not qs:
+        return None
+    st.caption("Demo questions (measured: RAG and hybrid get the fact, base does not; prompted and fine-tuned "
+               "give the JSON format):")
+    picked = None
+    for col, (n, q) in zip(st.columns(len(qs)), enumerate(qs)):
+        if col.button(q.question, key=f"arena_suggest_{n}", use_container_width=True):
+            picked = q.question
+    return picked
+
+
 def footer(blind: bool) -> None:
     """Cost chart of the latest turn, blind-vote tally, export and clear."""
     conv = conversation()
@@ -341,16 +458,17 @@ def footer(blind: bool) -> None:
         i = len(conv.turns) - 1
         if not _unrevealed(i, blind) and any(a.stats for a in last.answers.values()):
             st.plotly_chart(cost_figure(last.answers), use_container_width=True)
+        n1, n2 = st.columns(2)
+        n1.page_link("pages/evaluate_run.py", label="Next: measure these setups on a whole question set",
+                     icon=":material/play_circle:")
+        n2.page_link("pages/retrieval_query.py", label="Or see why these passages came back (Query lab)",
+                     icon=":material/search:")
         e1, e2, e3 = st.columns(3)
         e1.download_button("Export Markdown", to_markdown(conv), "arena.md", "text/markdown",
                            icon=":material/download:", use_container_width=True)
         e2.download_button("Export JSON", to_json(conv, votes=VoteBook(get_settings()).votes() or None),
                            "arena.json", "application/json", icon=":material/download:", use_container_width=True)
-        if e3.button("Clear conversation", icon=":material/delete:", use_container_width=True):
-            for k in (state.ARENA_CONV, state.ARENA_BLIND_ORDERS, state.ARENA_REVEALED):
-                st.session_state.pop(k, None)
-            st.session_state[state.ARENA_FLASH] = "Conversation cleared."
-            st.rerun()
+        e3.caption("Start over with **New conversation** at the top.")
     book = VoteBook(get_settings())
     tally = book.tally()
     if blind or tally.rounds:

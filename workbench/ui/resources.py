@@ -39,6 +39,14 @@ def get_kb() -> KnowledgeBase:
     return resources.knowledge_base(get_settings())
 
 
+def warm_up() -> None:
+    """Start loading the models in the background, once per server process (not under AppTest's mock runtime)."""
+    from streamlit.runtime import Runtime
+
+    if Runtime.exists() and type(Runtime.instance()) is Runtime:
+        resources.warm_up(get_settings())
+
+
 def base_tokenizer(settings: Settings, model: str | None = None):
     """The tokenizer of the base model that fine-tuning trains (default: settings.generator_model)."""
     path = base_model_path(settings, model or settings.generator_model)
