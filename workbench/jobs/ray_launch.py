@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.jobs.launch import child_env, last_log_line
+from workbench.jobs.launch import START_TIMEOUT_S, child_env, last_log_line
 from workbench.jobs.store import LOG, JobError, JobStatus
 from workbench.settings import REPO_ROOT, Settings
 
@@ -193,6 +193,8 @@ class RayLauncher:
         """None while Ray runs (or still places) the job or the head is briefly quiet; else an exit code."""
         from ray.job_submission import JobStatus as RayState
 
+        if not st.external_id:  # claimed by a runner that has not recorded its submission (yet)
+            return None if time.time() - (st.started_at or st.updated_at or 0) < START_TIMEOUT_S else 1
         try:
             info = self._info(st)
         except RayUnreachable:
@@ -209,8 +211,6 @@ class RayLauncher:
 
     def alive(self, st: JobStatus) -> bool:
         """True while Ray runs or places the job, and for a grace period while the head does not answer."""
-        if not st.external_id:
-            return False
         return self.poll(st) is None
 
     def stop(self, st: JobStatus, force: bool) -> None:
@@ -227,6 +227,8 @@ class RayLauncher:
         """Why the Ray job ended without an outcome: Ray's account, and the last line of the job's log."""
         last = last_log_line(job_dir)
         tail = f"; last log line: {last}" if last else ""
+        if not st.external_id:
+            return f"The job was never submitted to Ray (none recorded within {START_TIMEOUT_S:.0f} s){tail}"
         try:
             info = self._info(st)
         except RayUnreachable as e:

@@ -1,0 +1,199 @@
+"""Jobs on a real Ray cluster (`ray start --head` on loopback): the same records as local jobs, cancel, a
+killed worker, Ray unreachable at submit time, and the head killed mid-job."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.fakes import DEMO_HANDLER
+from tests.servers import free_port
+from workbench import jobs
+from workbench.settings import Settings
+
+ray = pytest.importorskip("ray", reason="ray is not installed (requirements.txt pins ray[default])")
+from workbench.jobs import ray_launch  # noqa: E402  (needs ray only at call time, but is pointless without it)
+
+RAY = Path(sys.executable).with_name("ray")
+# What the pages read from a job's status: a Ray job must show the same as a local one.
+SHOWN = ("state", "kind", "name", "lane", "step", "total", "message", "error", "result")
+
+
+@contextlib.contextmanager
+def ray_head() -> Iterator[tuple[str, int]]:
+    """A one-node Ray cluster on loopback, every port free and its own temp dir; yields (Jobs API URL, session).
+
+    Every daemon it starts shares the session of `ray start`, so killing that session removes exactly
+    this cluster (`ray stop` would stop every Ray on the machine)."""
+    # Short: Ray's unix sockets live under it and their paths must stay under 107 bytes.
+    temp = tempfile.mkdtemp(prefix="wbray", dir="/tmp")
+    dash = free_port()
+    ports = {"--port": free_port(), "--dashboard-port": dash, "--ray-client-server-port": free_port(),
+             "--node-manager-port": free_port(), "--object-manager-port": free_port(),
+             "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
+             "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port()}
+    cmd = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+           "--include-dashboard=true", "--num-cpus=4", "--num-gpus=0", "--object-store-memory=100000000",
+           f"--temp-dir={temp}", "--disable-usage-stats", *(f"{k}={v}" for k, v in ports.items())]
+    started = subprocess.run(cmd, capture_output=True, text=True, timeout=120, start_new_session=True,
+                             env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    session = _session_of(temp)
+    url = f"http://127.0.0.1:{dash}"
+    try:
+        if started.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{started.stdout[-2000:]}\n{started.stderr[-3000:]}")
+        for _ in range(120):
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(url + "/api/version", timeout=2).status == 200:
+                    break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("the Ray dashboard did not answer")
+        yield url, session
+    finally:
+        kill_session(session)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _session_of(temp: str) -> int:
+    """The session id of the daemons `ray start` left running with `temp` as their temp dir."""
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if any(temp in a for a in p.info["cmdline"] or ()) and "gcs_server" in " ".join(p.info["cmdline"]):
+                return os.getsid(p.pid)
+    return -1
+
+
+def kill_session(session: int) -> None:
+    """SIGKILL every process of one session: a Ray head gone at once, as when its machine dies."""
+    if session <= 0:
+        return
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(p.pid) == session:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def head():
+    with ray_head() as h:
+        yield h
+
+
+@pytest.fixture
+def on_ray(head, monkeypatch, isolated_storage):
+    """Settings whose jobs go to the shared head (the runner, a child process, reads the same env)."""
+    monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", head[0])
+    yield Settings.from_env().ensure_dirs()
+    for st in jobs.list_jobs(Settings.from_env()):
+        if not st.is_final:
+            jobs.cancel(Settings.from_env(), st.job_id)
+
+
+def wait_for(pred, timeout=60.0, every=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        if value := pred():
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def final(settings, job_id, timeout=60.0):
+    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
+
+
+def ray_state(settings, st, becomes: str) -> str:
+    """Ray's state of the job once it is `becomes` (the worker records its outcome just before it exits)."""
+    client = ray_launch.job_client(settings.ray_address)
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: client.get_job_status(st.external_id).value == becomes, 20)
+    return client.get_job_status(st.external_id).value
+
+
+def submit_demo(settings, spec, **kw):
+    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
+
+
+@pytest.mark.slow
+def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
+    spec = {"n": 4, "sleep_s": 0.05}
+    on_ray_st = submit_demo(on_ray, spec, name="counting")
+    local_st = submit_demo(replace(on_ray, ray_address=None), spec, name="counting", lane="other")
+    assert (on_ray_st.launcher, local_st.launcher) == ("ray", "local")
+    done, local = final(on_ray, on_ray_st.job_id), final(on_ray, local_st.job_id)
+    assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(jobs.job_dir(on_ray, done.job_id))
+    assert {k: getattr(done, k) for k in SHOWN} == {**{k: getattr(local, k) for k in SHOWN}, "lane": done.lane}
+    assert done.external_id == ray_launch.submission_id(jobs.job_dir(on_ray, done.job_id))
+    assert ray_state(on_ray, done, "SUCCEEDED") == "SUCCEEDED"
+    assert done.pid and done.finished_at >= done.started_at  # the worker reported in from its node
+    d = jobs.job_dir(on_ray, done.job_id)
+    assert [m["value"] for m in jobs.read_metrics(d)] == [1, 3, 6, 10]
+    log = jobs.log_tail(d)
+    assert "submitted to Ray" in log and "step 4: total 10" in log and "job succeeded" in log
+    assert (d / "out.txt").read_text() == "10"
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_ray_job_and_a_stubborn_worker_is_killed_after_its_grace(on_ray):
+    polite = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1})
+    stubborn = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1, "stubborn": True}, lane="other", cancel_grace_s=2)
+    for job in (polite, stubborn):
+        wait_for(lambda: jobs.get(on_ray, job.job_id).step >= 2)
+    t0 = time.time()
+    jobs.cancel(on_ray, polite.job_id)
+    jobs.cancel(on_ray, stubborn.job_id)
+    st, st2 = final(on_ray, polite.job_id, 20), final(on_ray, stubborn.job_id, 20)
+    assert (st.state, st2.state) == (jobs.CANCELLED, jobs.CANCELLED), (st.error, st2.error)
+    assert time.time() - t0 < 15 and st.step < 500 and st2.step < 500
+    assert (ray_state(on_ray, st, "STOPPED"), ray_state(on_ray, st2, "STOPPED")) == ("STOPPED", "STOPPED")
+    assert not psutil.pid_exists(st2.pid) or psutil.Process(st2.pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_fails_with_its_log_tail(on_ray):
+    victim = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1})
+    st = wait_for(lambda: (s := jobs.get(on_ray, victim.job_id)).step >= 2 and s)
+    os.kill(st.pid, signal.SIGKILL)  # one node, so the worker's pid is on this machine
+    dead = final(on_ray, victim.job_id, 30)
+    assert dead.state == jobs.FAILED
+    assert "signal 9" in dead.error and "last log line" in dead.error and "step " in dead.error, dead.error
+    assert ray_state(on_ray, dead, "FAILED") == "FAILED"
+    assert "[jobs]" in jobs.log_tail(jobs.job_dir(on_ray, dead.job_id))
+
+
+def test_ray_unreachable_at_submit_refuses_with_a_clear_message_and_queues_nothing(settings):
+    nobody = replace(settings, ray_address=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(jobs.JobError, match=r"Ray cluster at http://127\.0\.0\.1:\d+ .*cannot be reached: Connection refused.*Nothing was queued"):
+        submit_demo(nobody, {"n": 1})
+    assert jobs.list_jobs(settings) == []
+    assert not any(settings.jobs_dir.iterdir())  # not even a half-written temp folder
+
+
+@pytest.mark.slow
+def test_the_ray_head_killed_mid_job_fails_the_job_with_the_reason(monkeypatch, isolated_storage):
+    # Its own head: killing the shared one would take the other tests' cluster with it.
+    with ray_head() as (url, session):
+        monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", url)
+        settings = Settings.from_env().ensure_dirs()
+        job = submit_demo(settings, {"n": 500, "sleep_s": 0.1})
+        st = wait_for(lambda: (s := jobs.get(settings, job.job_id)).step >= 2 and s)
+        # This process gives up on a quiet head sooner than the 30 s default; the runner keeps it.
+        monkeypatch.setattr(ray_launch, "UNREACHABLE_GRACE_S", 3.0)
+        kill_session(session)
+        assert jobs.get(settings, job.job_id).state == jobs.RUNNING  # unknown is not dead yet
+        dead = final(settings, job.job_id, 60)
+    assert dead.state == jobs.FAILED and "Ray head unreachable" in dead.error, dead.error
+    wait_for(lambda: not psutil.pid_exists(st.pid) or psutil.Process(st.pid).status() == psutil.STATUS_ZOMBIE, 15)
