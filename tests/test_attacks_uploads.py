@@ -363,28 +363,66 @@ def pages_ready(monkeypatch, fake_embedding_model):
 def test_pages_show_a_guessed_encoding_and_take_an_override(pages_ready):
     from tests.test_knowledge_pages import create_collection, ok, page
 
-    raw = "Café crème".encode("latin-1")
+    raw = "Café crème\r\nTrès bon.\r\n".encode("latin-1")
     at = create_collection("menus")
-    at.file_uploader[0].set_value([("menu.txt", raw, "text/plain")])
+    at.file_uploader[0].set_value([("menu.txt", raw, "text/plain"), ("page.html", b"<p>Tr\xe8s</p>", "text/html")])
     ok(at)
-    next(b for b in at.button if b.label.startswith("Ingest 1 file(s)")).click()
+    next(b for b in at.button if b.label.startswith("Ingest 2 file(s)")).click()
     ok(at)
-    assert any("1 added" in s.value for s in at.success)
+    assert any("2 added" in s.value for s in at.success)
     shown = [i.value.replace("\\", "") for i in at.info]  # messages are escaped Markdown
     assert any("menu.txt" in i and "cp1252, a guess" in i for i in shown), shown
     docs = ok(page("knowledge_documents"))
-    assert list(docs.dataframe[0].value["encoding"]) == ["cp1252 (guessed)"]
+    assert list(docs.dataframe[0].value["encoding"]) == ["cp1252 (guessed)"] * 2
     assert any("read as cp1252, a guess" in w.value.replace("\\", "") for w in docs.warning)
-    # The user says it is Central European and uploads the same file again with that encoding.
-    at = ok(page("knowledge_collections"))
-    at.file_uploader[0].set_value([("menu.txt", raw, "text/plain")])
-    at.selectbox(key="kn_upload_encoding").set_value("cp1250")
-    ok(at)
-    next(b for b in at.button if b.label.startswith("Ingest 1 file(s)")).click()
-    ok(at)
-    assert any("1 replaced" in s.value for s in at.success)
-    docs = ok(page("knowledge_documents"))
-    assert list(docs.dataframe[0].value["encoding"]) == ["cp1250"] and not docs.warning
+    # The user says it is Central European: read again from what is stored, no new upload.
+    menu_id = next(i for i, n in zip(docs.dataframe[0].value["id"], docs.dataframe[0].value["document"])
+                   if n == "menu.txt")
+    docs.selectbox(key="kn_docs_doc").set_value(menu_id)
+    ok(docs)
+    docs.selectbox(key=f"kn_docs_encoding_{menu_id}").set_value("cp1250")
+    docs.button(key=f"kn_docs_reread_{menu_id}").click()
+    ok(docs)
+    assert any("read again as cp1250" in s.value for s in docs.success), [e.value for e in docs.error]
+    table = docs.dataframe[0].value
+    assert sorted(table["document"]) == ["menu.txt", "page.html"]
+    assert list(table[table["document"] == "menu.txt"]["encoding"]) == ["cp1250"]
+    from workbench.ui.resources import get_kb
+
+    col = get_kb().get("menus")
+    menu = next(d for d in col.documents() if d.name == "menu.txt")
+    assert col.get_document(menu.doc_id).text == "Café crčme\nTrčs bon."  # as cp1250 reads those bytes
+    assert [c.text for c in col.chunks(menu.doc_id)] == ["Café crčme\nTrčs bon."]
+    # HTML's stored text is extracted from its markup: only the file itself can be read again.
+    html_id = next(d.doc_id for d in col.documents() if d.name == "page.html")
+    docs.selectbox(key="kn_docs_doc").set_value(html_id)
+    ok(docs)
+    assert any("upload it again" in w.value for w in docs.warning)
+    assert not any(b.key == f"kn_docs_reread_{html_id}" for b in docs.button)
+
+
+@pytest.mark.parametrize("raw", ["Café crème\r\nTrès bon.\r\n\n".encode("latin-1"),
+                                 "  naïve – “quotes”\n\n\n\nend".encode("cp1252"),
+                                 "Café au lait".encode("utf-16-le")])
+def test_reading_the_stored_text_again_is_reading_the_file_again(raw):
+    """What the Documents page's override relies on: the stored text's bytes, read with the chosen encoding,
+    give what the file itself would."""
+    from workbench.knowledge.decoding import ENCODINGS, UndecodableText, rereadable, stored_bytes
+
+    def read(data, chosen):
+        try:
+            return parse("note.txt", data, encoding=chosen).text
+        except ParseError as e:
+            return e.reason.split(" (byte")[0]
+
+    doc = parse("note.txt", raw)
+    assert doc.encoding_guessed
+    offered = [e for e in ENCODINGS if rereadable(doc.encoding, e)]
+    assert "cp1250" in offered and ("utf-16" in offered) == doc.encoding.startswith("utf-16")
+    for chosen in offered:
+        assert read(stored_bytes(doc.text, doc.encoding), chosen) == read(raw, chosen), chosen
+    with pytest.raises(UndecodableText, match="cannot hold"):
+        stored_bytes("中文", "cp1252")
 
 
 def test_deeply_nested_html_is_refused_in_linear_time():

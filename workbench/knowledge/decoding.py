@@ -161,3 +161,25 @@ def _detect(data: bytes) -> Decoded:
         return Decoded(data.decode("cp1252"), "cp1252", guessed=True)
     except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; Latin-1 decodes every byte
         return Decoded(data.decode("iso8859-1"), "iso8859-1", guessed=True)
+
+
+def _wide(encoding: str) -> bool:
+    return codec_name(encoding).startswith(("utf-16", "utf-32"))
+
+
+def rereadable(was: str, now: str) -> bool:
+    """Reading the stored text of a file read as `was` with `now` (stored_bytes) gives what the file would:
+    true but from byte-based encodings to UTF-16/32, where a dropped line end or blank shifts every pair."""
+    return _wide(was) or not _wide(now)
+
+
+def stored_bytes(text: str, encoding: str) -> bytes:
+    """The bytes a text file read with `encoding` held, from its stored text: exact but for what parsing
+    normalises (line endings, NULs, surrounding blank space), which are whole characters in every encoding
+    offered, so a guessed encoding can be replaced without the file (where `rereadable` says so)."""
+    try:
+        return text.encode(codec_name(encoding))
+    except UnicodeEncodeError as e:
+        raise UndecodableText(f"its stored text has {text[e.start:e.end]!r}, which {encoding} cannot hold, so "
+                              "it cannot be read again from here; upload the file again with its encoding chosen"
+                              ) from None

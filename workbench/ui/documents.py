@@ -1,12 +1,18 @@
-"""Sections of the Documents page: the collection's documents, one document's chunks, and its deletion."""
+"""Sections of the Documents page: the collection's documents (a guessed encoding read again in place), one
+document's chunks, and its deletion."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from workbench.knowledge import KnowledgeError
+from workbench.knowledge.decoding import ENCODINGS, UndecodableText, rereadable, stored_bytes
 from workbench.knowledge.figures import chunk_tokens_figure
 from workbench.ui import safe
-from workbench.ui.knowledge import flash_outcome
+from workbench.ui.knowledge import flash, flash_outcome
+
+# Kinds whose stored text is the decoded file itself (HTML's is extracted from markup: that needs the file).
+REREADABLE = ("txt", "md")
 
 
 def document_picker(col):
@@ -24,10 +30,41 @@ def document_picker(col):
     by_id = {d.doc_id: d for d in docs}
     doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: by_id[i].name, key="kn_docs_doc")
     if by_id[doc_id].encoding_guessed:
-        st.warning(f"Not UTF-8: read as {by_id[doc_id].encoding}, a guess. If its characters look wrong, upload "
-                   "it again on the **Collections** page with its **Text encoding** chosen.",
-                   icon=":material/translate:")
+        encoding_override(col, by_id[doc_id])
     return by_id[doc_id]
+
+
+def encoding_override(col, info) -> None:
+    """A document whose encoding was a guess: the warning, and reading it again with the encoding the user
+    picks, from its stored text (the bytes it was read from, decoding.stored_bytes), under the same name."""
+    if info.kind not in REREADABLE:
+        st.warning(f"Not UTF-8: read as {info.encoding}, a guess. If its characters look wrong, upload it again "
+                   "on the **Collections** page with its **Text encoding** chosen.", icon=":material/translate:")
+        return
+    st.warning(f"Not UTF-8: read as {info.encoding}, a guess. If its characters look wrong, read it again "
+               "with its encoding (below).", icon=":material/translate:")
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    choice = c1.selectbox("Its encoding", [e for e in ENCODINGS if e != info.encoding and rereadable(info.encoding, e)],
+                          key=f"kn_docs_encoding_{info.doc_id}")
+    if not c2.button(f"Read it again as {choice}", key=f"kn_docs_reread_{info.doc_id}",
+                     icon=":material/translate:"):
+        return
+    try:
+        raw = stored_bytes(col.get_document(info.doc_id).text, info.encoding)
+    except UndecodableText as e:
+        flash("error", f"**{safe.text(info.name)}** {safe.text(e)}")
+        st.rerun()
+    try:
+        with st.spinner(f"Reading {safe.text(info.name)} again as {choice}..."):
+            rep = col.ingest([(info.name, raw)], encoding=choice)
+    except KnowledgeError as e:
+        flash("error", safe.text(e))
+        st.rerun()
+    if rep.failed:
+        flash("error", f"**{safe.text(info.name)}** was kept as it was: {safe.text(rep.failed[0].reason)}")
+    else:
+        flash("success", f"**{safe.text(info.name)}** read again as {choice}: {rep.n_chunks} chunks.")
+    st.rerun()
 
 
 def chunks_section(col, info) -> None:
