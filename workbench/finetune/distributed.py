@@ -150,14 +150,31 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _root_cause(lines: list[str]) -> str:
-    """torchrun's "Root Cause" summary (rank, exit code, traceback lines), or the last output lines."""
-    if any("Root Cause" in ln for ln in lines):
-        tail = lines[max(i for i, ln in enumerate(lines) if "Root Cause" in ln):]
-        keep = [ln.strip() for ln in tail if ln.strip().startswith(("rank", "exitcode", "traceback"))]
-        if keep:
-            return "; ".join(" ".join(k.split()) for k in keep)
-    return " | ".join(ln.strip() for ln in lines[-3:] if ln.strip()) or "no output"
+def _root_cause(lines: list[str]) -> tuple[int | None, str]:
+    """(rank, summary) from torchrun's "Root Cause" section (exit code, traceback), else (None, last lines)."""
+    starts = [i for i, ln in enumerate(lines) if "Root Cause" in ln]
+    if starts:
+        fields = {}
+        for ln in lines[starts[-1]:]:
+            key, _, value = ln.strip().partition(":")
+            if key.strip() in ("rank", "exitcode", "traceback") and key.strip() not in fields:
+                fields[key.strip()] = " ".join(value.split())
+        if "rank" in fields:
+            rank = int(fields["rank"].split()[0]) if fields["rank"].split()[0].isdigit() else None
+            return rank, "; ".join(f"{k} {fields[k]}" for k in ("exitcode", "traceback") if k in fields)
+    return None, " | ".join(ln.strip() for ln in lines[-3:] if ln.strip()) or "no output"
+
+
+def _failure(rdir: Path, returncode: int, tail: list[str]) -> str:
+    """Why the ranks failed: the root-cause rank's own error when it wrote one, else what torchrun saw."""
+    rank, summary = _root_cause(tail)
+    errors = sorted(rdir.glob("error-*.txt"), key=lambda p: p.stat().st_mtime)
+    own = rdir / f"error-{rank}.txt"
+    if rank is not None:
+        return f"training rank {rank} failed: {own.read_text().strip()[:500] if own.is_file() else summary}"
+    if errors:  # the first rank to fail is the cause; others usually failed on its lost connection
+        return f"training rank {errors[0].stem.removeprefix('error-')} failed: {errors[0].read_text().strip()[:500]}"
+    return f"torchrun exited with code {returncode}: {summary}"
 
 
 def train_in_ranks(settings: Settings, spec, out_dir: Path, rep, nproc: int, threads: int | None = None) -> dict:
@@ -233,11 +250,7 @@ def train_in_ranks(settings: Settings, spec, out_dir: Path, rep, nproc: int, thr
         return result  # finished before the stop reached rank 0: the job still ends cancelled
     if stop_sent is not None or cancelled_at is not None:
         raise Cancelled(cancelled_at or 0)
-    errors = sorted(rdir.glob("error-*.txt"), key=lambda p: p.stat().st_mtime)
-    if errors:  # the first rank to fail is the cause; others usually failed on its lost connection
-        raise RankFailed(f"training rank {errors[0].stem.removeprefix('error-')} failed: "
-                         f"{errors[0].read_text().strip()[:500]}")
-    raise RankFailed(f"torchrun exited with code {proc.returncode}: {_root_cause(list(tail))}")
+    raise RankFailed(_failure(rdir, proc.returncode, list(tail)))
 
 
 # --- the rank side (in each torchrun process) ----------------------------------------------------
