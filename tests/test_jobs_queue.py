@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -101,12 +102,15 @@ def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
 def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings):
     victim = submit_demo(settings, {"n": 500, "sleep_s": 0.1})
     after = submit_demo(settings, {"n": 1, "sleep_s": 0.01})
-    st = wait_for(lambda: (s := jobs.get(settings, victim.job_id)).step >= 2 and s)
+    # The log line comes after the step's progress: wait for it, so the log's end is known.
+    wait_for(lambda: "step 2:" in jobs.log_tail(jobs.job_dir(settings, victim.job_id)))
+    st = jobs.get(settings, victim.job_id)
     os.kill(st.pid, signal.SIGKILL)
     dead = final(settings, victim.job_id)
     assert dead.state == jobs.FAILED
     # Whoever notices first (the runner, or the app polling) records the death with the log's end.
-    assert ("signal 9" in dead.error or "died" in dead.error) and "step 2" in dead.error
+    assert ("signal 9" in dead.error or "died" in dead.error)
+    assert re.search(r"last log line: \S+ step \d+: total", dead.error), dead.error
     assert final(settings, after.job_id).state == jobs.SUCCEEDED
 
 
