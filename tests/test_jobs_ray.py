@@ -147,6 +147,63 @@ def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
 
 
 @pytest.mark.slow
+def test_a_training_job_on_ray_registers_its_adapter(on_ray):
+    from tests.test_finetune_train_real import tiny_dataset
+    from workbench import finetune
+    from workbench.finetune.adapters import AdapterRegistry
+    from workbench.finetune.spec import TrainSpec
+
+    tiny_dataset(on_ray)
+    spec = TrainSpec(dataset="tiny", adapter_name="ray-lora", max_steps=2, val_interval=1, batch_size=4,
+                     max_seq_len=64, val_fraction=0.25, max_val_examples=3, lr_schedule="constant", seed=1)
+    job = finetune.launch(on_ray, spec)
+    done = final(on_ray, job.job_id, 300)
+    d = jobs.job_dir(on_ray, job.job_id)
+    assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(d)
+    assert done.launcher == "ray" and done.lane == job.lane and done.step == done.total == 2
+    assert [m["step"] for m in jobs.read_metrics(d) if "loss" in m] == [1, 2]
+    assert AdapterRegistry(on_ray).exists("ray-lora")
+
+
+@pytest.mark.slow
+def test_an_evaluation_job_on_ray_answers_through_the_real_model(on_ray):
+    from workbench.evaluation import runs
+    from workbench.evaluation.sample import sample_items
+
+    run_id = runs.submit_run(on_ray, runs.RunSpec(set_name="t", setups=("base",)), sample_items()[:2])
+    rec = runs.load_run(on_ray, run_id)
+    done = final(on_ray, rec.job_id, 240)
+    assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(jobs.job_dir(on_ray, rec.job_id))
+    assert done.launcher == "ray" and runs.run_status(on_ray, rec).state == jobs.SUCCEEDED
+    again = runs.load_run(on_ray, run_id)
+    assert len(again.results) == 2 and not again.summary["cancelled"], again.results
+    assert all(r["setup"] == "base" and not r.get("error") for r in again.results), again.results
+
+
+@pytest.mark.slow
+def test_a_chunk_sweep_on_ray_stores_its_result_and_drops_its_scratch(on_ray, monkeypatch, fake_embedding_model):
+    from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
+    from workbench.job_results import read_result
+    from workbench.knowledge import CollectionConfig, KnowledgeBase
+    from workbench.questions import sample_question_set
+    from workbench.retrieval import RetrievalSettings
+    from workbench.retrieval.jobs import submit_sweep
+    from workbench.retrieval.sweep import SweepGrid, SweepResult
+    from workbench.sample import kb_files
+
+    route_jobs_through_fakes(monkeypatch)  # the fake embedder in the worker too
+    col = KnowledgeBase(on_ray).create("kb", CollectionConfig(embedding_model=FAKE_MODEL))
+    assert col.ingest([(p.name, p.read_bytes()) for p in kb_files()]).ok
+    grid = SweepGrid(sizes=(300, 400), overlaps=(0,), ks=(2, 4))
+    job = submit_sweep(on_ray, col, sample_question_set(), grid, RetrievalSettings(mode="bm25"))
+    done = final(on_ray, job.job_id, 120)
+    d = jobs.job_dir(on_ray, job.job_id)
+    assert done.state == jobs.SUCCEEDED and done.launcher == "ray", done.error + jobs.log_tail(d)
+    res = read_result(d, SweepResult.from_json)
+    assert len(res.rows) == 4 and res.scratch_created == res.scratch_dropped == 2 and not done.result["scratch_leftover"]
+
+
+@pytest.mark.slow
 def test_cancel_stops_the_ray_job_and_a_stubborn_worker_is_killed_after_its_grace(on_ray):
     polite = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1})
     stubborn = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1, "stubborn": True}, lane="other", cancel_grace_s=2)
