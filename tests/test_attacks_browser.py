@@ -174,6 +174,38 @@ def test_upload_errors_name_the_file_as_text(attack, browser, tmp_path):
     assert "![up](beacon-upload-md.png) <img src=beacon-upload-html.png>.exe: unsupported" in text
 
 
+def upload(page, path) -> None:
+    """Put `path` into the page's first file uploader (its expander opened first)."""
+    expand_all(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+    wait_until_idle(page)
+
+
+def test_question_set_and_dataset_uploads_name_the_file_as_text(attack, browser, tmp_path):
+    """Upload messages of the other parsers: names and rows as text, and a schema's remote $ref never fetched
+    (item 2: by the server, item 3: by the browser)."""
+    url, srv, _, beacon = attack
+    qs = tmp_path / "![qs](beacon-qs-md.png) <img src=beacon-qs-html.png>.jsonl"
+    qs.write_text(
+        f'{{"question": "Depth? {poison(beacon, "row")}", "reference": "r", '
+        '"expected_format": "regex:^(\\w+\\s?)*$"}\n'
+        f'{{"question": "q2", "reference": "r", "expected_format": {{"$ref": "{beacon}/beacon-ref.json"}}}}\n'
+        '{"question": "q3", "reference": "r", "source_page": 1e400}\n')
+    page, watch = open_page(browser, url, "evaluate")
+    upload(page, qs)
+    page.get_by_text("1 valid questions, 2 rejected rows").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    text = finish(page, watch, srv)
+    assert "![qs](beacon-qs-md.png) <img src=beacon-qs-html.png>.jsonl: 1 valid questions, 2 rejected rows" in text
+    ds = tmp_path / "![ds](beacon-ds-md.png) <img src=beacon-ds-html.png>.jsonl"
+    ds.write_bytes(b"\xff\xfe\x00 not text")
+    page, watch = open_page(browser, url, "datasets")
+    upload(page, ds)
+    page.get_by_text("is not UTF-8 text").wait_for(timeout=60_000)
+    text = finish(page, watch, srv)
+    assert "![ds](beacon-ds-md.png) <img src=beacon-ds-html.png>.jsonl is not UTF-8 text" in text
+
+
 def test_query_lab_shows_passages_exactly(attack, browser):
     url, srv, _, beacon = attack
     page, watch = open_page(browser, url, "query")
