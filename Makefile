@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export OMP_WAIT_POLICY := ACTIVE
 export GOMP_SPINCOUNT := 300000
 
-.PHONY: run test install prepare browser bench-quick clean-storage
+.PHONY: run test install prepare browser bench-quick clean-storage gpu-check
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -46,3 +46,7 @@ test: prepare browser
 
 bench-quick: prepare
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+# The workbench end to end on one CUDA GPU (at most 8 minutes); without CUDA it stops at once (scripts/gpu_check.py).
+gpu-check: prepare
+	$(BIN)/python scripts/gpu_check.py
