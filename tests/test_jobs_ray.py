@@ -96,10 +96,15 @@ def head():
 def on_ray(head, monkeypatch, isolated_storage):
     """Settings whose jobs go to the shared head (the runner, a child process, reads the same env)."""
     monkeypatch.setenv("WORKBENCH_RAY_ADDRESS", head[0])
-    yield Settings.from_env().ensure_dirs()
-    for st in jobs.list_jobs(Settings.from_env()):
+    settings = Settings.from_env().ensure_dirs()
+    yield settings
+    for st in jobs.list_jobs(settings):
         if not st.is_final:
-            jobs.cancel(Settings.from_env(), st.job_id)
+            jobs.cancel(settings, st.job_id)
+    # A runner polls Ray until the Ray job ends, a moment after the worker recorded its outcome: the
+    # head must outlive it, or it would wait out the unreachable grace after the module's teardown.
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not jobs.runner_active(settings), 30)
 
 
 def wait_for(pred, timeout=60.0, every=0.2):
@@ -229,6 +234,21 @@ def test_a_killed_ray_worker_fails_with_its_log_tail(on_ray):
     assert "signal 9" in dead.error and "last log line" in dead.error and "step " in dead.error, dead.error
     assert ray_state(on_ray, dead, "FAILED") == "FAILED"
     assert "[jobs]" in jobs.log_tail(jobs.job_dir(on_ray, dead.job_id))
+
+
+@pytest.mark.slow
+def test_a_killed_runner_is_replaced_and_the_new_one_adopts_the_running_ray_job(on_ray):
+    job = submit_demo(on_ray, {"n": 30, "sleep_s": 0.1})
+    st = wait_for(lambda: (s := jobs.get(on_ray, job.job_id)).step >= 2 and s)
+    runner = next(p for p in psutil.process_iter(["cmdline"])
+                  if "workbench.jobs.runner" in (p.info["cmdline"] or []) and str(on_ray.jobs_dir) in p.info["cmdline"])
+    runner.kill()
+    runner.wait(5)
+    # The Ray job runs on; the next look at the jobs starts a runner that watches it to its end.
+    assert jobs.get(on_ray, job.job_id).state == jobs.RUNNING
+    done = final(on_ray, job.job_id)
+    assert done.state == jobs.SUCCEEDED and done.external_id == st.external_id and done.step == 30
+    assert "adopting its worker (launcher ray" in (on_ray.jobs_dir / "runner.log").read_text()
 
 
 def test_ray_unreachable_at_submit_refuses_with_a_clear_message_and_queues_nothing(settings):
