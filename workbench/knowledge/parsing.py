@@ -127,11 +127,139 @@ def _text_limit(name: str, size: int, max_bytes: int) -> None:
 
 
 def _pdf(name: str, data: bytes, max_bytes: int) -> tuple[str, tuple[int, ...]]:
+    """The text of each page, joined by PAGE_SEPARATOR, and where each page starts."""
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise ParseError(name, "is not a valid PDF (no PDF header); the file may be corrupt")
+    try:
+        texts = _pdfium_pages(name, data, max_bytes)
+    except _PdfiumUnreadable:  # pdfium refused a file pypdf may still repair
+        texts = _pypdf_pages(name, data, max_bytes)
+    if not texts:
+        raise ParseError(name, "is a PDF with no pages")
+    if not any(texts):
+        raise ParseError(name, f"has no text layer ({len(texts)} page(s), probably scanned images); "
+                         "OCR is not supported, upload a PDF with selectable text")
+    starts, parts, pos = [], [], 0
+    for t in texts:
+        starts.append(pos)
+        parts.append(t)
+        pos += len(t) + len(PAGE_SEPARATOR)
+    return PAGE_SEPARATOR.join(parts), tuple(starts)
+
+
+class _PdfiumUnreadable(Exception):
+    """pdfium could not open the file for a reason other than a password."""
+
+
+# pdfium marks a line-end hyphen it inferred as U+FFFE and drops the line break: "pack\ufffeages".
+_SOFT_HYPHEN = re.compile("(?<=[a-z])\ufffe(?=[a-z])")
+_PDF_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\ufeff]")
+
+
+def _pdfium_text(raw: str) -> str:
+    """pdfium's text as plain lines: hyphenated words joined, other break hyphens kept, controls dropped."""
+    text = _SOFT_HYPHEN.sub("", raw.replace("\r\n", "\n"))
+    return _normalise(_PDF_CONTROL.sub(lambda m: "-" if m.group(0) == "\ufffe" else "", text)).strip()
+
+
+def _page_text(page, textpage) -> str:
+    """A page's text in reading order: a two-column page is read column by column."""
+    width, height = page.get_size()
+    rects = [textpage.get_rect(i) for i in range(textpage.count_rects())]  # (left, bottom, right, top)
+    gutter = _gutter(rects, width)
+    if gutter is None:
+        return _pdfium_text(textpage.get_text_range())
+    inside = [r for r in rects if r[2] <= gutter or r[0] >= gutter]
+    top, bottom = max(r[3] for r in inside), min(r[1] for r in inside)
+    parts = [textpage.get_text_bounded(0, top, width, height),  # a title across both columns
+             textpage.get_text_bounded(0, bottom, gutter, top),
+             textpage.get_text_bounded(gutter, bottom, width, top),
+             textpage.get_text_bounded(0, 0, width, bottom)]  # a footer across both columns
+    return _pdfium_text("\n".join(p for p in parts if p.strip()))
+
+
+def _gutter(rects: list[tuple[float, float, float, float]], width: float) -> float | None:
+    """The x of an empty vertical band with text lines on both sides, or None for a one-column page.
+
+    Two columns: in the middle half of the page a band of x crosses no line of the columns' height, and
+    each side holds at least a quarter of the lines, spread over a quarter of the page's width. Lines
+    across the gutter may sit above or below the columns (titles, footers), never between them.
+    """
+    if len(rects) < 8:
+        return None
+    runs, run = [], []  # runs of neighbouring x that qualify; the widest run is the gutter
+    for step in range(0, 101):
+        x = width * (0.25 + step * 0.005)
+        if _splits_columns(rects, x, width):
+            run.append(x)
+        elif run:
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    if not runs:
+        return None
+    best = max(runs, key=len)
+    return best[len(best) // 2]
+
+
+def _splits_columns(rects: list[tuple[float, float, float, float]], x: float, width: float) -> bool:
+    left = [r for r in rects if r[2] <= x]
+    right = [r for r in rects if r[0] >= x]
+    if min(len(left), len(right)) < len(rects) / 4:
+        return False
+    # Columns of text, not a table of contents' column of page numbers: text spread wide on both sides.
+    if min(_extent(left), _extent(right)) < 0.25 * width:
+        return False
+    across = [r for r in rects if r[0] < x < r[2]]
+    inside = left + right
+    top, bottom = max(r[3] for r in inside), min(r[1] for r in inside)
+    return all(r[1] >= top - 1 or r[3] <= bottom + 1 for r in across)
+
+
+def _extent(rects: list[tuple[float, float, float, float]]) -> float:
+    """How wide a side's text spreads (pdfium splits lines at dot leaders, so single rects can be narrow)."""
+    return max(r[2] for r in rects) - min(r[0] for r in rects)
+
+
+def _pdfium_pages(name: str, data: bytes, max_bytes: int) -> list[str]:
+    """Page texts through pdfium (pypdfium2): keeps the spaces that pypdf loses on many LaTeX PDFs."""
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:
+        raise _PdfiumUnreadable() from None
+    try:
+        doc = pdfium.PdfDocument(data)  # an owner-password-only (e.g. AES) PDF opens with the empty password
+    except pdfium.PdfiumError as e:
+        if "password" in str(e).lower():
+            raise ParseError(name, "is password-protected; remove the password and upload it again") from None
+        raise _PdfiumUnreadable(str(e)) from None
+    texts, size = [], 0
+    try:
+        for i in range(len(doc)):
+            page = doc[i]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    texts.append(_page_text(page, textpage))
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+            size += len(texts[-1].encode("utf-8", "replace")) + len(PAGE_SEPARATOR)
+            _text_limit(name, size, max_bytes)  # page by page: a PDF's streams inflate too
+    except pdfium.PdfiumError as e:
+        raise ParseError(name, f"is a corrupt PDF that cannot be read ({e})") from None
+    finally:
+        doc.close()
+    return texts
+
+
+def _pypdf_pages(name: str, data: bytes, max_bytes: int) -> list[str]:
+    """Page texts through pypdf: the fallback when pdfium cannot open a file."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise ParseError(name, "is not a valid PDF (no PDF header); the file may be corrupt")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -150,7 +278,7 @@ def _pdf(name: str, data: bytes, max_bytes: int) -> tuple[str, tuple[int, ...]]:
             for page in reader.pages:
                 texts.append(_normalise(page.extract_text() or "").strip())
                 size += len(texts[-1].encode("utf-8", "replace")) + len(PAGE_SEPARATOR)
-                _text_limit(name, size, max_bytes)  # page by page: a PDF's streams inflate too
+                _text_limit(name, size, max_bytes)
     except ParseError:
         raise
     except DependencyError as e:  # AES needs `cryptography` (requirements.txt); say so, not "corrupt"
@@ -160,17 +288,7 @@ def _pdf(name: str, data: bytes, max_bytes: int) -> tuple[str, tuple[int, ...]]:
         raise ParseError(name, "is password-protected; remove the password and upload it again") from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as e:
         raise ParseError(name, f"is a corrupt PDF that cannot be read ({type(e).__name__}: {e})") from None
-    if not texts:
-        raise ParseError(name, "is a PDF with no pages")
-    if not any(texts):
-        raise ParseError(name, f"has no text layer ({len(texts)} page(s), probably scanned images); "
-                         "OCR is not supported, upload a PDF with selectable text")
-    starts, parts, pos = [], [], 0
-    for t in texts:
-        starts.append(pos)
-        parts.append(t)
-        pos += len(t) + len(PAGE_SEPARATOR)
-    return PAGE_SEPARATOR.join(parts), tuple(starts)
+    return texts
 
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "canvas", "head")
