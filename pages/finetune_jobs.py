@@ -10,7 +10,8 @@ settings = get_settings()
 jobs.reconcile(settings)  # after an app restart: settle dead jobs, restart the queue
 finetune.show_flash()
 st.caption(f"Training runs in a background process on **{finetune.device_label(settings)}**; closing the tab or "
-           "reloading leaves it running. One job runs at a time; the rest wait in order.")
+           "reloading leaves it running. One training job runs at a time (other work, such as sweeps, has its own "
+           "lane and does not wait behind it); the rest wait in order.")
 finetune.new_job_section(settings)
 if not (all_jobs := finetune.jobs_section(settings)):
     st.stop()

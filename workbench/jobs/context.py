@@ -41,7 +41,11 @@ class JobContext:
 
     def progress(self, step: int, total: int, message: str = "") -> None:
         """Record how far the job is; the UI computes the ETA from it."""
-        update_status(self.dir, step=int(step), total=int(total), message=message)
+        with status_lock(self.dir):
+            st = read_status(self.dir)
+            pace_from = st.pace_from or (time.time(), int(step))
+            write_status(self.dir, replace(st, step=int(step), total=int(total), message=message,
+                                           pace_from=tuple(pace_from)))
 
     def result(self, **values) -> None:
         """Merge values into the job's stored result (visible before the job ends)."""

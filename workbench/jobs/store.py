@@ -53,6 +53,9 @@ class JobStatus:
     lane: str = "default"  # one job at a time per lane; jobs of other lanes run alongside
     launcher: str = "local"  # what started the worker (workbench.jobs.launch): "local" or e.g. "ray"
     external_id: str | None = None  # the launcher's own id for the worker (a Ray job id); None for local
+    # The first progress report (time, step): the pace is measured from here, so the time spent loading a
+    # model before step 1 does not inflate the ETA (a 9-minute run once first showed 3,890 s).
+    pace_from: tuple[float, int] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -70,10 +73,13 @@ class JobStatus:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the average pace so far; None before the first step."""
-        if self.state != RUNNING or not self.step or not self.total or self.elapsed_s is None:
+        """Seconds left at the pace since the first progress report; None until a second report."""
+        if self.state != RUNNING or not self.step or not self.total or not self.pace_from:
             return None
-        return self.elapsed_s / self.step * max(0, self.total - self.step)
+        t0, step0 = self.pace_from
+        if self.step <= step0:
+            return None
+        return (time.time() - t0) / (self.step - step0) * max(0, self.total - self.step)
 
     def to_json(self) -> dict:
         return asdict(self)

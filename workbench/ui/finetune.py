@@ -56,9 +56,7 @@ def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
     head = f"{STATE_ICON.get(st_job.state, '')} **{safe.text(st_job.name)}** · {st_job.state}"
     st.markdown(head + f" · `{st_job.job_id}`")
     if st_job.state == jobs.QUEUED:
-        ahead = [q.job_id for q in jobs.queued(settings)]
-        pos = ahead.index(st_job.job_id) + 1 if st_job.job_id in ahead else 1
-        st.info(f"Waiting in the queue (position {pos}); it starts when the jobs before it finish.")
+        st.info(f"Queued: {safe.text(jobs.waiting_reason(settings, st_job))}.")
     if st_job.total:
         eta = st_job.eta_s
         text = (f"step {st_job.step} / {st_job.total} · elapsed {fmt_duration(st_job.elapsed_s)}"
