@@ -80,6 +80,11 @@ class IngestReport:
         return "; failed: " + "; ".join(str(f) for f in self.failed) if self.failed else ""
 
 
+def new_uid() -> str:
+    """A collection's identity: kept by a rename and a re-index, new when a collection is (re-)created."""
+    return uuid.uuid4().hex
+
+
 def new_chroma_key() -> str:
     """A Chroma-safe collection name (3+ chars, alphanumeric ends) unrelated to the user-facing name."""
     return f"wb{uuid.uuid4().hex[:20]}"
@@ -126,6 +131,13 @@ class Catalog:
         fn(entry)
         self.save(data)
         return entry
+
+    def find(self, uid: str, fresh: bool = True) -> tuple[str, dict] | None:
+        """(name, entry) of the collection with identity `uid`; None once it was deleted."""
+        for name, entry in self.load(fresh=fresh)["collections"].items():
+            if entry.get("id") == uid:
+                return name, entry
+        return None
 
     def docs_dir(self, key: str) -> Path:
         return self.root / "docs" / key

@@ -9,10 +9,10 @@ import numpy as np
 
 from workbench.knowledge.catalog import (
     Catalog, CollectionInfo, DocumentInfo, IngestReport, KnowledgeError, doc_info,
-    new_chroma_key,
+    new_chroma_key, new_uid,
 )
 from workbench.knowledge.config import CollectionConfig
-from workbench.knowledge.store import EmbeddingCache, cached_embed, chroma_client, write_lock
+from workbench.knowledge.store import EmbeddingCache, cached_embed, chroma_client, read_lock, write_lock
 from workbench import resources
 from workbench.models.embedder import Embedder
 from workbench.names import check_name
@@ -55,8 +55,23 @@ class Collection:
 
     @property
     def key(self) -> str:
-        """The Chroma collection behind this knowledge base."""
+        """The Chroma collection behind this knowledge base (a re-index replaces it)."""
         return self.entry()["key"]
+
+    @property
+    def uid(self) -> str:
+        """This collection's identity: kept by a rename and a re-index, new once deleted and re-created."""
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[str, dict]:
+        """(uid, catalog entry) as one consistent read; a catalog entry from before identities gets one."""
+        with read_lock(self.settings):
+            entry = self.kb.catalog.entry(self.name)
+        if entry.get("id"):
+            return entry["id"], entry
+        with write_lock(self.settings):
+            entry = self.kb.catalog.update(self.name, lambda e: e.setdefault("id", new_uid()))
+        return entry["id"], entry
 
     @property
     def config(self) -> CollectionConfig:
@@ -111,7 +126,7 @@ class Collection:
         return client.get_collection(key, embedding_function=None)
 
     # write_chunks and delete_chunks are what workbench.knowledge.ingest writes the index through;
-    # the caller holds write_lock. `key`: another Chroma collection (the one a re-index builds).
+    # the caller holds write_lock and passes the `key` it read from the catalog under that same lock.
     def write_chunks(self, chunks: list[Chunk], vecs: np.ndarray, key: str | None = None) -> None:
         """Upsert chunks with their vectors; creates the Chroma collection `key` when missing."""
         col = self._chroma(key)
@@ -148,7 +163,8 @@ class Collection:
         return sorted((doc_info(i, r) for i, r in docs.items()), key=lambda d: d.name.lower())
 
     def get_document(self, doc_id: str) -> Document:
-        return self.kb.catalog.load_document(self.key, doc_id)
+        with read_lock(self.settings):  # the key and its texts folder change together under write_lock
+            return self.kb.catalog.load_document(self.key, doc_id)
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and exactly its chunks."""
@@ -156,7 +172,7 @@ class Collection:
             entry = self.entry()
             if doc_id not in entry["documents"]:
                 raise KnowledgeError(f"Document {doc_id} is not in collection '{self.name}'.")
-            self.delete_chunks([doc_id])
+            self.delete_chunks([doc_id], key=entry["key"])
 
             def upd(e):
                 e["documents"].pop(doc_id, None)
@@ -164,31 +180,35 @@ class Collection:
             (self.kb.catalog.docs_dir(entry["key"]) / f"{doc_id}.json").unlink(missing_ok=True)
 
     def count(self) -> int:
-        return self._chroma().count()
+        with read_lock(self.settings):
+            return self._chroma().count()
 
     def index_size(self) -> tuple[int, int]:
         """(chunks, bytes): the index's chunk count and its vectors plus its documents' text, in bytes.
 
         From a count, one stored vector and the catalog, so a report never reads the whole index.
         """
-        col = self._chroma()
-        n = col.count()
-        if not n:
-            return 0, 0
-        one = col.get(limit=1, include=["embeddings"])["embeddings"]
+        with read_lock(self.settings):
+            col = self._chroma()
+            n = col.count()
+            if not n:
+                return 0, 0
+            one = col.get(limit=1, include=["embeddings"])["embeddings"]
         dim = len(one[0]) if one is not None and len(one) else 0
         return n, n * dim * 4 + sum(d.n_chars for d in self.documents())  # float32 vectors
 
     def chunks(self, doc_id: str | None = None) -> list[Chunk]:
         """Chunks in document order (all documents, or one)."""
-        got = self._chroma().get(where=self._where([doc_id] if doc_id else None),
-                                 include=["documents", "metadatas"])
+        with read_lock(self.settings):
+            got = self._chroma().get(where=self._where([doc_id] if doc_id else None),
+                                     include=["documents", "metadatas"])
         out = [chunk_from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(out, key=lambda c: (c.doc_name.lower(), c.doc_id, c.index))
 
     def embeddings(self, doc_ids=None) -> tuple[list[Chunk], np.ndarray]:
         """All chunks (optionally of some documents) and their vectors, row-aligned."""
-        got = self._chroma().get(where=self._where(doc_ids), include=["documents", "metadatas", "embeddings"])
+        with read_lock(self.settings):
+            got = self._chroma().get(where=self._where(doc_ids), include=["documents", "metadatas", "embeddings"])
         chunks = [chunk_from_record(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         emb = got["embeddings"]
         vecs = np.asarray(emb, dtype=np.float32) if emb is not None and len(emb) else \
@@ -203,12 +223,13 @@ class Collection:
         return self.query_vector(vec, k, doc_ids)
 
     def query_vector(self, vec, k: int, doc_ids=None) -> list[ScoredChunk]:
-        col = self._chroma()
-        n = col.count()
-        if n == 0 or k <= 0:
-            return []
-        res = col.query(query_embeddings=[np.asarray(vec, dtype=np.float32)], n_results=min(int(k), n),
-                        where=self._where(doc_ids), include=["documents", "metadatas", "distances"])
+        with read_lock(self.settings):
+            col = self._chroma()
+            n = col.count()
+            if n == 0 or k <= 0:
+                return []
+            res = col.query(query_embeddings=[np.asarray(vec, dtype=np.float32)], n_results=min(int(k), n),
+                            where=self._where(doc_ids), include=["documents", "metadatas", "distances"])
         out = []
         for rank, (i, t, m, d) in enumerate(zip(res["ids"][0], res["documents"][0], res["metadatas"][0],
                                                  res["distances"][0]), start=1):
@@ -218,7 +239,7 @@ class Collection:
 
     def reindex(self, progress: Progress | None = None, cancel: Cancel | None = None) -> IngestReport:
         """Re-chunk every stored document with the current settings into a fresh index, then swap it in."""
-        from workbench.knowledge.ingest import reindex_collection
+        from workbench.knowledge.reindex import reindex_collection
 
         return reindex_collection(self, progress, cancel)
 
@@ -261,7 +282,7 @@ class KnowledgeBase:
             if name in data["collections"]:
                 raise KnowledgeError(f"A collection named '{name}' already exists.")
             key = new_chroma_key()
-            data["collections"][name] = {"key": key, "config": config.to_dict(),
+            data["collections"][name] = {"id": new_uid(), "key": key, "config": config.to_dict(),
                                          "indexed_config": config.to_dict(), "documents": {},
                                          "created_at": time.time()}
             self._collection_index(key)  # create the Chroma side first: a server that is down fails here

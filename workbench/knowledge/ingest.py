@@ -1,22 +1,28 @@
-"""The ingestion pipeline: parse and chunk on one thread while the main thread embeds and writes."""
+"""The ingestion pipeline: parse and chunk on one thread while the main thread embeds and writes.
+
+Parsing, chunking and embedding run outside the store lock against a snapshot of the collection; each
+batch is then committed under `write_lock` against the catalog entry as it is *then*: the Chroma key, the
+index's chunk settings and the documents by name are read again there, so an upload racing a re-index,
+another upload or a delete never writes with stale ones (docs/ARCHITECTURE.md, "Who writes the index").
+"""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import queue
-import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from workbench.knowledge.catalog import FileError, IngestReport, doc_record, new_chroma_key
+from workbench.knowledge.catalog import FileError, IngestReport, KnowledgeError, doc_record
 from workbench.knowledge.chunking import chunk_document
+from workbench.knowledge.config import CollectionConfig
 from workbench.knowledge.decoding import UndecodableText, codec_name
 from workbench.knowledge.parsing import TEXT_KINDS, ParseError, check_file_name, content_hash, kind_of, parse
-from workbench.knowledge.store import chroma_client, write_lock
+from workbench.knowledge.store import write_lock
 from workbench.names import normalise
+from workbench.types import Chunk, Document
 
 if TYPE_CHECKING:
     from workbench.knowledge.collections import Cancel, Collection, Progress
@@ -24,6 +30,31 @@ if TYPE_CHECKING:
 # Texts per embedding call: large, so sentence-transformers sorts many texts by length (less padding)
 # and a loaded CPU pays the per-forward-pass overhead rarely.
 EMBED_BATCH = 512
+
+
+def index_config(entry: dict) -> CollectionConfig:
+    """The chunk settings new chunks must be cut with: the index's own while it holds documents."""
+    ic = entry.get("indexed_config")
+    return CollectionConfig.from_dict(ic if entry["documents"] and ic else entry["config"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The chunk settings and embedder an upload cuts and embeds with."""
+
+    cfg: CollectionConfig
+    embedder: object
+    embed: Callable
+
+
+@dataclasses.dataclass
+class Parsed:
+    """One parsed and chunked file, waiting to be embedded and committed."""
+
+    doc: Document
+    chunks: list[Chunk]
+    target: Target
+    nbytes: int
 
 
 def _screen(name: str, data: bytes, max_bytes: int) -> str:
@@ -42,27 +73,54 @@ def _name_of(name: str) -> str:
         return e.name
 
 
+class Decider:
+    """What an uploaded file does to a collection's documents, by normalised name and content hash."""
+
+    def __init__(self, documents: dict, forced: str | None):
+        self.forced = forced
+        # Names compare in their normalised form (older catalogs may hold an un-normalised one).
+        self.by_name = {normalise(r["name"]): (i, r) for i, r in documents.items()}
+        self.by_hash = {r["content_hash"]: r["name"] for r in documents.values()}
+        self.taken = set(documents)  # document ids in use, including those given out by this decider
+
+    def decide(self, name: str, h: str) -> tuple[str, object]:
+        """("unchanged", None), ("duplicate", the other name) or ("doc", (doc_id, id of the replaced one))."""
+        old_id, old = self.by_name.get(name, (None, None))
+        if old and old["content_hash"] == h and not (
+                self.forced and kind_of(name) in TEXT_KINDS and old.get("encoding") != self.forced):
+            return "unchanged", None
+        if old is None and (other := self.by_hash.get(h)):
+            return "duplicate", other
+        if old is None:
+            self.by_hash[h] = name
+        doc_id = h[:16]
+        if doc_id != old_id and doc_id in self.taken:
+            # A new version of this name with the bytes of another document: both stay, so this one is
+            # told apart by its name too.
+            doc_id = hashlib.sha256(f"{name}\0{h}".encode()).hexdigest()[:16]
+        self.taken.add(doc_id)
+        return "doc", (doc_id, old_id)
+
+
 def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "Progress | None" = None,
                  cancel: "Cancel | None" = None, encoding: str | None = None) -> IngestReport:
     """Ingest an upload; per file, its name (normalised) and content hash decide whether there is any work.
 
     `encoding` reads the upload's text files (TXT, Markdown, HTML) with that codec instead of detecting
     one: a document whose encoding was guessed is re-read even though its bytes are unchanged.
+    Raises KnowledgeError when the collection is deleted (or deleted and re-created) meanwhile.
     """
     t0 = time.perf_counter()
     settings = col.settings
     max_bytes = int(settings.max_upload_mb * 1e6)
-    entry = col.entry()
-    cfg = col.indexed_config if entry["documents"] and col.indexed_config else col.config
-    embedder = col.embedder_for(cfg.embedding_model)
-    # Names compare in their normalised form (older catalogs may hold an un-normalised one).
-    by_name = {normalise(r["name"]): (i, r) for i, r in entry["documents"].items()}
+    uid, entry = col.snapshot()
     try:
         forced = codec_name(encoding) if encoding else None
     except UndecodableText as e:
         return IngestReport(failed=tuple(FileError(_name_of(n), str(e)) for n, _ in files))
     notes: list[str] = []
-    if col.stale:
+    if entry["documents"] and index_config(entry).chunking_key() != CollectionConfig.from_dict(
+            entry["config"]).chunking_key():
         notes.append("The collection's settings changed since its index was built: these files were chunked "
                      "with the index's settings. Re-index to apply the new ones.")
     failed: list[FileError] = []
@@ -73,7 +131,13 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
     total_bytes = sum(len(d) for _, d in files) or 1
     added, replaced, unchanged, skipped = [], [], [], []
     n_embedded = [0]
-    embed = col.embed_fn(embedder, counter=lambda n: n_embedded.__setitem__(0, n_embedded[0] + n))
+
+    def target_for(cfg: CollectionConfig) -> Target:
+        embedder = col.embedder_for(cfg.embedding_model)
+        return Target(cfg, embedder, col.embed_fn(embedder, counter=lambda n: n_embedded.__setitem__(
+            0, n_embedded[0] + n)))
+
+    state = {"target": target_for(index_config(entry))}  # a commit replaces it once the index was rebuilt
     stop = threading.Event()
     q: queue.Queue = queue.Queue(maxsize=8)
     is_cancelled = (lambda: bool(cancel and cancel()) or stop.is_set())
@@ -89,9 +153,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
 
     def produce():
         seen: set[str] = set()
-        by_hash = {r["content_hash"]: r["name"] for r in entry["documents"].values()}
-        batch_hashes: dict[str, str] = {}  # content hash -> first new name in this upload
-        taken = set(entry["documents"])  # document ids in use, including those given in this upload
+        decider = Decider(entry["documents"], forced)  # the snapshot's view; commit decides again
         for name, data in files:
             if stop.is_set():  # only the consumer thread calls `cancel` (it may touch UI state)
                 break
@@ -100,28 +162,15 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 if name in seen:
                     raise ParseError(name, "appears twice in this upload; only the first copy was used")
                 seen.add(name)
-                h = content_hash(data)
-                doc_id = h[:16]
-                old_id, old = by_name.get(name, (None, None))
-                if old and old["content_hash"] == h and not (
-                        forced and kind_of(name) in TEXT_KINDS and old.get("encoding") != forced):
-                    put(("unchanged", name, len(data)))
+                what, info = decider.decide(name, content_hash(data))
+                if what != "doc":
+                    put((what, name if what == "unchanged" else (name, info), len(data)))
                     continue
-                if old is None and (other := by_hash.get(h) or batch_hashes.get(h)):
-                    put(("duplicate", (name, other), len(data)))
-                    continue
-                if old is None:
-                    batch_hashes[h] = name
-                if doc_id != old_id and doc_id in taken:
-                    # A new version of this name with the bytes of another document: both stay, so this
-                    # one is told apart by its name too.
-                    doc_id = hashlib.sha256(f"{name}\0{h}".encode()).hexdigest()[:16]
-                taken.add(doc_id)
                 doc = parse(name, data, max_bytes, forced)
-                if doc.doc_id != doc_id:
-                    doc = dataclasses.replace(doc, doc_id=doc_id)
-                chunks = chunk_document(doc, cfg, embedder, embed)
-                put(("doc", (doc, chunks, old_id), len(data)))
+                if doc.doc_id != info[0]:
+                    doc = dataclasses.replace(doc, doc_id=info[0])
+                t = state["target"]
+                put(("doc", Parsed(doc, chunk_document(doc, t.cfg, t.embedder, t.embed), t, len(data)), len(data)))
             except ParseError as e:
                 put(("fail", FileError(e.name, e.reason), len(data)))
             except Exception as e:  # a parser bug on one file must not lose the rest of the upload
@@ -134,51 +183,87 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         if progress:
             progress(min(1.0, (done_bytes[0] + extra) / total_bytes), msg)
 
-    pending: list[tuple] = []
+    def commit(batch: list[Parsed]) -> int:
+        """Write `batch` against the catalog entry as it is now (caller holds write_lock); chunks written."""
+        found = col.kb.catalog.find(uid)
+        if found is None:
+            now = " (the collection of that name now is a new one)" if col.kb.exists(col.name) else ""
+            raise KnowledgeError(f"The collection '{col.name}' was deleted while this upload ran{now}; nothing "
+                                 "more of this upload was written. Upload the files again.")
+        name_now, fresh = found
+        cfg = index_config(fresh)
+        if cfg.chunking_key() != state["target"].cfg.chunking_key():
+            state["target"] = target_for(cfg)
+            notes.append("The collection was re-indexed while this upload ran: its files were chunked with "
+                         "the new index's settings.")
+        t = state["target"]
+        decider = Decider(fresh["documents"], forced)
+        plan: list[tuple[Document, list[Chunk], str | None]] = []
+        for p in batch:
+            name = normalise(p.doc.name)
+            what, info = decider.decide(name, p.doc.content_hash)
+            if what != "doc":  # another writer put these bytes in meanwhile
+                unchanged.append(p.doc.name)
+                if what == "duplicate":
+                    notes.append(f"{p.doc.name}: same content as '{info}', already in the collection")
+                continue
+            doc_id, old_id = info
+            doc, chunks = p.doc, p.chunks
+            if doc_id != doc.doc_id or p.target is not t:
+                doc = dataclasses.replace(doc, doc_id=doc_id)
+                chunks = chunk_document(doc, t.cfg, t.embedder, t.embed)
+            plan.append((doc, chunks, old_id))
+        if not plan:
+            return 0
+        key = fresh["key"]
+        chunks = [c for _, cs, _ in plan for c in cs]
+        vecs = t.embed([c.text for c in chunks])  # from the cache, but for chunks cut again just now
+        # One delete (replaced versions, and leftovers of an interrupted run) and one upsert per batch.
+        col.delete_chunks(sorted({d.doc_id for d, _, _ in plan} | {o for _, _, o in plan if o}), key=key)
+        col.write_chunks(chunks, vecs, key=key)
+        for doc, _, _ in plan:
+            col.kb.catalog.save_document(key, doc)
+        records = {doc.doc_id: (doc_record(doc, len(cs)), old_id) for doc, cs, old_id in plan}
+
+        def upd(e):
+            for doc_id, (rec, old_id) in records.items():
+                if old_id and old_id != doc_id:
+                    e["documents"].pop(old_id, None)
+                e["documents"][doc_id] = rec
+            if not e.get("indexed_config") or len(e["documents"]) == len(records):
+                e["indexed_config"] = t.cfg.to_dict()
+        col.kb.catalog.update(name_now, upd)
+        for doc, _, old_id in plan:
+            if old_id and old_id != doc.doc_id:
+                (col.kb.catalog.docs_dir(key) / f"{old_id}.json").unlink(missing_ok=True)
+            (replaced if old_id else added).append(doc.name)
+        return len(chunks)
+
+    pending: list[Parsed] = []
+    n_chunks = [0]
 
     def flush() -> bool:
-        """Embed and commit the pending documents; False if cancelled (nothing of them is written)."""
+        """Embed (outside the lock) and commit the pending documents; False if cancelled (nothing written)."""
         if not pending:
             return True
-        chunks = [c for _, (_, cs, _), _ in pending for c in cs]
-        texts = [c.text for c in chunks]
-        pend_bytes = sum(b for _, _, b in pending)
-        vecs = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        t = state["target"]
+        texts = [c.text for p in pending if p.target is t for c in p.chunks]
+        pend_bytes = sum(p.nbytes for p in pending)
         for i in range(0, len(texts), EMBED_BATCH):
             if is_cancelled():
                 return False
             report(f"Embedding chunks {i + 1}-{min(len(texts), i + EMBED_BATCH)} of {len(texts)}",
                    pend_bytes * i / max(1, len(texts)))
-            vecs[i:i + EMBED_BATCH] = embed(texts[i:i + EMBED_BATCH])
+            t.embed(texts[i:i + EMBED_BATCH])  # into the cache, so the commit under the lock is quick
         with write_lock(settings):
-            records = {}
-            # One delete (replaced versions, and leftovers of an interrupted run) and one upsert per batch.
-            stale_ids = {d.doc_id for _, (d, _, _), _ in pending} | {o for _, (_, _, o), _ in pending if o}
-            col.delete_chunks(sorted(stale_ids))
-            col.write_chunks(chunks, vecs)
-            for _, (doc, cs, old_id), _ in pending:
-                col.kb.catalog.save_document(entry["key"], doc)
-                records[doc.doc_id] = (doc_record(doc, len(cs)), old_id)
-
-            def upd(e):
-                for doc_id, (rec, old_id) in records.items():
-                    if old_id and old_id != doc_id:
-                        e["documents"].pop(old_id, None)
-                    e["documents"][doc_id] = rec
-                if not e.get("indexed_config") or len(e["documents"]) == len(records):
-                    e["indexed_config"] = cfg.to_dict()
-            col.kb.catalog.update(col.name, upd)
-            for _, (doc, _, old_id), _ in pending:
-                if old_id and old_id != doc.doc_id:
-                    (col.kb.catalog.docs_dir(entry["key"]) / f"{old_id}.json").unlink(missing_ok=True)
-                (replaced if old_id else added).append(doc.name)
+            n_chunks[0] += commit(pending)
         done_bytes[0] += pend_bytes
         pending.clear()
         return True
 
     producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
     producer.start()
-    n_chunks, cancelled, finished = 0, False, False
+    cancelled, finished = False, False
     try:
         while not finished:
             item = q.get()
@@ -187,10 +272,10 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
             else:
                 kind, payload, nbytes = item
                 if kind == "doc":
-                    pending.append(item)
-                    report(f"Parsed {payload[0].name}: {len(payload[1])} chunks")
-                    if payload[0].encoding_guessed:
-                        notes.append(f"{payload[0].name}: not UTF-8; read as {payload[0].encoding}, a guess. If "
+                    pending.append(payload)
+                    report(f"Parsed {payload.doc.name}: {len(payload.chunks)} chunks")
+                    if payload.doc.encoding_guessed:
+                        notes.append(f"{payload.doc.name}: not UTF-8; read as {payload.doc.encoding}, a guess. If "
                                      "characters look wrong, upload it again with its encoding chosen.")
                 else:
                     done_bytes[0] += nbytes
@@ -206,12 +291,10 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                         report(f"Failed: {payload.name}")
             # Wait for a full batch: on a busy CPU, many small forward passes cost twice one large one
             # (measured: 37 sample chunks, one call 22 s vs one call per document 45 s at load 12).
-            if pending and (finished or sum(len(p[1][1]) for p in pending) >= EMBED_BATCH):
-                count = sum(len(p[1][1]) for p in pending)
+            if pending and (finished or sum(len(p.chunks) for p in pending) >= EMBED_BATCH):
                 if not flush():
                     cancelled = True
                     break
-                n_chunks += count
             if not finished and cancel and cancel():
                 cancelled = True
                 break
@@ -225,81 +308,6 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
     if progress and not cancelled:
         progress(1.0, "done")
     return IngestReport(added=tuple(added), replaced=tuple(replaced), unchanged=tuple(unchanged),
-                        failed=tuple(failed), skipped=tuple(skipped), n_chunks=n_chunks,
+                        failed=tuple(failed), skipped=tuple(skipped), n_chunks=n_chunks[0],
                         n_embedded=n_embedded[0], seconds=time.perf_counter() - t0, cancelled=cancelled,
                         notes=tuple(notes))
-
-
-def reindex_collection(col: "Collection", progress: "Progress | None" = None,
-                       cancel: "Cancel | None" = None) -> IngestReport:
-    """Re-chunk all stored documents with the current settings into a new Chroma collection, then swap."""
-    t0 = time.perf_counter()
-    settings = col.settings
-    with write_lock(settings):
-        entry = col.entry()
-        cfg = col.config
-        embedder = col.embedder_for(cfg.embedding_model)
-        n_embedded = [0]
-        embed = col.embed_fn(embedder, counter=lambda n: n_embedded.__setitem__(0, n_embedded[0] + n))
-        old_key, new_key = entry["key"], new_chroma_key()
-        docs = list(entry["documents"].items())
-        counts: dict[str, int] = {}
-        n_chunks = 0
-        pending: list = []
-
-        def flush():
-            # Chunks of several documents per embedding call: few large forward passes, as in ingest.
-            for i in range(0, len(pending), EMBED_BATCH):
-                if cancel and cancel():
-                    raise InterruptedError
-                part = pending[i:i + EMBED_BATCH]
-                col.write_chunks(part, embed([c.text for c in part]), key=new_key)
-            pending.clear()
-
-        try:
-            for j, (doc_id, rec) in enumerate(docs):
-                if cancel and cancel():
-                    raise InterruptedError
-                if progress:
-                    progress(j / max(1, len(docs)), f"Re-chunking {rec['name']}")
-                doc = col.kb.catalog.load_document(old_key, doc_id)
-                chunks = chunk_document(doc, cfg, embedder, embed)
-                pending.extend(chunks)
-                counts[doc_id] = len(chunks)
-                n_chunks += len(chunks)
-                if len(pending) >= EMBED_BATCH:
-                    flush()
-            flush()
-        except InterruptedError:
-            _drop_chroma(settings, new_key)
-            return IngestReport(unchanged=tuple(r["name"] for _, r in docs), cancelled=True,
-                                n_embedded=n_embedded[0], seconds=time.perf_counter() - t0)
-        except BaseException:  # includes a UI interrupt (Streamlit's rerun): never leave a half-built index
-            _drop_chroma(settings, new_key)
-            raise
-        if not docs:  # an empty collection still gets its (empty) Chroma collection
-            col.write_chunks([], np.zeros((0, embedder.dim), dtype=np.float32), key=new_key)
-        old_dir, new_dir = col.kb.catalog.docs_dir(old_key), col.kb.catalog.docs_dir(new_key)
-        if old_dir.exists():
-            shutil.copytree(old_dir, new_dir)
-
-        def upd(e):
-            e["key"] = new_key
-            e["indexed_config"] = cfg.to_dict()
-            for doc_id, n in counts.items():
-                if doc_id in e["documents"]:
-                    e["documents"][doc_id]["n_chunks"] = n
-        col.kb.catalog.update(col.name, upd)
-        _drop_chroma(settings, old_key)
-        shutil.rmtree(old_dir, ignore_errors=True)
-    if progress:
-        progress(1.0, "done")
-    return IngestReport(replaced=tuple(r["name"] for _, r in docs), n_chunks=n_chunks, n_embedded=n_embedded[0],
-                        seconds=time.perf_counter() - t0)
-
-
-def _drop_chroma(settings, key: str) -> None:
-    try:
-        chroma_client(settings).delete_collection(key)
-    except Exception:  # never created, or already gone
-        pass

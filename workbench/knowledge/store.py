@@ -1,4 +1,9 @@
-"""Where a knowledge base lives: the Chroma client, a write lock, the JSON catalog and the embedding cache."""
+"""Where a knowledge base lives: the Chroma client, the store lock, the JSON catalog and the embedding cache.
+
+The rule (docs/ARCHITECTURE.md, "Who writes the index"): one writer at a time across all processes
+(`write_lock`), readers under `read_lock`, and a process reopens its embedded client once another
+process has written (`.generation`), because an embedded client never reloads its vector index.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -91,33 +96,56 @@ def forget_clients() -> None:
         _clients.clear()
 
 
-_thread_locks: dict[str, threading.RLock] = {}
-_held = threading.local()  # paths whose file lock this thread already holds (re-entrant use)
+_held = threading.local()  # {lock path: "EX" or "SH"} this thread holds (re-entrant use)
 
 
 @contextlib.contextmanager
-def write_lock(settings: Settings) -> Iterator[None]:
-    """Exclusive lock over the knowledge base's writes, across threads and processes (the app + a worker)."""
+def _store_lock(settings: Settings, exclusive: bool) -> Iterator[None]:
+    """flock on knowledge/.write.lock, shared or exclusive, across threads and processes.
+
+    A writer first takes .gate.lock exclusively and holds it while it waits, and every reader passes
+    the gate (shared) before the main lock: a waiting writer is never starved by a stream of readers.
+    """
     d = knowledge_dir(settings)
     d.mkdir(parents=True, exist_ok=True)
     path = str(d / ".write.lock")
-    held = _held.__dict__.setdefault("paths", set())
-    if path in held:
+    held = _held.__dict__.setdefault("modes", {})
+    mode = held.get(path)
+    if mode == "EX" or (mode == "SH" and not exclusive):
         yield
         return
-    with _clients_lock:
-        tlock = _thread_locks.setdefault(path, threading.RLock())
-    with tlock, open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        held.add(path)
+    if mode == "SH":  # flock would wait for this very thread's shared lock
+        raise RuntimeError("write_lock taken inside read_lock of the same store: take write_lock first")
+    with open(d / ".gate.lock", "a+") as gate, open(path, "a+") as fh:
+        fcntl.flock(gate, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        held[path] = "EX" if exclusive else "SH"
         try:
             yield
         finally:
-            held.discard(path)
+            held.pop(path, None)
             try:
-                bump_generation(settings)
+                if exclusive:
+                    bump_generation(settings)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_lock(settings: Settings):
+    """The one writer of the knowledge base (catalog, document texts, Chroma), across threads and processes.
+
+    Every write to the catalog, the stored texts or the index happens inside it, and so does the read of
+    the catalog entry that the write depends on (Chroma key, chunk settings, documents).
+    """
+    return _store_lock(settings, exclusive=True)
+
+
+def read_lock(settings: Settings):
+    """Readers of the index: none reads while a writer writes (an embedded index is rewritten on disk)."""
+    return _store_lock(settings, exclusive=False)
 
 
 def write_json_atomic(path: Path, data) -> None:
