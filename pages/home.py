@@ -1,4 +1,4 @@
-"""Home: what the workbench is for, the steps, and what this workspace holds."""
+"""Home: what the workbench is for, the steps, what this workspace holds, and a 5-minute demo script."""
 import streamlit as st
 
 from workbench.ui import home
@@ -12,3 +12,4 @@ st.markdown(
 )
 home.counts_section()
 home.steps_section()
+home.demo_section()

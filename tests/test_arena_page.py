@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.pages import rendered_text
+from tests.pages import app_page, rendered_text
 from tests.test_generator_adapters import gen, lora_adapter  # noqa: F401  (fixtures)
 from workbench.ui import state
 
-PAGE = str(Path(__file__).parents[1] / "pages" / "arena.py")
 DOC = ("Keelhouse support policy. Support hours are 14:00 to 17:00 Eastern Time, Monday to Friday. "
        "Critical incidents get a first response within 1 hour. The TideLog T3 warranty lasts 24 months.")
 
@@ -23,7 +20,7 @@ def fresh_resources(fresh_ui_caches):
 
 
 def test_renders_on_empty_storage_and_rejects_empty_question():
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = app_page("pages/arena.py", 60).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Arena"
     assert any("No collection yet" in i.value for i in at.info)
@@ -57,7 +54,7 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     load_sample_recipe(settings)
     recipe = sample_recipe()
 
-    at = AppTest.from_file(PAGE, default_timeout=600).run()
+    at = app_page("pages/arena.py", 600).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.multiselect(key="arena_setups").value == ["base", "prompted", "rag", "finetuned", "hybrid"]
     assert at.selectbox(key="arena_recipe").value == "sample-json"  # the recipe there is, latest version
@@ -153,3 +150,18 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     at.button(key="arena_new").click().run()
     assert not at.exception and state.ARENA_CONV not in at.session_state
     assert any("Llama-3.1-8B" in rendered_text(e.value) for e in at.error)
+
+
+def test_home_walks_a_presenter_through_the_demo():
+    from workbench.ui.home import demo_script
+
+    at = app_page("pages/home.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(h.value.startswith("Presenting? A 5-minute demo") for h in at.subheader)
+    steps = demo_script()
+    assert [s[0] for s in steps] == sorted(s[0] for s in steps) and steps[-1][0] < "5:00"
+    says = " ".join(rendered_text(m.value) for m in at.markdown)
+    for _, _, _, do, say, see in steps:
+        assert f"**Say:** {say}" in says and see in says
+    # The demo questions are the arena's suggestions.
+    assert "How long is the Keelhouse free trial?" in says

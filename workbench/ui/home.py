@@ -1,8 +1,9 @@
-"""Sections of the Home page: what this workspace holds, and the steps with links."""
+"""Sections of the Home page: what this workspace holds, the steps with links, and a 5-minute demo script."""
 from __future__ import annotations
 
 import streamlit as st
 
+from workbench.arena.suggestions import suggested_questions
 from workbench.overview import workspace_counts
 from workbench.ui.resources import get_kb, get_settings
 
@@ -43,3 +44,62 @@ def steps_section() -> None:
         with st.container(border=True):
             st.page_link(page, label=label, icon=icon)
             st.caption(text)
+
+
+def _question(n: int, fallback: str) -> str:
+    qs = suggested_questions()
+    return qs[n].question if len(qs) > n else fallback
+
+
+def demo_script() -> list[tuple[str, str, str, str, str, str]]:
+    """(time, page, link label, what to do, what to say, what the audience sees), in order."""
+    q1 = _question(0, "How many days of paid vacation do full-time Lumenkeel employees get per year?")
+    q2 = _question(1, "How long is the Keelhouse free trial?")
+    return [
+        ("0:00", "pages/knowledge_documents.py", "Documents",
+         "Open the sample company's documents.",
+         "Lumenkeel is invented: no language model has seen these facts, so a right answer has to come from "
+         "retrieval.",
+         "The handbook, price list, support policy and datasheets, as text."),
+        ("0:45", "pages/arena.py", "Arena",
+         f"Collection sample-kb, adapter from your training job. Click the demo question \"{q1}\".",
+         "Same question, five setups. The base model guesses; RAG and hybrid read the handbook.",
+         "Base: a fluent, wrong guess. RAG and hybrid: the number from the handbook, with a [1] that jumps to "
+         "the passage it came from."),
+        ("1:45", "pages/arena.py", "Arena",
+         f"Click the second demo question \"{q2}\". Point at each column's prompt-token count.",
+         "Each question is asked on its own, so the first answer cannot leak into the second. Prompting and "
+         "fine-tuning change how the model answers: the house JSON format. The recipe pays ~550 prompt tokens "
+         "on every question; the fine-tune pays once, at training time.",
+         "Prompted and fine-tuned: one line of JSON. Hybrid: the JSON and the right fact. The cost chart under "
+         "the answers."),
+        ("2:45", "pages/arena.py", "Arena",
+         "Ask something open-ended (\"Write a long story about the sea\") and press Stop under the question.",
+         "You are in control: Stop ends every column at once and keeps what was written.",
+         "The answer being written stops mid-sentence, marked stopped; the columns after it never start."),
+        ("3:15", "pages/evaluate_report.py", "Report",
+         "Open the report of an evaluation run on the sample questions (run it before the demo).",
+         "Anecdotes are not evidence: each rung is compared with the one below on the same questions, with a "
+         "95 % interval, and recommended only where the interval excludes zero.",
+         "The ladder: Prompted vs Base (format), RAG vs Prompted (facts), Fine-tuned vs Prompted (format), "
+         "Hybrid vs the best single setup."),
+        ("4:15", "pages/evaluate_report.py", "Report (cost)",
+         "Scroll to the cost panel.",
+         "What each setup costs per year at your volume: prompt tokens for the recipe and RAG, a one-off "
+         "training run for the fine-tune.",
+         "Cost per setup, with every assumption shown and editable."),
+    ]
+
+
+def demo_section() -> None:
+    """A 5-minute demo script for a presenter: what to prepare, then steps with links, words and what to show."""
+    st.subheader("Presenting? A 5-minute demo")
+    st.caption("Before the audience arrives: **System** > Load sample workspace; **Training jobs** > train an "
+               "adapter on sample-behaviour with the Quick CPU demo preset (2 to 7 minutes); **Run evaluation** "
+               "on the sample questions; open the **Arena** once, so the models are loaded and warm.")
+    for time_mark, page, label, do, say, see in demo_script():
+        with st.container(border=True):
+            c1, c2 = st.columns([1, 5])
+            c1.markdown(f"**{time_mark}**")
+            c1.page_link(page, label=label, icon=":material/arrow_forward:")
+            c2.markdown(f"**Do:** {do}  \n**Say:** {say}  \n**They see:** {see}")
