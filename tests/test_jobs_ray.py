@@ -147,7 +147,7 @@ def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
     d = jobs.job_dir(on_ray, done.job_id)
     assert [m["value"] for m in jobs.read_metrics(d)] == [1, 3, 6, 10]
     log = jobs.log_tail(d)
-    assert "submitted to Ray" in log and "step 4: total 10" in log and "job succeeded" in log
+    assert "submitting to Ray" in log and "step 4: total 10" in log and "job succeeded" in log
     assert (d / "out.txt").read_text() == "10"
 
 
@@ -257,6 +257,29 @@ def test_ray_unreachable_at_submit_refuses_with_a_clear_message_and_queues_nothi
         submit_demo(nobody, {"n": 1})
     assert jobs.list_jobs(settings) == []
     assert not any(settings.jobs_dir.iterdir())  # not even a half-written temp folder
+
+
+def test_a_server_that_is_not_a_ray_head_is_refused_at_submit(settings):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class NotRay(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotRay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        elsewhere = replace(settings, ray_address=f"127.0.0.1:{server.server_port}")
+        with pytest.raises(jobs.JobError, match=r"cannot be reached: .*404.*Nothing was queued"):
+            submit_demo(elsewhere, {"n": 1})
+    finally:
+        server.shutdown()
+    assert not any(settings.jobs_dir.iterdir())
 
 
 @pytest.mark.slow

@@ -34,6 +34,8 @@ from workbench.settings import REPO_ROOT, Settings
 UNREACHABLE_GRACE_S = 30.0
 # The Jobs SDK's requests have no timeout: a head behind a dropped route would hang the runner forever.
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 5.0, 60.0
+# A quiet head is asked again at most this often, so a page listing many of its jobs waits for one timeout.
+RETRY_EVERY_S = 2.0
 # Exit codes for poll() when Ray stopped the job or the head stopped answering (no worker code exists).
 STOPPED_CODE = -15
 UNREACHABLE_CODE = 1
@@ -47,8 +49,10 @@ EXCLUDES = ["/storage", "**/__pycache__", "bench/out", "tests/screenshots"]
 # Errors of the Jobs SDK that are Ray's answer about one job, not a head that cannot be used.
 ANSWERS = ("does not exist", "already exists")
 # Per head address, shared by every launcher in this process (pages build one per status they check):
-# the first failed request, reset by any answer; and the client (its creation costs two requests).
+# the first and the latest failed request, reset by any answer; and the client (its creation costs two
+# requests).
 _unreachable_since: dict[str, float] = {}
+_last_failure: dict[str, float] = {}
 _clients: dict[str, object] = {}
 
 
@@ -120,6 +124,8 @@ class RayLauncher:
     # -- asking Ray ------------------------------------------------------------------------------------
     def _call(self, method: str, *args, **kwargs):
         """One Jobs API call; RayUnreachable (after noting when the head went quiet) when it does not answer."""
+        if time.time() - _last_failure.get(self.address, 0.0) < RETRY_EVERY_S:
+            raise RayUnreachable("no answer to the last request, a moment ago")
         try:
             if self.address not in _clients:
                 _clients[self.address] = job_client(self.address)
@@ -131,10 +137,12 @@ class RayLauncher:
                 raise
             _clients.pop(self.address, None)
             _unreachable_since.setdefault(self.address, time.time())
+            _last_failure[self.address] = time.time()
             if isinstance(e, RayUnreachable):
                 raise
             raise RayUnreachable(_error_text(e)) from e
         _unreachable_since.pop(self.address, None)
+        _last_failure.pop(self.address, None)
         return out
 
     def unreachable_for(self) -> float:
@@ -172,6 +180,9 @@ class RayLauncher:
         entrypoint = (f"exec {shlex.quote(sys.executable)} -m workbench.jobs.worker {shlex.quote(str(job_dir))}"
                       f" >> {shlex.quote(str(log))} 2>&1")
         runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": worker_env(settings, st)}
+        # Before the submission: a worker whose log cannot be opened fails in Ray, which then says why.
+        with contextlib.suppress(OSError), open(log, "a") as f:
+            f.write(f"[jobs] submitting to Ray at {self.address} as {sid}\n")
         try:
             self._call("submit_job", entrypoint=entrypoint, submission_id=sid, runtime_env=runtime_env,
                        metadata={"workbench_job": st.job_id, "kind": st.kind},
@@ -185,8 +196,6 @@ class RayLauncher:
             info = self._info(JobStatus(job_id=st.job_id, kind=st.kind, handler=st.handler, external_id=sid))
             if info is None or info.status not in (RayState.PENDING, RayState.RUNNING):
                 raise
-        with open(log, "a") as f:
-            f.write(f"[jobs] submitted to Ray at {self.address} as {sid}\n")
         return {"launcher": self.name, "external_id": sid, "pid": None, "pid_started": None}
 
     def poll(self, st: JobStatus) -> int | None:
@@ -242,7 +251,7 @@ class RayLauncher:
                f"was killed by signal {-code}" if code is not None and code < 0 else
                f"exited with code {code}" if code is not None else f"ended {state}")
         reason = f"The Ray job {st.external_id} {how} without recording an outcome"
-        if last and not last.startswith("[jobs] submitted"):
+        if last and not last.startswith("[jobs] submitting"):
             return reason + tail
         # The worker never wrote a line (e.g. the runtime environment failed on the node): Ray's message says why.
         ray_said = next((ln for ln in (info.message or "").splitlines() if ln.strip()), "")
