@@ -201,7 +201,7 @@ def train_in_ranks(settings: Settings, spec, out_dir: Path, rep, nproc: int, thr
 
     rep.log(f"data-parallel training: {nproc} processes through torchrun, {threads} CPU thread(s) each")
     proc = subprocess.Popen(cmd, env=_rank_env(settings, threads), cwd=str(REPO_ROOT), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True,
                             preexec_fn=die_with_worker)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()

@@ -244,7 +244,8 @@ def fit(settings: Settings, spec: TrainSpec, out_dir: Path, rep: Reporter, examp
             elapsed = time.time() - t0
             rec = dict(loss=last_loss, lr=lr, epoch=round(seen_examples / len(data.train), 3),
                        examples_per_s=seen_examples / elapsed, tokens_per_s=seen_tokens / elapsed)
-            if ranks.lead and data.val and ((spec.val_interval and completed % spec.val_interval == 0) or completed == steps):
+            due = (spec.val_interval and completed % spec.val_interval == 0) or completed == steps
+            if ranks.lead and data.val and due:
                 last_val = evaluate(model, data.val, spec.batch_size, pad_id, device, autocast)
                 rec["val_loss"] = last_val
                 save_adapter(model, out_dir / "checkpoint")
