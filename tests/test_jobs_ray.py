@@ -47,13 +47,14 @@ def ray_head() -> Iterator[tuple[str, int]]:
     cmd = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
            "--include-dashboard=true", "--num-cpus=4", "--num-gpus=0", "--object-store-memory=100000000",
            f"--temp-dir={temp}", "--disable-usage-stats", *(f"{k}={v}" for k, v in ports.items())]
-    started = subprocess.run(cmd, capture_output=True, text=True, timeout=120, start_new_session=True,
-                             env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
-    session = _session_of(temp)
+    starter = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True, env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    session = starter.pid  # a new session's id is its leader's pid; the daemons stay in it
     url = f"http://127.0.0.1:{dash}"
     try:
-        if started.returncode != 0:
-            raise RuntimeError(f"ray start failed:\n{started.stdout[-2000:]}\n{started.stderr[-3000:]}")
+        out, _ = starter.communicate(timeout=120)
+        if starter.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{out[-3000:]}")
         for _ in range(120):
             with contextlib.suppress(OSError):
                 if urllib.request.urlopen(url + "/api/version", timeout=2).status == 200:
@@ -65,15 +66,6 @@ def ray_head() -> Iterator[tuple[str, int]]:
     finally:
         kill_session(session)
         shutil.rmtree(temp, ignore_errors=True)
-
-
-def _session_of(temp: str) -> int:
-    """The session id of the daemons `ray start` left running with `temp` as their temp dir."""
-    for p in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            if any(temp in a for a in p.info["cmdline"] or ()) and "gcs_server" in " ".join(p.info["cmdline"]):
-                return os.getsid(p.pid)
-    return -1
 
 
 def kill_session(session: int) -> None:
@@ -205,7 +197,8 @@ def test_a_chunk_sweep_on_ray_stores_its_result_and_drops_its_scratch(on_ray, mo
     d = jobs.job_dir(on_ray, job.job_id)
     assert done.state == jobs.SUCCEEDED and done.launcher == "ray", done.error + jobs.log_tail(d)
     res = read_result(d, SweepResult.from_json)
-    assert len(res.rows) == 4 and res.scratch_created == res.scratch_dropped == 2 and not done.result["scratch_leftover"]
+    assert len(res.rows) == 4 and res.scratch_created == res.scratch_dropped == 2
+    assert not done.result["scratch_leftover"]
 
 
 @pytest.mark.slow
@@ -253,7 +246,8 @@ def test_a_killed_runner_is_replaced_and_the_new_one_adopts_the_running_ray_job(
 
 def test_ray_unreachable_at_submit_refuses_with_a_clear_message_and_queues_nothing(settings):
     nobody = replace(settings, ray_address=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(jobs.JobError, match=r"Ray cluster at http://127\.0\.0\.1:\d+ .*cannot be reached: Connection refused.*Nothing was queued"):
+    said = r"Ray cluster at http://127\.0\.0\.1:\d+ .*cannot be reached: Connection refused.*Nothing was queued"
+    with pytest.raises(jobs.JobError, match=said):
         submit_demo(nobody, {"n": 1})
     assert jobs.list_jobs(settings) == []
     assert not any(settings.jobs_dir.iterdir())  # not even a half-written temp folder
