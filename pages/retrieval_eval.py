@@ -9,4 +9,5 @@ st.caption("Score every retrieval mode on a question set: gold passage retrieved
            "of each question's gold passage (the chunk holding the expected answer, or from the expected source).")
 if (col := pick_collection("eval")) is None:
     st.stop()
-retrieval_eval.results_section(col, retrieval_eval.run_section(col))
+retrieval_eval.run_section(col)
+retrieval_eval.results_section(col)

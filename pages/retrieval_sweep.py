@@ -12,4 +12,5 @@ state.show_flash(state.RETR_FLASH)
 if (col := pick_collection("sweep")) is None:
     st.stop()
 sweep.reindex_section(col)
-sweep.results_section(col, *sweep.grid_section(col))
+sweep.grid_section(col)
+sweep.results_section(col)

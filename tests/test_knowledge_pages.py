@@ -1,13 +1,14 @@
 """AppTest flows for the knowledge pages: empty storage, upload -> preview -> index -> counts, browse, delete."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.fakes import FAKE_MODEL
+from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
 from tests.pages import rendered_text
 from tests.test_knowledge_parsing import make_pdf
 
@@ -28,8 +29,9 @@ def fresh_caches():
 
 @pytest.fixture
 def fake_model(monkeypatch, fake_embedding_model):
-    """New collections use the fake embedder (fast); the real path has its own tests."""
+    """New collections use the fake embedder (fast), in the jobs the pages start too; the real path has its own tests."""
     monkeypatch.setenv("WORKBENCH_EMBEDDING_MODEL", FAKE_MODEL)
+    route_jobs_through_fakes(monkeypatch)
 
 
 def page(name: str) -> AppTest:
@@ -39,6 +41,15 @@ def page(name: str) -> AppTest:
 def ok(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def ok_until(at: AppTest, done, timeout: float = 90.0) -> AppTest:
+    """Re-run the page until `done(at)`: a background job ends between runs."""
+    end = time.time() + timeout
+    while not done(ok(at)):
+        assert time.time() < end, "timed out waiting for the page"
+        time.sleep(0.3)
     return at
 
 
@@ -65,8 +76,8 @@ def test_upload_preview_index_counts_and_delete(fake_model):
                                                             "Cleaning the sensor cage. " * 20]), "application/pdf"),
                                    ("empty.txt", b"", "text/plain"), ("virus.exe", b"MZ", "application/x-msdownload")])
     ok(at)
-    next(b for b in at.button if b.label.startswith("Ingest 4 file(s)")).click()
-    ok(at)
+    next(b for b in at.button if b.label.startswith("Ingest 4 file(s)")).click()  # > 3 files: a background job
+    ok_until(at, lambda a: any("2 added" in w.value for w in a.warning))
     assert any("2 added" in w.value and "2 failed" in w.value for w in at.warning)
     errors = " ".join(rendered_text(e.value) for e in at.error)
     assert "empty.txt" in errors and "is empty" in errors and "virus.exe" in errors and "unsupported" in errors
@@ -85,8 +96,7 @@ def test_upload_preview_index_counts_and_delete(fake_model):
     ok(at)
     assert any("differ from those its index was built with" in w.value for w in at.warning)
     next(b for b in at.button if b.label == "Re-index now").click()
-    ok(at)
-    assert any("Re-indexed 2 documents" in s.value for s in at.success)
+    ok_until(at, lambda a: any("Re-indexed 2 documents" in s.value for s in a.success))
     assert not any("differ from those its index" in w.value for w in at.warning)
 
     # Documents: pages and chunks of the PDF, then delete it.
@@ -119,8 +129,7 @@ def test_preview_of_an_uploaded_file_reports_bad_input(fake_model):
 def test_sample_button_real_model_and_preview():
     at = ok(page("knowledge_collections"))
     next(b for b in at.button if b.label == "Load sample knowledge base").click()
-    ok(at)
-    assert any("sample-kb" in s.value for s in at.success)
+    ok_until(at, lambda a: any("collection 'sample-kb'" in rendered_text(s.value) for s in a.success), timeout=240)
     at = ok(page("knowledge_chunking"))
     next(s for s in at.selectbox if s.label == "Chunking strategy").set_value("semantic")
     ok(at)

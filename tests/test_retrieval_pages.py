@@ -4,17 +4,20 @@ from __future__ import annotations
 import time
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.fakes import FAKE_MODEL
+from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
 from tests.pages import app_page, rendered_text
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.sample import kb_files
 
 
 @pytest.fixture(autouse=True)
-def _fresh(fresh_ui_caches, fake_embedding_model):
-    """Each test's own storage root, not an earlier test's cached settings; model "fake" is the fake embedder."""
+def _fresh(fresh_ui_caches, fake_embedding_model, monkeypatch):
+    """Each test's own storage root, not an earlier test's cached settings; model "fake" is the fake embedder,
+    in the jobs the pages start too."""
+    route_jobs_through_fakes(monkeypatch)
 
 
 def page(name: str) -> AppTest:
@@ -30,7 +33,7 @@ def fake_sample(settings, name="fake-kb"):
 
 
 def run_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
-    """Re-run the page until `done(at)`: background tasks finish between runs."""
+    """Re-run the page until `done(at)`: background jobs finish between runs."""
     end = time.time() + timeout
     while True:
         at.run()
@@ -170,7 +173,7 @@ def test_public_benchmark_builds_its_collection_and_scores(settings, real_embedd
     at.run()
     assert any("halueval-qa" in w.value for w in at.warning)
     button(at, "Build collection 'halueval-qa' and switch to it").click()
-    at.run()
+    run_until(at, lambda a: any("Public benchmark loaded" in s.value for s in a.success), timeout=180)
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="eval_collection").value == "halueval-qa"
     assert any("Public benchmark loaded" in s.value and "3 documents" in s.value for s in at.success)
@@ -182,25 +185,46 @@ def test_public_benchmark_builds_its_collection_and_scores(settings, real_embedd
 
 
 def test_evaluation_result_survives_a_restart(settings):
-    """The last evaluation is saved: after the server's in-memory tasks are gone, the page shows it again."""
-    from workbench.ui.retrieval import _tasks
-
+    """The last evaluation is a job with its result in its folder: a new session of a restarted app shows it."""
     col = fake_sample(settings)
     at = page("retrieval_eval.py")
     at.run()
     before = run_evaluation(at, ["bm25"])
-    _tasks.clear()  # what a restart of the app does to running and finished tasks
+    st.cache_resource.clear()  # what a restart of the app does to everything it held in memory
     at = page("retrieval_eval.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("(saved " in c.value and "sample workspace question set" in c.value for c in at.caption)
+    assert any("(finished " in c.value and "sample workspace question set" in c.value for c in at.caption)
     assert at.dataframe[0].value.equals(before)
-    # A rename keeps the collection's results (they follow its identity, not its name).
+    # A rename keeps the collection's results (they follow its index, not its name).
     KnowledgeBase(settings).rename(col.name, "renamed-kb")
-    _tasks.clear()
     at = page("retrieval_eval.py")
     at.run()
-    assert any("(saved " in rendered_text(c.value) and "'renamed-kb'" in rendered_text(c.value) for c in at.caption)
+    assert any("(finished " in rendered_text(c.value) and "'renamed-kb'" in rendered_text(c.value) for c in at.caption)
+
+
+def test_failed_job_and_damaged_result_are_messages_on_the_page(settings):
+    """A job that failed shows its one-line error; a result.json that does not read (a planted pickle, say)
+    shows a message; neither shows a traceback."""
+    from workbench import jobs
+    from workbench.job_results import RESULT
+    from workbench.retrieval.jobs import EVAL_KIND
+
+    col = fake_sample(settings)
+    at = page("retrieval_eval.py")
+    at.run()
+    run_evaluation(at, ["bm25"])
+    done = jobs.list_jobs(settings, EVAL_KIND)[0]
+    (jobs.job_dir(settings, done.job_id) / RESULT).write_bytes(b"\x80\x04\x95 a pickle, not JSON")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("could not be read" in e.value for e in at.error) and not at.dataframe
+    bad = jobs.submit(settings, EVAL_KIND, {"key": col.key, "label": "broken", "questions": "not a list"},
+                      handler="workbench.retrieval.jobs:run_evaluation")
+    run_until(at, lambda a: jobs.get(settings, bad.job_id).is_final and any("failed" in e.value for e in a.error))
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [rendered_text(e.value) for e in at.error]
+    assert any(e.startswith("The evaluation failed: ") and "Traceback" not in e for e in errors), errors
 
 
 def test_one_question_file_on_run_evaluation_and_retrieval_evaluation(settings):

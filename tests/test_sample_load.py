@@ -1,6 +1,8 @@
 """The System page's "Load sample workspace" action, through the real embedder and Chroma."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.pages import app_page, rendered_text
@@ -13,14 +15,18 @@ def _fresh(fresh_ui_caches):
     """Each test's own storage root, not an earlier test's cached settings."""
 
 
-def click_on_system_page(label: str):
-    """The System page after a click on the button `label`, which ran without an exception."""
+def click_on_system_page(label: str, timeout: float = 300):
+    """The System page once the background job the button `label` started has ended, without an exception."""
     at = app_page("pages/system_overview.py", timeout=240)
     at.run()
     next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    end = time.time() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if any(c.value.startswith("Last loaded") for c in at.caption) or time.time() > end:
+            return at
+        time.sleep(0.5)
 
 
 def test_load_sample_workspace_from_system_page(settings):
@@ -30,6 +36,10 @@ def test_load_sample_workspace_from_system_page(settings):
     assert any(m.startswith("behaviour dataset:") for m in msgs), msgs
     assert any(m.startswith("evaluation set:") for m in msgs), msgs
     assert not at.warning, [w.value for w in at.warning]
+    # A new session (the app restarted, say) shows the same job's messages, read from its folder.
+    again = app_page("pages/system_overview.py", timeout=240)
+    again.run()
+    assert [rendered_text(s.value) for s in again.success] == msgs
 
     from workbench.knowledge import KnowledgeBase
 
@@ -43,7 +53,8 @@ def test_load_public_benchmark_from_system_page(settings, monkeypatch):
 
     monkeypatch.setattr(public, "PUBLIC_QUESTIONS", 20)
     at = click_on_system_page("Load public benchmark")
-    assert any("collection 'halueval-qa': 2 documents (20 Wikipedia passages)" in s.value for s in at.success)
+    assert any("collection 'halueval-qa': 2 documents (20 Wikipedia passages)" in rendered_text(s.value)
+               for s in at.success), [s.value for s in at.success]
 
     from workbench.knowledge import KnowledgeBase
 

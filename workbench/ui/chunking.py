@@ -5,13 +5,16 @@ import hashlib
 
 import streamlit as st
 
+from workbench import jobs
 from workbench.knowledge import CollectionConfig
 from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.figures import token_histogram
+from workbench.knowledge.jobs import latest_reindex, report_from_json, submit_reindex
 from workbench.knowledge.preview import Preview, page_window, render_html
 from workbench.ui import safe, state
-from workbench.ui.knowledge import chosen_collection, config_inputs, flash, flash_outcome
+from workbench.ui.knowledge import chosen_collection, config_inputs, flash_outcome
 from workbench.ui.resources import get_embedder, get_kb, get_settings
+from workbench.ui.retrieval import finished_here, is_active, job_panel, job_result, start_job
 
 SEMANTIC_ASK_ABOVE = 400  # sentences to embed before the page asks first (about 10 s on 2 CPU cores)
 
@@ -37,21 +40,45 @@ def preview_chunks(source_key: str, config_json: str, _doc):
 
 
 def stale_notice(col) -> None:
-    """Say when a collection's index lags behind its settings, and offer re-indexing with progress."""
+    """Say when a collection's index lags behind its settings, and offer re-indexing (a background job)."""
+    reindex_finished(col, state.KNOWLEDGE_FLASH)
     if not col.stale:
         return
     ic = col.indexed_config
     st.warning(f"The settings of **{safe.text(col.name)}** differ from those its index was built with "
                f"({ic.strategy}, {ic.chunk_size} {ic.unit}, overlap {ic.chunk_overlap}). Retrieval still uses "
                "the old chunks until you re-index.", icon=":material/sync_problem:")
-    if st.button("Re-index now", type="primary"):
-        st.button("Cancel", help="Stops re-indexing; the current index stays as it was.")
-        bar = st.progress(0.0, "Re-indexing...")
-        rep = col.reindex(progress=lambda f, m: bar.progress(min(1.0, f), safe.text(m)))
-        flash(
-            "success", f"Re-indexed {len(rep.replaced)} documents: {rep.n_chunks} chunks, "
-                       f"{rep.n_embedded} new texts embedded (the rest came from the cache), {rep.seconds:.1f} s.")
-        st.rerun()
+    reindex_control(col, "Re-index now", state.KNOWLEDGE_FLASH)
+
+
+def reindex_finished(col, flash_key: str) -> None:
+    """Once a re-index this session started has ended: what it did (or why not) as a message, page rerun."""
+    settings = get_settings()
+    if (done := finished_here(settings, f"reindex:{col.name}")) is None:
+        return
+    if done.state == jobs.FAILED:
+        state.flash(flash_key, f"Re-indexing '{safe.text(col.name)}' failed: {safe.text(done.error)}", "error")
+    elif (rep := job_result(settings, done, report_from_json)) is None or rep.cancelled:
+        state.flash(flash_key, f"Re-indexing '{safe.text(col.name)}' was cancelled: the index stays as it was.",
+                    "warning")
+    else:
+        state.flash(flash_key, f"Re-indexed {len(rep.replaced)} documents of '{safe.text(col.name)}': "
+                               f"{rep.n_chunks} chunks, {rep.n_embedded} new texts embedded (the rest came from "
+                               f"the cache), {rep.seconds:.1f} s.")
+    st.rerun()
+
+
+def reindex_control(col, label: str, flash_key: str) -> None:
+    """The running re-index's panel, else (when the index lags its settings) a button that starts one;
+    its outcome is flashed under `flash_key` when it ends."""
+    reindex_finished(col, flash_key)
+    settings = get_settings()
+    job = latest_reindex(settings, col.name)
+    if is_active(job):
+        job_panel(settings, job, f"Re-indexing '{col.name}'")
+    elif col.stale and st.button(label, type="primary", icon=":material/refresh:",
+                                 help="Runs in the background; the current index serves until it is done."):
+        start_job(submit_reindex, settings, col.name, started_key=f"reindex:{col.name}")
 
 
 def document_source(col):

@@ -4,16 +4,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from workbench import jobs
+from workbench.job_results import latest
+
 from workbench.knowledge import CollectionConfig, IngestReport, KnowledgeError
 from workbench.knowledge.config import STRATEGY_LABELS
 from workbench.knowledge.decoding import ENCODINGS
 from workbench.knowledge.parsing import SUPPORTED
-from workbench.knowledge.sample import SAMPLE_COLLECTION, load as load_sample_kb
+from workbench.knowledge.jobs import latest_ingest, report_from_json, runs_as_job, submit_ingest
+from workbench.knowledge.sample import SAMPLE_COLLECTION
+from workbench.sample import jobs as sample_jobs
 from workbench.ui import safe, state
 from workbench.ui.knowledge import collection_picker, config_inputs, flash
 from workbench.ui.resources import get_kb, get_settings
+from workbench.ui.retrieval import finished_here, is_active, job_panel, job_result, start_job
 
 UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED]
+SAMPLE_KB_STARTED, INGEST_STARTED = "sample_kb", "ingest"  # finished_here keys of jobs this session started
 
 
 def overview_section() -> list:
@@ -21,16 +28,7 @@ def overview_section() -> list:
     infos = get_kb().list_collections()
     if not infos:
         st.info("No collections yet: create one below, or load the sample knowledge base.")
-    if st.button("Load sample knowledge base", icon=":material/download:",
-                 help=f"Creates '{SAMPLE_COLLECTION}' from the bundled Lumenkeel documents (idempotent)."):
-        bar = st.progress(0.0, "Loading the sample knowledge base...")
-        try:
-            msg = load_sample_kb(get_settings(), lambda f, m: bar.progress(min(1.0, f), m))
-            flash("success", msg)
-            state.choose_collection(SAMPLE_COLLECTION)
-        except Exception as e:  # noqa: BLE001 - shown to the user, nothing is half-written
-            flash("error", f"Could not load the sample: {safe.text(e)}")
-        st.rerun()
+    sample_kb_job()
     if infos:
         st.dataframe(pd.DataFrame([{
             "collection": i.name, "documents": i.n_documents, "chunks": i.n_chunks,
@@ -45,6 +43,28 @@ def overview_section() -> list:
     return infos
 
 
+def sample_kb_job() -> None:
+    """A button that builds the sample knowledge base in a background job, its panel, and once the job this
+    session started has ended, its outcome as a message with that collection chosen."""
+    settings = get_settings()
+    if (done := finished_here(settings, SAMPLE_KB_STARTED)) is not None:
+        if done.state == jobs.SUCCEEDED:
+            flash("success", safe.text("; ".join(job_result(settings, done, sample_jobs.messages_from_json) or [])))
+            state.choose_collection(SAMPLE_COLLECTION)
+        elif done.state == jobs.CANCELLED:
+            flash("warning", "Loading the sample knowledge base was cancelled: the documents finished before "
+                             "the cancel are indexed; load it again to finish.")
+        else:
+            flash("error", f"Could not load the sample: {safe.text(done.error)}")
+        st.rerun()
+    job = latest(settings, sample_jobs.SAMPLE_KB_KIND, sample_jobs.KEY)
+    if st.button("Load sample knowledge base", icon=":material/download:", disabled=is_active(job),
+                 help=f"Creates '{SAMPLE_COLLECTION}' from the bundled Lumenkeel documents (idempotent)."):
+        start_job(sample_jobs.submit_sample_kb, settings, started_key=SAMPLE_KB_STARTED)
+    if is_active(job):
+        job_panel(settings, job, "Loading the sample knowledge base")
+
+
 def _picked(infos: list, key: str, empty: str) -> str | None:
     """The collection picked for a tab, or None (with `empty` said when there is no collection)."""
     if not infos:
@@ -54,7 +74,7 @@ def _picked(infos: list, key: str, empty: str) -> str | None:
 
 
 def upload_section(infos: list) -> None:
-    """Files into a collection with progress and Cancel, then the upload's report."""
+    """Files into a collection with progress and Cancel (a background job for a large upload), then the upload's report."""
     name = _picked(infos, "kn_upload_collection",
                    "Create a collection first (the **New collection** tab), then upload documents into it.")
     if not name:
@@ -67,7 +87,25 @@ def upload_section(infos: list) -> None:
                             help="For TXT, Markdown and HTML files. Choose one when a document's encoding was "
                                  "guessed wrong (the upload report and the Documents page say which was used): "
                                  "its unchanged file is then read again with this one.")
-    if files and st.button(f"Ingest {len(files)} file(s) into {safe.text(name)}", type="primary"):
+    settings = get_settings()
+    if (done := finished_here(settings, INGEST_STARTED)) is not None:
+        if (rep := job_result(settings, done, report_from_json)) is not None:
+            st.session_state[state.KNOWLEDGE_UPLOAD_REPORT] = (done.result.get("collection", name), rep)
+        elif done.state == jobs.FAILED:
+            flash("error", f"The upload failed: {safe.text(done.error)}")
+        st.rerun()
+    job = latest_ingest(settings, name)
+    if is_active(job):
+        job_panel(settings, job, f"Ingesting into '{name}'")
+    elif files and runs_as_job([f.size for f in files]):
+        if st.button(f"Ingest {len(files)} file(s) into {safe.text(name)}", type="primary",
+                     help="A large upload runs in the background: you may leave this page meanwhile."):
+            st.session_state[state.KNOWLEDGE_UPLOADER_GEN] = gen + 1  # the next run starts with an empty uploader
+            st.session_state.pop(state.KNOWLEDGE_UPLOAD_REPORT, None)
+            start_job(submit_ingest, settings, name, [(f.name, f.getvalue()) for f in files], encoding,
+                      started_key=INGEST_STARTED)
+            st.session_state[state.KNOWLEDGE_UPLOADER_GEN] = gen  # not started (the error is shown): files stay
+    elif files and st.button(f"Ingest {len(files)} file(s) into {safe.text(name)}", type="primary"):
         st.button("Cancel", help="Stops the upload; documents finished before it stay indexed.")
         # Shown only if this run is interrupted by Cancel; a finished upload replaces it below.
         flash(

@@ -1,17 +1,22 @@
-"""Shared widgets of the retrieval pages: collection picker, settings form, question sets, background tasks."""
+"""Shared widgets of the retrieval pages: collection picker, settings form, question sets; the one background-job panel."""
 from __future__ import annotations
 
 import time
 
 import streamlit as st
 
+from workbench import jobs
+from workbench.job_results import ResultError, read_result
+from workbench.knowledge import KnowledgeError
 from workbench.questions import (
     FILE_TYPES, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,
 )
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
-from workbench.retrieval.tasks import BackgroundTask, load_result, save_result
 from workbench.ui import safe, state
 from workbench.ui.resources import get_kb, get_settings
+
+POLL_S = 1.0  # how often a job panel re-reads its job's status
+PUBLIC_STARTED = "public_benchmark"  # finished_here key of a public-benchmark job this session started
 
 
 def pick_collection(key: str = "retr"):
@@ -137,115 +142,156 @@ def _public_panel(col, key: str) -> QuestionSet | None:
     if col.name != public.PUBLIC_COLLECTION:
         st.warning(f"These questions are about the passages in collection '{public.PUBLIC_COLLECTION}', "
                    f"not '{safe.text(col.name)}'.")
-        if st.button(f"Build collection '{public.PUBLIC_COLLECTION}' and switch to it", key=f"{key}_public_go",
-                     icon=":material/download:"):
-            bar = st.progress(0.0, text="Embedding the passages...")
-            msg = public.load_public_benchmark(get_settings(), progress=lambda f, m: bar.progress(
-                min(1.0, max(0.0, f)), text=m))
-            state.choose_collection(public.PUBLIC_COLLECTION)  # every collection box shows it on the next run
-            state.flash(state.RETR_FLASH, f"Public benchmark loaded: {msg}.")
-            st.rerun()
+        public_benchmark_job(get_settings(), f"Build collection '{public.PUBLIC_COLLECTION}' and switch to it",
+                             f"{key}_public_go")
         return None
     state.show_flash(state.RETR_FLASH)
     return qs
 
 
+def public_benchmark_job(settings, label: str, button_key: str) -> None:
+    """A button that builds collection 'halueval-qa' in a background job, its panel, and once the job this
+    session started ends well, that collection chosen on every page with a message saying what was loaded."""
+    from workbench.job_results import latest
+    from workbench.sample import jobs as sample_jobs, public
+
+    if (done := finished_here(settings, PUBLIC_STARTED)) is not None and done.state == jobs.SUCCEEDED:
+        msgs = job_result(settings, done, sample_jobs.messages_from_json) or ["done"]
+        state.choose_collection(public.PUBLIC_COLLECTION)  # every collection box shows it on the next run
+        state.flash(state.RETR_FLASH, f"Public benchmark loaded: {safe.text('; '.join(msgs))}.")
+        st.rerun()
+    job = latest(settings, sample_jobs.PUBLIC_KIND, sample_jobs.KEY)
+    if st.button(label, key=button_key, icon=":material/download:", disabled=is_active(job)):
+        # The size is read here, in the app, so the worker builds the same draw as the question set shown.
+        start_job(sample_jobs.submit_public, settings, public.PUBLIC_QUESTIONS, started_key=PUBLIC_STARTED)
+    job_panel(settings, job, "Loading the public benchmark")
+
+
 def _synthetic_panel(col, key: str) -> QuestionSet | None:
-    task_key = f"synth:{col.key}"  # the collection's identity, like the saved evaluation and sweep results
+    """Generate questions from the collection's chunks in a background job; its set once done."""
+    from workbench.retrieval.jobs import SYNTH_KIND, latest_job, question_set_from_json, submit_synthetic
+
+    settings = get_settings()
+    job = latest_job(settings, SYNTH_KIND, col)  # the collection's identity, like evaluation and sweep results
     c1, c2 = st.columns([1, 2])
     n = c1.number_input("Questions to generate", 2, 100, 10, key=f"{key}_synth_n")
     if c2.button("Generate with the local generator", key=f"{key}_synth_go", icon=":material/auto_awesome:",
-                 disabled=running(task_key)):
-        from workbench.questions import synthetic_question_set
-        from workbench.ui.resources import get_generator
-
-        gen = get_generator()
-        chunks = col.chunks()
-        start_task(task_key, "question synthesis",
-                   lambda progress, cancel: synthetic_question_set(chunks, gen, int(n), progress=progress,
-                                                                   cancel=cancel))
-    result = task_panel(task_key)
-    if isinstance(result, QuestionSet):
-        st.caption("Synthetic questions are labelled as such: each one's gold is the chunk it was written from.")
-        if result.notes:
-            with st.expander(f"{len(result.notes)} chunk(s) gave no question", expanded=not result.questions):
-                st.write("\n".join(f"- {safe.text(m)}" for m in result.notes[:200]))
-        st.download_button("Download as JSONL", to_jsonl(result), file_name="synthetic_questions.jsonl",
-                           key=f"{key}_synth_dl")
-        return result
-    return None
+                 disabled=is_active(job)):
+        start_job(submit_synthetic, settings, col, int(n))
+    result = job_result(settings, job_panel(settings, job, "Question synthesis"), question_set_from_json)
+    if result is None:
+        return None
+    st.caption("Synthetic questions are labelled as such: each one's gold is the chunk it was written from.")
+    if result.notes:
+        with st.expander(f"{len(result.notes)} chunk(s) gave no question", expanded=not result.questions):
+            st.write("\n".join(f"- {safe.text(m)}" for m in result.notes[:200]))
+    st.download_button("Download as JSONL", to_jsonl(result), file_name="synthetic_questions.jsonl",
+                       key=f"{key}_synth_dl")
+    return result
 
 
-@st.cache_resource
-def _tasks() -> dict[str, BackgroundTask]:
-    """Tasks by key, per server process: a reload finds its running sweep again."""
-    return {}
+# --- background jobs: one panel for every page that starts one ---------------------------------------
+def is_active(job: jobs.JobStatus | None) -> bool:
+    """True while `job` is queued or running (its page's start button waits)."""
+    return job is not None and not job.is_final
 
 
-def _saved_path(task_key: str):
-    import hashlib
-
-    return get_settings().storage / "retrieval_results" / (hashlib.sha1(task_key.encode()).hexdigest()[:16] + ".pkl")
-
-
-def start_task(task_key: str, label: str, fn, persist: bool = False) -> BackgroundTask:
-    """Start `fn` in the background; `persist`: its result is saved and shown again after a restart."""
-    path = _saved_path(task_key) if persist else None
-    task = BackgroundTask(label, fn, on_done=(lambda t: save_result(path, t)) if persist else None).start()
-    _tasks()[task_key] = task
-    return task
-
-
-def get_task(task_key: str):
-    """The task in this server process, else the last result saved for `task_key` (started with `persist`)."""
-    task = _tasks().get(task_key)
-    if task is None and (saved := load_result(_saved_path(task_key))) is not None:
-        _tasks()[task_key] = task = saved
-    return task
+def start_job(submit, *args, started_key: str | None = None) -> None:
+    """Call a submit helper and rerun the page (now with the job's panel), or say why it could not start.
+    With `started_key`, `finished_here(started_key)` reports the job's end to this session."""
+    try:
+        job = submit(*args)
+    except (jobs.JobError, KnowledgeError, OSError) as e:
+        st.error(f"Could not start the job: {safe.text(e)}")
+        return None
+    if started_key:
+        st.session_state.setdefault(state.JOBS_STARTED, {})[started_key] = job.job_id
+    st.rerun()
 
 
-def result_caption(task_key: str, what: str, col) -> None:
-    """Which run the results below come from (and when, for one saved before a restart)."""
-    t = get_task(task_key)
-    when = f" (saved {time.strftime('%Y-%m-%d %H:%M', time.localtime(t.finished_at))})" if t.saved else ""
-    st.caption(f"Results of the last {what} on '{safe.text(col.name)}'{when}: {safe.text(t.label)}.")
+def finished_here(settings, started_key: str) -> jobs.JobStatus | None:
+    """The job this session started under `started_key`, once (the first run after it ended); else None."""
+    started = st.session_state.get(state.JOBS_STARTED, {})
+    if started_key not in started:
+        return None
+    try:
+        job = jobs.get(settings, started[started_key])
+    except jobs.JobError:
+        started.pop(started_key, None)
+        return None
+    if not job.is_final:
+        return None
+    started.pop(started_key, None)
+    return job
 
 
-def running(task_key: str) -> bool:
-    t = get_task(task_key)
-    return t is not None and not t.done
+def _show_progress(settings, job: jobs.JobStatus, what: str) -> None:
+    if job.state == jobs.QUEUED:
+        why = jobs.waiting_reason(settings, job) or job.message
+        st.progress(0.0, text=safe.text(f"{what}: queued ({why})"))
+        return
+    eta = f", about {job.eta_s:.0f} s left" if job.eta_s is not None and job.eta_s >= 1 else ""
+    asked = job.job_id in st.session_state.get(state.JOBS_CANCEL_ASKED, set())
+    st.progress(job.fraction, text=safe.text(f"{what}: {job.message or 'starting'}{eta}")
+                + (" (cancelling...)" if asked else ""))
 
 
-def task_result(task_key: str, what: str, col, cancelled: str):
-    """The task's result once done (else None), under a caption naming its run, and `cancelled` if it was."""
-    res = task_panel(task_key)
-    if res is not None:
-        result_caption(task_key, what, col)
-        if res.cancelled:
-            st.warning(cancelled)
+def job_panel(settings, job: jobs.JobStatus | None, what: str) -> jobs.JobStatus | None:
+    """A job's progress, message and Cancel while it is queued or running (redrawn every POLL_S seconds, the
+    whole page once when it ends), its error once it failed; returns it once it succeeded or was cancelled."""
+    if job is None:
+        return None
+    if not job.is_final:
+        @st.fragment(run_every=POLL_S)
+        def watch():
+            try:
+                cur = jobs.get(settings, job.job_id)
+            except jobs.JobError:  # deleted meanwhile (on the jobs page)
+                st.rerun()
+            if cur.is_final:
+                st.rerun()  # the whole page redraws once, now with the result
+            _show_progress(settings, cur, what)
+            asked = st.session_state.setdefault(state.JOBS_CANCEL_ASKED, set())
+            if st.button("Cancel", key=f"cancel_{cur.job_id}", icon=":material/stop_circle:",
+                         disabled=cur.job_id in asked):
+                asked.add(cur.job_id)
+                jobs.cancel(settings, cur.job_id)
+                st.toast("Cancel requested: the job stops within a few seconds.")
+        watch()
+        return None
+    if job.state == jobs.FAILED:
+        st.error(f"{safe.text(what)} failed: {safe.text(job.error or job.message or 'no reason was recorded')}")
+        return None
+    return job
+
+
+def job_result(settings, job: jobs.JobStatus | None, from_json):
+    """The ended job's result.json through `from_json`; None (with a message when it is damaged) otherwise."""
+    if job is None:
+        return None
+    try:
+        res = read_result(jobs.job_dir(settings, job.job_id), from_json)
+    except (ResultError, jobs.JobError) as e:
+        st.error(safe.text(e))
+        return None
+    if res is None and job.state == jobs.CANCELLED:
+        st.info(f"{safe.text(job.name)}: cancelled before it had any result.")
     return res
 
 
-def task_panel(task_key: str):
-    """Progress and a cancel button while the task runs (polled every second); its result once done."""
-    task = get_task(task_key)
-    if task is None:
+def collection_result(col, kind: str, what: str, from_json, cancelled: str):
+    """The newest `kind` job of this collection: its panel while it runs, then its result under a caption
+    naming the run (and `cancelled` when it was); None while there is none."""
+    from workbench.retrieval.jobs import latest_job
+
+    settings = get_settings()
+    job = job_panel(settings, latest_job(settings, kind, col), f"The {what}")
+    res = job_result(settings, job, from_json)
+    if res is None:
         return None
-    if not task.done:
-        @st.fragment(run_every=1.0)
-        def watch():
-            t = get_task(task_key)
-            if t is None:
-                return
-            if t.done:
-                st.rerun()  # the whole page redraws once, now with the result
-            st.progress(t.fraction, text=safe.text(f"{t.label}: {t.message}")
-                        + (" (cancelling...)" if t.cancelling else ""))
-            if st.button("Cancel", key=f"cancel_{task_key}", icon=":material/stop_circle:", disabled=t.cancelling):
-                t.cancel()
-        watch()
-        return None
-    if task.error:
-        st.error(safe.text(f"{task.label} failed: {task.error}"))
-        return None
-    return task.result
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished_at or time.time()))
+    st.caption(f"Results of the last {what} on '{safe.text(col.name)}' (finished {when}): "
+               f"{safe.text(job.result.get('label', job.name))}.")
+    if getattr(res, "cancelled", False):
+        st.warning(cancelled)
+    return res

@@ -4,34 +4,31 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench.retrieval.config import MODES, load_defaults
-from workbench.retrieval.evaluate import DEPTH, evaluate
+from workbench.retrieval.evaluate import DEPTH, RetrievalEval
 from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
+from workbench.retrieval.jobs import EVAL_KIND, latest_job, submit_evaluation
 from workbench.ui import safe
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import question_set_picker, running, start_task, task_result
+from workbench.ui.retrieval import collection_result, is_active, question_set_picker, start_job
 
 
-def run_section(col) -> str:
-    """Question set, modes and k, and the Run button; returns the key of the collection's evaluation task."""
+def run_section(col) -> None:
+    """Question set, modes and k, and the Run button, which starts the evaluation as a background job."""
     qs = question_set_picker(col, "eval")
     c1, c2 = st.columns([2, 1])
     modes = c1.multiselect("Modes", MODES, default=list(MODES), key="eval_modes")
-    k = c2.slider("k", 1, 20, load_defaults(get_settings(), col.name).k, key="eval_k")
-    task_key = f"eval:{col.key}"  # the collection's identity: a rename keeps its saved results
+    settings = get_settings()
+    k = c2.slider("k", 1, 20, load_defaults(settings, col.name).k, key="eval_k")
     if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
-                 disabled=qs is None or not modes or running(task_key)):
-        base = load_defaults(get_settings(), col.name)
-        questions = list(qs.questions)
-        start_task(task_key, f"{qs.name}: {len(questions)} questions x {len(modes)} modes, k={k}",
-                   lambda progress, cancel: evaluate(col, questions, modes, base, k=k, progress=progress,
-                                                     cancel=cancel), persist=True)
-    return task_key
+                 disabled=qs is None or not modes or is_active(latest_job(settings, EVAL_KIND, col))):
+        start_job(submit_evaluation, settings, col, qs, modes, k, load_defaults(settings, col.name))
 
 
-def results_section(col, task_key: str) -> None:
-    """Progress while it runs; then metrics per mode, where gold passages ranked, and a row per question."""
-    ev = task_result(task_key, "run", col,
-                     "Cancelled: the scores below cover only the questions finished before the cancel.")
+def results_section(col) -> None:
+    """The collection's last evaluation: progress while it runs; then metrics per mode, where gold passages
+    ranked, and a row per question."""
+    ev = collection_result(col, EVAL_KIND, "evaluation", RetrievalEval.from_json,
+                           "Cancelled: the scores below cover only the questions finished before the cancel.")
     if ev is None:
         return
     if ev.skipped:

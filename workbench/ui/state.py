@@ -1,7 +1,6 @@
 """Session-state keys, named once here instead of as string literals across pages."""
 
 ACTIVE_COLLECTION = "active_collection"  # name of the collection the user works on
-SAMPLE_LOADED_MSG = "sample_loaded_msg"  # messages from the last "Load sample workspace"
 FT_UPLOAD_RESULT = "ft_upload_result"  # (file name, ParseResult) of the last dataset upload
 FT_PREVIEW_DATASET = "ft_preview_dataset"  # dataset shown in the preview on the Datasets page
 FT_SELECTED_JOB = "ft_selected_job"  # job shown in the live view on the Training jobs page
@@ -34,6 +33,8 @@ RECIPE_PICK = "recipe_pick"  # recipe chosen on the Prompt recipes page (NEW_REC
 RECIPE_NEXT = "recipe_next"  # recipe name to choose on the next run (after a save or delete)
 RECIPE_DRAFT = "recipe_draft"  # the recipe being edited: its fields, where it came from, a widget generation
 RECIPE_FLASH = "recipe_flash"  # one message shown after a rerun on the Prompt recipes page
+JOBS_STARTED = "jobs_started"  # purpose -> id of a background job this session started (ui.retrieval.finished_here)
+JOBS_CANCEL_ASKED = "jobs_cancel_asked"  # ids of jobs whose Cancel this session pressed
 
 
 def flash(key: str, message: str, kind: str = "success") -> None:

