@@ -197,6 +197,11 @@ def test_flow_sample_workspace_recipe_five_setup_run_report(settings, monkeypatc
                                                               handler="tests.test_evaluation_runs:slow_fake_job"))
     system = app_page("pages/system_overview.py", timeout=300).run()
     next(b for b in system.button if b.label == "Load sample workspace").click().run()
+    end = time.time() + 300  # the load is a background job: its messages show once it has ended
+    while not system.exception and not any(c.value.startswith("Last loaded") for c in system.caption):
+        assert time.time() < end, "the sample workspace did not load"
+        time.sleep(0.5)
+        system.run()
     assert not system.exception, [e.value for e in system.exception]
     assert any(rendered_text(s.value).startswith("prompt recipe: recipe 'sample-json' v1") for s in system.success)
 
