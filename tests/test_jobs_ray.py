@@ -21,6 +21,7 @@ import pytest
 from tests.fakes import DEMO_HANDLER
 from tests.servers import free_port
 from workbench import jobs
+from workbench.jobs.store import update_status
 from workbench.settings import Settings
 
 ray = pytest.importorskip("ray", reason="ray is not installed (requirements.txt pins ray[default])")
@@ -133,7 +134,7 @@ def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
     done, local = final(on_ray, on_ray_st.job_id), final(on_ray, local_st.job_id)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(jobs.job_dir(on_ray, done.job_id))
     assert {k: getattr(done, k) for k in SHOWN} == {**{k: getattr(local, k) for k in SHOWN}, "lane": done.lane}
-    assert done.external_id == ray_launch.submission_id(jobs.job_dir(on_ray, done.job_id))
+    assert done.external_id == ray_launch.submission_id(done)
     assert ray_state(on_ray, done, "SUCCEEDED") == "SUCCEEDED"
     assert done.pid and done.finished_at >= done.started_at  # the worker reported in from its node
     d = jobs.job_dir(on_ray, done.job_id)
@@ -237,10 +238,13 @@ def test_a_killed_runner_is_replaced_and_the_new_one_adopts_the_running_ray_job(
                   if "workbench.jobs.runner" in (p.info["cmdline"] or []) and str(on_ray.jobs_dir) in p.info["cmdline"])
     runner.kill()
     runner.wait(5)
+    # As if it died between submitting and recording the Ray job's id: the id is found again from the status.
+    update_status(jobs.job_dir(on_ray, job.job_id), external_id=None)
     # The Ray job runs on; the next look at the jobs starts a runner that watches it to its end.
     assert jobs.get(on_ray, job.job_id).state == jobs.RUNNING
     done = final(on_ray, job.job_id)
-    assert done.state == jobs.SUCCEEDED and done.external_id == st.external_id and done.step == 30
+    assert done.state == jobs.SUCCEEDED and done.step == 30
+    assert ray_state(on_ray, st, "SUCCEEDED") == "SUCCEEDED"
     assert "adopting its worker (launcher ray" in (on_ray.jobs_dir / "runner.log").read_text()
 
 

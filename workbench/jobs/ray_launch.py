@@ -95,10 +95,11 @@ def job_client(address: str):
         raise RayUnreachable(_error_text(e)) from e
 
 
-def submission_id(job_dir: Path) -> str:
-    """The Ray submission id of a job: its id, plus its folder's hash so two storages never collide."""
-    digest = hashlib.sha1(str(job_dir.resolve()).encode()).hexdigest()[:8]
-    return f"workbench-{job_dir.name}-{digest}"
+def submission_id(st: JobStatus) -> str:
+    """The Ray submission id of a job, from its status alone, so any process can find the Ray job even
+    before its id is recorded; the hash of the submission time keeps two storages' equal ids apart."""
+    digest = hashlib.sha1(f"{st.job_id}:{st.submitted_ns}".encode()).hexdigest()[:8]
+    return f"workbench-{st.job_id}-{digest}"
 
 
 def worker_env(settings: Settings, st: JobStatus) -> dict[str, str]:
@@ -153,7 +154,7 @@ class RayLauncher:
     def _info(self, st: JobStatus):
         """Ray's JobInfo for the job, None when Ray does not know it; RayUnreachable passes through."""
         try:
-            return self._call("get_job_info", st.external_id)
+            return self._call("get_job_info", st.external_id or submission_id(st))
         except RuntimeError as e:
             if "does not exist" in str(e):
                 return None
@@ -174,7 +175,7 @@ class RayLauncher:
         """Submit the worker as a Ray job; the returned fields identify it from any process."""
         from ray.job_submission import JobStatus as RayState
 
-        sid = submission_id(job_dir)
+        sid = submission_id(st)
         log = job_dir / LOG
         # `exec`: the worker replaces the shell, so Ray's SIGTERM on stop reaches it directly.
         entrypoint = (f"exec {shlex.quote(sys.executable)} -m workbench.jobs.worker {shlex.quote(str(job_dir))}"
@@ -193,7 +194,7 @@ class RayLauncher:
             # Submitted once already (its starter died before recording it): the same job, adopt it.
             if "already exists" not in str(e):
                 raise
-            info = self._info(JobStatus(job_id=st.job_id, kind=st.kind, handler=st.handler, external_id=sid))
+            info = self._info(st)
             if info is None or info.status not in (RayState.PENDING, RayState.RUNNING):
                 raise
         return {"launcher": self.name, "external_id": sid, "pid": None, "pid_started": None}
@@ -202,13 +203,13 @@ class RayLauncher:
         """None while Ray runs (or still places) the job or the head is briefly quiet; else an exit code."""
         from ray.job_submission import JobStatus as RayState
 
-        if not st.external_id:  # claimed by a runner that has not recorded its submission (yet)
-            return None if time.time() - (st.started_at or st.updated_at or 0) < START_TIMEOUT_S else 1
         try:
-            info = self._info(st)
-        except RayUnreachable:
+            info = self._info(st)  # by the computed id while none is recorded: a runner may have died
+        except RayUnreachable:  # between submitting and recording it
             return UNREACHABLE_CODE if self.unreachable_for() > UNREACHABLE_GRACE_S else None
         if info is None:
+            if not st.external_id:  # claimed, not submitted yet: its runner has a while to do it
+                return None if time.time() - (st.started_at or st.updated_at or 0) < START_TIMEOUT_S else 1
             return 1  # the head was replaced and forgot the job: it is not running anywhere
         if info.status in (RayState.PENDING, RayState.RUNNING):
             return None
@@ -227,30 +228,29 @@ class RayLauncher:
 
         force asks again: Ray has no harder stop for a job than its own escalation, which is under way.
         """
-        if not st.external_id:
-            return
         with contextlib.suppress(RayUnreachable, RuntimeError):  # quiet head, or a job Ray forgot: nothing to stop
-            self._call("stop_job", st.external_id)
+            self._call("stop_job", st.external_id or submission_id(st))
 
     def death_reason(self, st: JobStatus, job_dir: Path) -> str:
         """Why the Ray job ended without an outcome: Ray's account, and the last line of the job's log."""
         last = last_log_line(job_dir)
         tail = f"; last log line: {last}" if last else ""
-        if not st.external_id:
-            return f"The job was never submitted to Ray (none recorded within {START_TIMEOUT_S:.0f} s){tail}"
+        sid = st.external_id or submission_id(st)
         try:
             info = self._info(st)
         except RayUnreachable as e:
             return (f"Ray head unreachable at {self.address} for {self.unreachable_for():.0f} s ({e}): "
-                    f"Ray job {st.external_id} is lost with it{tail}")
+                    f"Ray job {sid} is lost with it{tail}")
+        if info is None and not st.external_id:
+            return f"The job was never submitted to Ray (not within {START_TIMEOUT_S:.0f} s){tail}"
         if info is None:
-            return f"Ray no longer knows job {st.external_id} (was the head restarted?){tail}"
+            return f"Ray no longer knows job {sid} (was the head restarted?){tail}"
         state = info.status.value
         code = info.driver_exit_code
         how = ("was stopped through Ray" if state == "STOPPED" else
                f"was killed by signal {-code}" if code is not None and code < 0 else
                f"exited with code {code}" if code is not None else f"ended {state}")
-        reason = f"The Ray job {st.external_id} {how} without recording an outcome"
+        reason = f"The Ray job {sid} {how} without recording an outcome"
         if last and not last.startswith("[jobs] submitting"):
             return reason + tail
         # The worker never wrote a line (e.g. the runtime environment failed on the node): Ray's message says why.
