@@ -148,7 +148,7 @@ def test_ask_gives_five_answers_with_stats_citations_and_blind_votes(settings, r
     alone = at.session_state[state.ARENA_CONV].turns[3].answers["finetuned"]
     assert alone.error is None and "What are the support hours?" not in alone.prompt
     at.button(key="arena_new").click().run()
-    assert not at.exception and state.ARENA_CONV not in at.session_state
+    assert not at.exception and at.session_state[state.ARENA_CONV].turns == ()
     assert any("Llama-3.1-8B" in rendered_text(e.value) for e in at.error)
 
 

@@ -84,7 +84,7 @@ def top_bar() -> bool:
                         "Off: every question is asked on its own, so an earlier answer cannot leak into the next.")
     c2.caption("Follow-ups: each column sees its earlier turns." if on else
                "Each question is asked on its own (earlier answers are not sent).")
-    if c3.button("New conversation", icon=":material/add_comment:", key="arena_new", use_container_width=True):
+    if c3.button("New conversation", icon=":material/add_comment:", key="arena_new", width="stretch"):
         for k in (state.ARENA_CONV, state.ARENA_BLIND_ORDERS, state.ARENA_REVEALED):
             st.session_state.pop(k, None)
         st.session_state[state.ARENA_FLASH] = "New conversation started."
@@ -445,7 +445,7 @@ def _suggestions(c: ArenaControls) -> str | None:
                "give the JSON format):")
     picked = None
     for col, (n, q) in zip(st.columns(len(qs)), enumerate(qs)):
-        if col.button(q.question, key=f"arena_suggest_{n}", use_container_width=True):
+        if col.button(q.question, key=f"arena_suggest_{n}", width="stretch"):
             picked = q.question
     return picked
 
