@@ -171,7 +171,7 @@ def test_two_processes_train_like_one_write_once_and_stop_together_on_cancel(set
 
 
 @pytest.mark.slow
-def test_a_crashed_rank_fails_the_job_with_its_error_and_leaves_no_process(settings):
+def test_a_crashed_rank_or_a_killed_worker_fails_the_job_and_leaves_no_process(settings):
     tiny_dataset(settings)
     job = finetune.launch(settings, TrainSpec(adapter_name="dp-crash", max_steps=500, processes=2, **TINY))
     procs = wait_for(lambda: running_with_ranks(settings, job.job_id), 180)
@@ -181,3 +181,10 @@ def test_a_crashed_rank_fails_the_job_with_its_error_and_leaves_no_process(setti
     assert "RankFailed: training rank 1 failed" in st.error and "SIGKILL" in st.error, st.error
     wait_for(lambda: all_gone(procs.values()), 15)
     assert not (settings.jobs_dir / job.job_id / RANKS_DIR / "stop").exists()
+
+    # The worker SIGKILLed (the runner's last resort): torchrun dies with it, the ranks with torchrun.
+    job = finetune.launch(settings, TrainSpec(adapter_name="dp-orphan", max_steps=500, processes=2, **TINY))
+    procs = wait_for(lambda: running_with_ranks(settings, job.job_id), 180)
+    os.kill(jobs.get(settings, job.job_id).pid, signal.SIGKILL)
+    wait_for(lambda: all_gone(procs.values()), 15)
+    assert wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 60).state == jobs.FAILED
