@@ -1,5 +1,6 @@
 """Fine-tuning: datasets (datasets.py), the job spec (spec.py), the LoRA loop (train.py), data-parallel
-training through torchrun (distributed.py), the adapter registry (adapters.py), the sample dataset loader (sample.py) and a synthetic QA builder (synthetic.py).
+training through torchrun (distributed.py), the adapter registry (adapters.py), the sample dataset loader
+(sample.py) and a synthetic QA builder (synthetic.py).
 
 A fine-tune runs as a background job of kind "finetune" (workbench.jobs); `launch` validates and queues one.
 """
