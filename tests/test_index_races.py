@@ -181,3 +181,54 @@ def test_delete_by_another_process_is_not_returned_by_queries(kb, settings):
 def _delete_named(settings: Settings, name: str, doc_name: str) -> None:
     col = KnowledgeBase(settings, FakeEmbedder()).get(name)
     col.delete_document(next(d.doc_id for d in col.documents() if d.name == doc_name))
+
+
+def test_store_lock_readers_share_writers_wait_and_go_first(settings):
+    from workbench.knowledge.store import read_lock, write_lock
+
+    events: list[str] = []
+    reading, writer_waiting = threading.Event(), threading.Event()
+
+    def reader(tag, hold_s):
+        with read_lock(settings):
+            events.append(f"{tag} in")
+            reading.set()
+            threading.Event().wait(hold_s)
+            events.append(f"{tag} out")
+
+    def writer():
+        writer_waiting.set()
+        with write_lock(settings):
+            events.append("writer in")
+            threading.Event().wait(0.2)
+            events.append("writer out")
+
+    first = threading.Thread(target=reader, args=("r1", 0.5))
+    first.start()
+    reading.wait(WAIT_S)
+    w = threading.Thread(target=writer)
+    w.start()
+    writer_waiting.wait(WAIT_S)
+    threading.Event().wait(0.1)  # the writer now waits for r1
+    late = threading.Thread(target=reader, args=("r2", 0))
+    late.start()
+    for t in (first, w, late):
+        t.join(WAIT_S)
+    # r2 came while the writer waited: it reads after the writer, not alongside r1.
+    assert events.index("r1 out") < events.index("writer in") < events.index("writer out") < events.index("r2 in")
+    with read_lock(settings), pytest.raises(RuntimeError, match="inside read_lock"):
+        with write_lock(settings):
+            pass
+    with write_lock(settings), read_lock(settings):  # a writer may read what it writes
+        pass
+
+
+def test_a_catalog_entry_without_identity_gets_one(kb):
+    col = kb.create("old")
+
+    def drop_id(e):
+        e.pop("id")
+    kb.catalog.update("old", drop_id)
+    assert "id" not in col.entry()
+    assert col.ingest(list(DOCS.items())).ok and col.entry()["id"] == col.uid
+    check_invariants(col, kb.embedder)
