@@ -11,6 +11,7 @@ import pytest
 from tests.fakes import FakeEmbedder
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
 from workbench.knowledge.chunking import chunk_document
+from workbench.knowledge.store import chroma_client
 from workbench.settings import Settings
 
 DOCS = {
@@ -72,14 +73,16 @@ class Paused:
         return got
 
 
-def _ingest_paused(settings: Settings, name: str, files, paused, go, out) -> None:
-    """Ingest `files` into `name`; stop at the first parsed document until `go` is set."""
+def _run_paused(settings: Settings, name: str, files, paused, go, out) -> None:
+    """Ingest `files` into `name` (re-index it when `files` is None); stop at the first parsed (re-chunked)
+    document until `go` is set."""
     def progress(_f, msg):
-        if msg.startswith("Parsed") and not paused.is_set():
+        if msg.startswith(("Parsed", "Re-chunking")) and not paused.is_set():
             paused.set()
             go.wait(WAIT_S)
     try:
-        rep = KnowledgeBase(settings, FakeEmbedder()).get(name).ingest(files, progress=progress)
+        col = KnowledgeBase(settings, FakeEmbedder()).get(name)
+        rep = col.reindex(progress) if files is None else col.ingest(files, progress=progress)
         res = ("ok", rep)
     except KnowledgeError as e:
         res = ("error", str(e))
@@ -91,12 +94,12 @@ def _ingest_paused(settings: Settings, name: str, files, paused, go, out) -> Non
 def start_paused(settings: Settings, name: str, files, how: str) -> Paused:
     if how == "thread":
         p = Paused(paused=threading.Event(), go=threading.Event(), out=[])
-        p.thread = threading.Thread(target=_ingest_paused, args=(settings, name, files, p.paused, p.go, p.out))
+        p.thread = threading.Thread(target=_run_paused, args=(settings, name, files, p.paused, p.go, p.out))
         p.thread.start()
     else:
         ctx = multiprocessing.get_context("spawn")
         p = Paused(paused=ctx.Event(), go=ctx.Event(), out=ctx.Queue())
-        p.proc = ctx.Process(target=_ingest_paused, args=(settings, name, files, p.paused, p.go, p.out))
+        p.proc = ctx.Process(target=_run_paused, args=(settings, name, files, p.paused, p.go, p.out))
         p.proc.start()
     assert p.paused.wait(WAIT_S), "the ingest never reached its pause"
     return p
@@ -122,6 +125,38 @@ def test_upload_during_reindex_lands_in_the_new_index(kb, settings, how):
     col.set_config(CollectionConfig(chunk_size=80, chunk_overlap=0))
     assert col.reindex().ok  # later re-indexes still work
     check_invariants(col, kb.embedder)
+
+
+@pytest.mark.parametrize("how", ["thread", "process"])
+def test_reindex_catches_up_with_writes_made_while_it_built(kb, settings, how):
+    col = kb.create("docs", CollectionConfig(chunk_size=60, chunk_overlap=0))
+    col.ingest(list(DOCS.items()))
+    col.set_config(CollectionConfig(chunk_size=2000, chunk_overlap=0))
+    p = start_paused(settings, "docs", None, how)  # the re-index, stopped after reading its first document
+    rep = col.ingest(upload("x") + [("buoy.md", b"The buoy was redesigned: its battery now lasts two years.")])
+    assert sorted(rep.added) == ["a.txt", "b.txt", "c.txt"] and rep.replaced == ("buoy.md",)
+    col.delete_document(next(d.doc_id for d in col.documents() if d.name == "pricing.txt"))
+    p.release()
+    kind, rep = p.result()
+    assert kind == "ok" and rep.ok, rep
+    assert sorted(d.name for d in col.documents()) == ["a.txt", "b.txt", "buoy.md", "c.txt"]
+    assert col.entry()["indexed_config"]["chunk_size"] == 2000 and not col.stale
+    check_invariants(col, kb.embedder)  # the upload is in the new index, cut at 2000; pricing.txt is gone
+    assert "two years" in col.query("how long does the battery last", 1)[0].chunk.text
+
+
+def test_reindex_of_a_deleted_collection_fails_and_leaves_nothing(kb, settings):
+    col = kb.create("docs")
+    col.ingest(list(DOCS.items()))
+    col.set_config(CollectionConfig(chunk_size=60, chunk_overlap=0))
+    before = {c.name for c in chroma_client(settings).list_collections()} - {col.key}
+    p = start_paused(settings, "docs", None, "thread")
+    kb.delete("docs")
+    p.release()
+    kind, msg = p.result()
+    assert kind == "error" and "deleted" in msg, msg
+    assert {c.name for c in chroma_client(settings).list_collections()} == before
+    assert not any(kb.catalog.docs_dir("x").parent.iterdir())
 
 
 @pytest.mark.parametrize("how", ["thread", "process"])
