@@ -164,4 +164,4 @@ def test_home_walks_a_presenter_through_the_demo():
     for _, _, _, do, say, see in steps:
         assert f"**Say:** {say}" in says and see in says
     # The demo questions are the arena's suggestions.
-    assert "How long is the Keelhouse free trial?" in says
+    assert "Who is the CEO of Lumenkeel Systems?" in says

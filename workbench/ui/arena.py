@@ -441,8 +441,8 @@ def _suggestions(c: ArenaControls) -> str | None:
     qs = suggested_questions()
     if getattr(c.collection, "name", None) != SAMPLE_COLLECTION or not qs:
         return None
-    st.caption("Demo questions (measured: RAG and hybrid get the fact, base does not; prompted and fine-tuned "
-               "give the JSON format):")
+    st.caption("Demo questions, measured on the bundled model: RAG gets the fact and the base model does not; "
+               "the fine-tuned model answers in the JSON house format.")
     picked = None
     for col, (n, q) in zip(st.columns(len(qs)), enumerate(qs)):
         if col.button(q.question, key=f"arena_suggest_{n}", width="stretch"):

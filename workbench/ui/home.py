@@ -52,35 +52,39 @@ def _question(n: int, fallback: str) -> str:
 
 
 def demo_script() -> list[tuple[str, str, str, str, str, str]]:
-    """(time, page, link label, what to do, what to say, what the audience sees), in order."""
-    q1 = _question(0, "How many days of paid vacation do full-time Lumenkeel employees get per year?")
-    q2 = _question(1, "How long is the Keelhouse free trial?")
+    """(time, page, link label, what to do, what to say, what the audience sees), in order.
+
+    The questions are the arena's suggestions, measured to differ across setups (sample/data/arena_questions.json).
+    """
+    q1 = _question(0, "Who is the CEO of Lumenkeel Systems?")
+    q2 = _question(1, "What monthly uptime does Lumenkeel commit to for Keelhouse?")
+    q3 = _question(2, "In what year was Lumenkeel Systems founded?")
     return [
         ("0:00", "pages/knowledge_documents.py", "Documents",
          "Open the sample company's documents.",
          "Lumenkeel is invented: no language model has seen these facts, so a right answer has to come from "
          "retrieval.",
-         "The handbook, price list, support policy and datasheets, as text."),
+         "The handbook, price list, support policy, company page and datasheets, as text."),
         ("0:45", "pages/arena.py", "Arena",
-         f"Collection sample-kb, adapter from your training job. Click the demo question \"{q1}\".",
-         "Same question, five setups. The base model guesses; RAG and hybrid read the handbook.",
-         "Base: a fluent, wrong guess. RAG and hybrid: the number from the handbook, with a [1] that jumps to "
-         "the passage it came from."),
+         f"Collection sample-kb, the adapter you trained. Click the demo question \"{q1}\".",
+         "Same question, five setups. The base model has to guess; RAG reads the company's own page.",
+         "Base: a fluent, invented CEO. RAG: the real name, with a [1] that jumps to the passage it came from. "
+         "Fine-tuned: the JSON house format, but no fact."),
         ("1:45", "pages/arena.py", "Arena",
-         f"Click the second demo question \"{q2}\". Point at each column's prompt-token count.",
-         "Each question is asked on its own, so the first answer cannot leak into the second. Prompting and "
-         "fine-tuning change how the model answers: the house JSON format. The recipe pays ~550 prompt tokens "
-         "on every question; the fine-tune pays once, at training time.",
-         "Prompted and fine-tuned: one line of JSON. Hybrid: the JSON and the right fact. The cost chart under "
-         "the answers."),
+         f"Click \"{q2}\", then \"{q3}\". Point at each column's prompt-token count.",
+         "Each question is asked on its own, so one answer cannot leak into the next. Retrieval fixes what the "
+         "model knows; prompting and fine-tuning fix how it answers. The recipe pays ~550 prompt tokens on "
+         "every question; the fine-tune pays once, at training time.",
+         "RAG: 99.85 % and 2016, base: other numbers; prompted and fine-tuned: one line of JSON; hybrid: the "
+         "founding year in its column too. The cost chart under the answers."),
         ("2:45", "pages/arena.py", "Arena",
          "Ask something open-ended (\"Write a long story about the sea\") and press Stop under the question.",
          "You are in control: Stop ends every column at once and keeps what was written.",
          "The answer being written stops mid-sentence, marked stopped; the columns after it never start."),
         ("3:15", "pages/evaluate_report.py", "Report",
          "Open the report of an evaluation run on the sample questions (run it before the demo).",
-         "Anecdotes are not evidence: each rung is compared with the one below on the same questions, with a "
-         "95 % interval, and recommended only where the interval excludes zero.",
+         "Three questions are anecdotes: each rung is compared with the one below on the same 53 questions, "
+         "with a 95 % interval, and recommended only where the interval excludes zero.",
          "The ladder: Prompted vs Base (format), RAG vs Prompted (facts), Fine-tuned vs Prompted (format), "
          "Hybrid vs the best single setup."),
         ("4:15", "pages/evaluate_report.py", "Report (cost)",
