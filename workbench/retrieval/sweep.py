@@ -16,7 +16,9 @@ from workbench.retrieval.scratch import ScratchCollection
 from workbench.types import Document
 
 Progress = Callable[[float, str], None]
-MEMO_BATCH = 256  # texts per embedding call in a sweep: cancel and progress between calls
+# Texts per embedding call in a sweep: cancel and progress between calls (a few seconds each on 2 CPU
+# cores with MiniLM), still large enough that sentence-transformers' length sorting saves padding.
+MEMO_BATCH = 128
 
 
 class SweepCancelled(Exception):

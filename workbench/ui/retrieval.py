@@ -255,8 +255,11 @@ def job_panel(settings, job: jobs.JobStatus | None, what: str) -> jobs.JobStatus
             if st.button("Cancel", key=f"cancel_{cur.job_id}", icon=":material/stop_circle:",
                          disabled=cur.job_id in asked):
                 asked.add(cur.job_id)
-                jobs.cancel(settings, cur.job_id)
-                st.toast("Cancel requested: the job stops within a few seconds.")
+                try:
+                    jobs.cancel(settings, cur.job_id)
+                    st.toast("Cancel requested: the job stops within a few seconds.")
+                except jobs.JobError as e:  # deleted or settled meanwhile
+                    st.toast(safe.text(e))
         watch()
         return None
     if job.state == jobs.FAILED:
