@@ -188,7 +188,7 @@ def test_question_set_and_dataset_uploads_name_the_file_as_text(attack, browser,
     qs = tmp_path / "![qs](beacon-qs-md.png) <img src=beacon-qs-html.png>.jsonl"
     qs.write_text(
         f'{{"question": "Depth? {poison(beacon, "row")}", "reference": "r", '
-        '"expected_format": "regex:^(\\w+\\s?)*$"}\n'
+        '"expected_format": "regex:^(\\\\w+\\\\s?)*$"}\n'
         f'{{"question": "q2", "reference": "r", "expected_format": {{"$ref": "{beacon}/beacon-ref.json"}}}}\n'
         '{"question": "q3", "reference": "r", "source_page": 1e400}\n')
     page, watch = open_page(browser, url, "evaluate")
@@ -236,10 +236,10 @@ def test_arena_answers_questions_and_citations_render_as_text(attack, browser):
     model.fill("poison")
     model.press("Enter")
     wait_until_idle(page)
-    box = page.get_by_placeholder("Ask all columns...")
+    box = page.get_by_placeholder(re.compile("^Ask all columns"))
     box.fill(f"Where are the anchors? {poison(beacon, 'asked')}")
     box.press("Enter")
-    page.get_by_text("Citations", exact=True).first.wait_for(timeout=180_000)
+    page.get_by_text("Retrieved passages").first.wait_for(timeout=180_000)
     wait_until_idle(page)
     expand_all(page, "[")
     text = finish(page, watch, srv)
