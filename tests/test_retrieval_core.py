@@ -62,18 +62,23 @@ def test_bm25_index_built_once_per_content(coll):
     assert "a red bicycle" in texts(retrieve(coll, "bicycle", RetrievalSettings(mode="bm25")))
 
 
-def test_hybrid_rrf_weight_moves_between_rankings():
+def test_hybrid_score_fusion_weight_and_missing_scores():
     from workbench.types import Chunk, ScoredChunk
 
     ch = {n: Chunk(n, "d", "d.txt", n, 0, 1, 0) for n in "abc"}
-    dense = [ScoredChunk(ch["a"], .9, "cosine similarity", 1), ScoredChunk(ch["b"], .8, "cosine similarity", 2)]
-    sparse = [ScoredChunk(ch["b"], 5.0, "BM25", 1), ScoredChunk(ch["c"], 4.0, "BM25", 2)]
-    even = fuse(dense, sparse, 3, 0.5)
-    # b: .5/62 + .5/61 beats a: .5/61 and c: .5/62
+    dense = [ScoredChunk(ch["a"], .9, "cosine similarity", 1), ScoredChunk(ch["b"], .85, "cosine similarity", 2)]
+    sparse = [ScoredChunk(ch["b"], 5.0, "BM25", 1), ScoredChunk(ch["c"], 1.0, "BM25", 2)]
+    exact_cos = lambda cs: np.array([{"c": .5}[c.chunk_id] for c in cs])  # noqa: E731
+    even = fuse(dense, sparse, 3, 0.5, cosine_of=exact_cos)
+    # cosine .9/.85/.5 -> 1/.875/0; BM25 (a missing: the list's floor 1.0) 1/5/1 -> 0/1/0
     assert [h.chunk.chunk_id for h in even] == ["b", "a", "c"]
-    assert even[0].score == pytest.approx(0.5 / 62 + 0.5 / 61) and even[0].metric == "fused rank (RRF)"
-    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 1.0)][:2] == ["a", "b"]
-    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 0.0)][:2] == ["b", "c"]
+    assert even[0].score == pytest.approx(.5 * .875 + .5) and even[0].metric == "fused score (dense + BM25)"
+    assert even[2].details["cosine"] == pytest.approx(.5) and even[1].details["bm25"] == pytest.approx(1.0)
+    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 1.0, cosine_of=exact_cos)] == ["a", "b", "c"]
+    assert [h.chunk.chunk_id for h in fuse(dense, sparse, 3, 0.0, cosine_of=exact_cos)][0] == "b"
+    # Without an exact cosine, c takes the dense list's floor (.85) and ties b on cosine.
+    assert fuse(dense, sparse, 3, 1.0)[1].score == pytest.approx(0.0)
+    assert fuse([], [], 3, 0.5) == []
 
 
 def test_hybrid_end_to_end_finds_both_kinds(coll):
@@ -119,7 +124,7 @@ def test_threshold_and_doc_filter(coll):
 
 
 def test_settings_validation_and_defaults_roundtrip(settings):
-    assert load_defaults(settings) == RetrievalSettings(mode="hybrid", k=4, hybrid_weight=0.5, mmr_lambda=0.5)
+    assert load_defaults(settings) == RetrievalSettings(mode="hybrid", k=4, hybrid_weight=0.4, mmr_lambda=0.5)
     with pytest.raises(ValueError):
         RetrievalSettings(mode="fuzzy")
     with pytest.raises(ValueError):
@@ -146,8 +151,8 @@ def test_metrics_against_hand_values():
 def test_highlight_and_context(coll):
     text = "Mars is the Red planet; redness is not red-ish."
     spans = highlight_spans(text, "what is red mars?")
-    # Whole words only: "red-ish" is marked as one word, never cut in two (issue 15).
-    assert [text[s:e] for s, e in spans] == ["Mars", "Red", "red-ish"]
+    # Whole words only: "red-ish" is marked as one word, never cut in two (issue 15); "redness" too: BM25 stems it to "red".
+    assert [text[s:e] for s, e in spans] == ["Mars", "Red", "redness", "red-ish"]
     assert highlight_html("<b>red</b>", "red") == f'&lt;b&gt;<mark style="{MARK_STYLE}">red</mark>&lt;/b&gt;'
     # R's data.frame stays one marked word, and `<-` stays as written.
     assert highlight_html("df <- data.frame(x)", "data frame") == (

@@ -24,6 +24,8 @@ class Settings:
     embedding_model: str = BUNDLED_EMBEDDER
     # Generator: "bundled:SmolLM2-135M-Instruct", a local HF causal-LM folder, or a hub id.
     generator_model: str = BUNDLED_GENERATOR
+    # Optional cross-encoder that re-orders retrieved passages: a local folder or (online) a hub id; None ships.
+    reranker_model: str | None = None
     # "auto" picks CUDA (bf16) when present, else CPU (fp32); or force "cpu" / "cuda".
     device: str = "auto"
     # Generator weights on CPU: "auto" uses bfloat16 where the CPU computes it natively (AVX512-BF16 or
@@ -69,6 +71,7 @@ class Settings:
         for key, name in (
             ("embedding_model", "WORKBENCH_EMBEDDING_MODEL"),
             ("generator_model", "WORKBENCH_GENERATOR_MODEL"),
+            ("reranker_model", "WORKBENCH_RERANKER_MODEL"),
             ("device", "WORKBENCH_DEVICE"),
             ("cpu_dtype", "WORKBENCH_CPU_DTYPE"),
             ("cpu_weights", "WORKBENCH_CPU_WEIGHTS"),

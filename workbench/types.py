@@ -47,6 +47,8 @@ class Chunk:
     index: int  # position of the chunk within its document
     page: int | None = None
     n_tokens: int | None = None  # embedding-model tokens, when counted
+    # Heading path (and title, where enabled) prepended to what is embedded and BM25-indexed; never shown.
+    context: str = ""
 
 
 @dataclass(frozen=True)

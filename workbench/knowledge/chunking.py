@@ -24,6 +24,9 @@ _MD_FENCE = re.compile(r"^(```|~~~)", re.M)
 _PIECE = re.compile(r"\w+|[^\w\s]+")
 # Semantic breaks: distances above this percentile of the document's neighbour distances.
 SEMANTIC_PERCENTILE = 90
+# The file name as a title line did not pay: on the tune half of SQuADShifts NYT (titles are article slugs)
+# MRR@10 0.866 without, 0.861 with; Amazon and HaluEval file names are ids. Heading paths are kept.
+CONTEXT_TITLE = False
 
 logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
 
@@ -250,14 +253,51 @@ def split_spans(text: str, config: CollectionConfig, embedder: Embedder, embed: 
     raise ValueError(f"unknown strategy {config.strategy}")
 
 
+def title_of(name: str) -> str:
+    """A document's file name as words: 'price-list_2024.md' -> 'price list 2024'."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return " ".join(re.sub(r"[_\-]+", " ", stem).split())
+
+
+def heading_paths(text: str) -> list[tuple[int, str]]:
+    """(offset, 'H1 > H2 > H3') where each Markdown heading (outside code fences) starts a section."""
+    fences = [m.start() for m in _MD_FENCE.finditer(text)]
+    out, stack = [], []
+    for m in _MD_HEADER.finditer(text):
+        if sum(1 for f in fences if f < m.start()) % 2:
+            continue
+        level = len(m.group(1))
+        title = m.group(0)[level:].strip().strip("#").strip()
+        stack = [h for h in stack if h[0] < level] + [(level, title)]
+        out.append((m.start(), " > ".join(t for _, t in stack)))
+    return out
+
+
+def chunk_context(doc: Document, starts: list[int], with_title: bool = CONTEXT_TITLE) -> list[str]:
+    """For chunks starting at `starts`: the heading path in force there (after the title when with_title)."""
+    title, paths = (title_of(doc.name) if with_title else ""), heading_paths(doc.text)
+    out = []
+    for s in starts:
+        # A chunk that opens with its own heading gets that heading's path (it is the section it holds).
+        path = next((p for off, p in reversed(paths) if off <= s), "")
+        out.append(" > ".join(x for x in (title, path) if x))
+    return out
+
+
+def index_text(chunk: Chunk) -> str:
+    """What is embedded and BM25-indexed for a chunk: its context line, then its text (shown without it)."""
+    return f"{chunk.context}\n\n{chunk.text}" if chunk.context else chunk.text
+
+
 def chunk_document(doc: Document, config: CollectionConfig, embedder: Embedder,
                    embed: EmbedFn | None = None) -> list[Chunk]:
     """The document's chunks with offsets, page and token count (counted once, here)."""
     spans = split_spans(doc.text, config, embedder, embed)
     texts = [doc.text[s:e] for s, e in spans]
     counts = count_tokens(embedder, texts) if texts else []
+    contexts = chunk_context(doc, [s for s, _ in spans])
     return [
         Chunk(chunk_id=f"{doc.doc_id}-{i:05d}", doc_id=doc.doc_id, doc_name=doc.name, text=t, start=s, end=e,
-              index=i, page=doc.page_of(s), n_tokens=int(n))
-        for i, ((s, e), t, n) in enumerate(zip(spans, texts, counts))
+              index=i, page=doc.page_of(s), n_tokens=int(n), context=ctx)
+        for i, ((s, e), t, n, ctx) in enumerate(zip(spans, texts, counts, contexts))
     ]

@@ -27,14 +27,15 @@ CHROMA_BATCH = 2000  # records per Chroma add(); under its max batch size on eve
 def chunk_metadata(c: Chunk) -> dict:
     # Chroma metadata cannot hold None: page-less documents store page -1.
     return {"doc_id": c.doc_id, "doc_name": c.doc_name, "page": -1 if c.page is None else int(c.page),
-            "start": c.start, "end": c.end, "index": c.index, "n_tokens": int(c.n_tokens or 0)}
+            "start": c.start, "end": c.end, "index": c.index, "n_tokens": int(c.n_tokens or 0), "context": c.context}
 
 
 def chunk_from_record(chunk_id: str, text: str, meta: dict) -> Chunk:
     page = meta.get("page", -1)
     return Chunk(chunk_id=chunk_id, doc_id=meta["doc_id"], doc_name=meta["doc_name"], text=text,
                  start=int(meta["start"]), end=int(meta["end"]), index=int(meta["index"]),
-                 page=None if page is None or page < 0 else int(page), n_tokens=int(meta.get("n_tokens", 0)))
+                 page=None if page is None or page < 0 else int(page), n_tokens=int(meta.get("n_tokens", 0)),
+                 context=meta.get("context", ""))
 
 
 class Collection:

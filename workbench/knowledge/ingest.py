@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from workbench.knowledge.catalog import FileError, IngestReport, KnowledgeError, doc_record
-from workbench.knowledge.chunking import chunk_document
+from workbench.knowledge.chunking import chunk_document, index_text
 from workbench.knowledge.config import CollectionConfig
 from workbench.knowledge.decoding import UndecodableText, codec_name
 from workbench.knowledge.parsing import TEXT_KINDS, ParseError, check_file_name, content_hash, kind_of, parse
@@ -217,7 +217,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
             return 0
         key = fresh["key"]
         chunks = [c for _, cs, _ in plan for c in cs]
-        vecs = t.embed([c.text for c in chunks])  # from the cache, but for chunks cut again just now
+        vecs = t.embed([index_text(c) for c in chunks])  # from the cache, but for chunks cut again just now
         # One delete (replaced versions, and leftovers of an interrupted run) and one upsert per batch.
         col.delete_chunks(sorted({d.doc_id for d, _, _ in plan} | {o for _, _, o in plan if o}), key=key)
         col.write_chunks(chunks, vecs, key=key)
@@ -247,7 +247,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         if not pending:
             return True
         t = state["target"]
-        texts = [c.text for p in pending if p.target is t for c in p.chunks]
+        texts = [index_text(c) for p in pending if p.target is t for c in p.chunks]
         pend_bytes = sum(p.nbytes for p in pending)
         for i in range(0, len(texts), EMBED_BATCH):
             if is_cancelled():

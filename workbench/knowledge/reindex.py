@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from workbench.knowledge.catalog import IngestReport, KnowledgeError, new_chroma_key
-from workbench.knowledge.chunking import chunk_document
+from workbench.knowledge.chunking import chunk_document, index_text
 from workbench.knowledge.config import CollectionConfig
 from workbench.knowledge.ingest import EMBED_BATCH
 from workbench.knowledge.store import chroma_client, read_lock, write_lock
@@ -55,7 +55,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
             if cancel and cancel():
                 raise InterruptedError
             part = pending[i:i + EMBED_BATCH]
-            vecs = embed([c.text for c in part])
+            vecs = embed([index_text(c) for c in part])
             with write_lock(settings):
                 col.write_chunks(part, vecs, key=new_key)
         pending.clear()
@@ -73,7 +73,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
             del built[d]
         for d in [d for d in docs if d not in built]:  # uploaded or replaced meanwhile: cut with `cfg` too
             chunks = chunk_document(catalog.load_document(cur_key, d), cfg, embedder, embed)
-            col.write_chunks(chunks, embed([c.text for c in chunks]), key=new_key)
+            col.write_chunks(chunks, embed([index_text(c) for c in chunks]), key=new_key)
             built[d] = (docs[d], len(chunks))
         col.write_chunks([], embed([]), key=new_key)  # an empty collection still gets its Chroma collection
         old_dir, new_dir = catalog.docs_dir(cur_key), catalog.docs_dir(new_key)

@@ -12,7 +12,7 @@ MODES = ("dense", "bm25", "hybrid", "mmr")
 MODE_LABELS = {
     "dense": "Dense (Chroma, cosine)",
     "bm25": "BM25 (sparse)",
-    "hybrid": "Hybrid (RRF of dense + BM25)",
+    "hybrid": "Hybrid (dense + BM25 scores fused)",
     "mmr": "MMR (diverse dense)",
 }
 
@@ -24,9 +24,12 @@ class RetrievalSettings:
     mode: str = "hybrid"  # hybrid is the most robust default: exact terms and paraphrases both hit
     k: int = 4  # passages handed to the model; 4 fits SmolLM2's 2k-token window with room to answer
     threshold: float | None = None  # minimum raw score in the mode's own metric; None keeps all k
-    hybrid_weight: float = 0.5  # share of the dense ranking in the fused score (1 - it goes to BM25)
+    # Share of the (min-max scaled) cosine in the fused score; 1 - it goes to BM25. 0.4 was best or tied on
+    # the tune half of all three development sets (bench/RESULTS.md, 2026-11-30).
+    hybrid_weight: float = 0.4
     mmr_lambda: float = 0.5  # 1.0 = pure relevance, 0.0 = pure diversity
     doc_ids: tuple[str, ...] = ()  # restrict to these documents; empty means all
+    rerank: bool = True  # re-order with the cross-encoder WORKBENCH_RERANKER_MODEL names, when one is set
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.knowledge.chunking import index_text
 from workbench.types import Chunk
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -21,9 +22,25 @@ STOPWORDS = frozenset(
 )
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without stop words: the same for documents, queries and highlights."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+_STEMMER = None
+_STEMMER_LOCK = threading.Lock()
+
+
+def _stem_words(words: list[str]) -> list[str]:
+    global _STEMMER
+    with _STEMMER_LOCK:  # a PyStemmer object keeps a cache and is not safe to share between threads
+        if _STEMMER is None:
+            import Stemmer
+
+            _STEMMER = Stemmer.Stemmer("english")
+        return _STEMMER.stemWords(words)
+
+
+def tokenize(text: str, stem: bool = True) -> list[str]:
+    """Lower-cased word tokens without stop words, Snowball-stemmed (English) unless stem=False: the same
+    for documents, queries and highlights, so "prices" finds "priced"."""
+    words = [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    return _stem_words(words) if stem and words else words
 
 
 def content_key(collection) -> str:
@@ -67,7 +84,8 @@ class Corpus:
                 import bm25s
 
                 index = bm25s.BM25()
-                tokens = [tokenize(c.text) or ["\u2205"] for c in self.chunks]
+                # The index text: a chunk's heading path counts as its words, though it is not shown.
+                tokens = [tokenize(index_text(c)) or ["\u2205"] for c in self.chunks]
                 index.index(tokens, show_progress=False)
                 self._bm25 = index
             return self._bm25

@@ -42,3 +42,29 @@ def label(metric: str, k: int | str = "k") -> str:
 
 def mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
+
+
+def hit_within_budget(rels: Sequence[bool], lengths: Sequence[int], budget: int) -> float:
+    """1.0 when a relevant result comes before the results' characters add up past `budget` (a context
+    window of that size holds it), else 0.0: long chunks pay for their length, tiny ones get no free hits."""
+    used = 0
+    for rel, n in zip(rels, lengths):
+        used += n
+        if used > budget:
+            return 0.0
+        if rel:
+            return 1.0
+    return 0.0
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-question values (resampling questions)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return 0.0, 0.0
+    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    means = v[idx].mean(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))

@@ -49,12 +49,14 @@ def _meta(c: Chunk) -> dict:
         m["page"] = c.page
     if c.n_tokens is not None:
         m["n_tokens"] = c.n_tokens
+    if c.context:
+        m["context"] = c.context
     return m
 
 
 def _chunk(cid: str, text: str, m: dict) -> Chunk:
     return Chunk(cid, m["doc_id"], m["doc_name"], text, int(m["start"]), int(m["end"]), int(m["index"]),
-                 m.get("page"), m.get("n_tokens"))
+                 m.get("page"), m.get("n_tokens"), m.get("context", ""))
 
 
 class ScratchCollection:

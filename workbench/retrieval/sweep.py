@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from workbench.knowledge.chunking import index_text
 from workbench.questions import Question
 from workbench.retrieval.config import RetrievalSettings
 from workbench.retrieval.corpus import forget
@@ -177,7 +178,7 @@ def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid
         t0 = time.perf_counter()
         try:
             chunks = [c for d in documents for c in chunk_document(d, cfg, embedder, embed=memo)]
-            vecs = memo([c.text for c in chunks])
+            vecs = memo([index_text(c) for c in chunks])
         except SweepCancelled:
             cancelled = True
             break
