@@ -138,7 +138,7 @@ def test_query_page_real_models(settings, real_embedder):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     heads = [rendered_text(m.value) for m in at.markdown if m.value.startswith("**#")]
-    assert heads and "fused rank (RRF)" in heads[0] and "support_policy.txt" in " ".join(heads[:2])
+    assert heads and "fused score (dense + BM25)" in heads[0] and "support_policy.txt" in " ".join(heads[:2])
 
 
 def test_evaluation_upload_with_bad_rows(settings):

@@ -37,7 +37,7 @@ def results_section(col, query: str, rs: RetrievalSettings) -> None:
     if not hits:
         if rs.threshold is not None and best is not None:
             st.warning(f"Nothing passes the threshold: the best passage scores {best:.3f} "
-                       f"({'BM25' if rs.mode == 'bm25' else 'fused RRF' if rs.mode == 'hybrid' else 'cosine'}), "
+                       f"({'BM25' if rs.mode == 'bm25' else 'fused score' if rs.mode == 'hybrid' else 'cosine'}), "
                        f"below the threshold of {rs.threshold:.3f}. Lower it or turn it off.")
         elif rs.mode == "bm25":
             st.warning("No passage shares a word with the question (BM25 needs exact terms). Try dense or hybrid.")
