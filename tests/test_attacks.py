@@ -228,6 +228,22 @@ def test_a_catastrophic_schema_pattern_returns_within_a_second(schema, answer):
     assert time.monotonic() - t0 < 1
 
 
+@pytest.mark.parametrize("pattern", ["(a{65535}){65535}", "(?:(?:a{100}){100}){100}", "x{99999999999999999999}"])
+def test_a_pattern_too_large_to_compile_quickly_is_refused_without_compiling(pattern):
+    """Compiling unrolls counted repeats before any time budget applies: (a{65535}){65535} holds the GIL
+    for minutes in regex.compile. It is refused by its size at upload, and a stored one is never compiled."""
+    t0 = time.monotonic()
+    with pytest.raises(QuestionSetError, match="unroll to over 100,000 steps"):
+        check_format_spec("regex:" + pattern)
+    with pytest.raises(QuestionSetError, match="unroll to over 100,000 steps"):
+        check_format_spec(json.dumps({"properties": {"answer": {"pattern": pattern}}}))
+    assert format_ok("aaa", "regex:" + pattern) is False
+    assert format_ok('{"answer": "aaa"}', json.dumps({"properties": {"answer": {"pattern": pattern}}})) is False
+    assert time.monotonic() - t0 < 1
+    for fine in (r"^\d{3}-\d{4}$", r"[A-Z]{2}\d{1,6}", r"\p{L}{1,200}.{0,500}", r"(?:\w{1,20}\s){1,50}"):
+        check_format_spec("regex:" + fine)
+
+
 def test_schema_patterns_still_work():
     spec = json.dumps({"type": "object", "required": ["answer"], "additionalProperties": False,
                        "properties": {"answer": {"type": "string", "pattern": "^[0-9]+ months$"}},

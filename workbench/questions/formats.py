@@ -4,7 +4,8 @@ no `$ref` retrieval and their `pattern`s on the same engine.
 A question set comes from outside; Python's `re` can backtrack for minutes on a pattern such as
 ^(\\w+\\s?)*$ while holding the GIL (every session of the server stalls), and jsonschema would fetch an
 http:// or file:// `$ref`. `regex` reads the same syntax as `re`, stops at a timeout, and releases the GIL
-while it matches (concurrent=True).
+while it matches (concurrent=True). Compiling is not bounded by that timeout, so a pattern whose counted
+repeats unroll too far is refused before it is compiled (pattern_problem).
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ def search(pattern: str, text: str, flags: int = 0) -> bool:
 def matches_pattern(pattern: str, text: str) -> bool:
     """A "regex:" format: `pattern` matches all of `text` ("." spans lines); False when it runs past the budget
     or does not compile."""
+    if pattern_problem(pattern):  # a set stored before its pattern was checked: never compile it
+        return False
     try:
         with budget():
             return fullmatch(pattern, text, regex.S)
@@ -95,8 +98,60 @@ def matches_pattern(pattern: str, text: str) -> bool:
         return False
 
 
+def expanded_size(pattern: str) -> int:
+    """About how many steps compiling `pattern` unrolls: counted repeats multiply what they repeat
+    (a{1000} is 1,000, (?:a{1000}){1000} a million); *, + and ? loop and count once."""
+    sums, last, i = [0], 1, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            brace = pattern[i + 1:i + 3].endswith("{") and pattern[i + 1] in "xNpPuUg"
+            i = (pattern.find("}", i) + 1 or len(pattern)) if brace else i + 2
+            last = 1
+        elif c == "[":
+            j = i + 1 + (pattern[i + 1:i + 2] == "^")
+            j += pattern[j:j + 1] == "]"  # a leading ] is a member
+            while j < len(pattern) and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i, last = j + 1, 1
+        elif c == "(":
+            sums.append(0)
+            i += 1
+            continue
+        elif c == ")" and len(sums) > 1:
+            last = max(1, sums.pop())
+            i += 1
+        elif c == "{" and (m := _COUNT.match(pattern, i)):
+            digits = max(m.group(1), m.group(2) or "", key=len)
+            count = int(digits) if len(digits) < 10 else 10 ** 10
+            count = max(count, int(m.group(1) or 0))
+            sums[-1] += last * (count - 1)
+            last *= count
+            i = m.end()
+            continue
+        else:
+            i, last = i + 1, 1
+        sums[-1] += last
+    return sum(sums)
+
+
+_COUNT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+# Compiling unrolls counted repeats before any time budget applies, at about a microsecond a step, holding
+# the GIL: a{65535} nested twice would take minutes. Real formats stay far below these.
+MAX_EXPANDED = 100_000
+MAX_PATTERN_CHARS = 10_000
+
+
+@lru_cache(maxsize=256)
 def pattern_problem(pattern: str) -> str | None:
-    """Why `pattern` cannot be used (it does not compile), None when it can."""
+    """Why `pattern` cannot be used (too large to compile quickly, or it does not compile), None when it can."""
+    if not isinstance(pattern, str):
+        return "a pattern must be text"
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"it is {len(pattern):,} characters long, over the limit of {MAX_PATTERN_CHARS:,}"
+    if expanded_size(pattern) > MAX_EXPANDED:
+        return (f"its counted repeats ({{n}}, nested) unroll to over {MAX_EXPANDED:,} steps, too large to check "
+                "safely; use *, + or smaller counts")
     try:
         regex.compile(pattern)
     except (regex.error, TypeError, ValueError, OverflowError, RecursionError) as e:
