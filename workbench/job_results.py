@@ -57,12 +57,6 @@ def latest(settings: Settings, kind: str, key: str) -> jobs.JobStatus | None:
     return None
 
 
-def active(settings: Settings, kind: str, key: str) -> bool:
-    """True while the newest job of `kind` for `key` is queued or running."""
-    st = latest(settings, kind, key)
-    return st is not None and not st.is_final
-
-
 def reporter(ctx: jobs.JobContext) -> Callable[[float, str], None]:
     """A `progress(fraction, message)` for library code that records it on the job, throttled (ends always land)."""
     last = [0.0]

@@ -6,12 +6,14 @@ import time
 import streamlit as st
 
 from workbench import jobs
-from workbench.job_results import ResultError, read_result
+from workbench.job_results import ResultError, latest, read_result
 from workbench.knowledge import KnowledgeError
 from workbench.questions import (
     FILE_TYPES, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,
 )
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
+from workbench.retrieval.jobs import SYNTH_KIND, latest_job, question_set_from_json, submit_synthetic
+from workbench.sample import jobs as sample_jobs, public
 from workbench.ui import safe, state
 from workbench.ui.resources import get_kb, get_settings
 
@@ -53,11 +55,11 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
     weight, lam = saved.hybrid_weight, saved.mmr_lambda
     if mode == "hybrid":
         weight = c2.slider("Dense weight in the fusion", 0.0, 1.0, saved.hybrid_weight, 0.05, key=p + "w",
-                           help="0 = BM25 ranking only, 1 = dense ranking only; RRF with constant 60.")
+                           help="0 = BM25 score only, 1 = cosine only; each min-max scaled over the candidates.")
     if mode == "mmr":
         lam = c2.slider("MMR lambda", 0.0, 1.0, saved.mmr_lambda, 0.05, key=p + "lam",
                         help="1 = pure relevance, lower values trade relevance for diversity.")
-    metric = {"dense": "cosine similarity", "bm25": "BM25 score", "hybrid": "fused RRF score",
+    metric = {"dense": "cosine similarity", "bm25": "BM25 score", "hybrid": "fused score",
               "mmr": "cosine similarity"}[mode]
     use_t = c3.checkbox("Score threshold", value=saved.threshold is not None, key=p + "use_t",
                         help=f"Drop passages whose {metric} is below the threshold.")
@@ -129,8 +131,6 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
 
 def _public_panel(col, key: str) -> QuestionSet | None:
     """HaluEval's QA questions; they go with collection 'halueval-qa', which one click builds."""
-    from workbench.sample import public
-
     try:
         qs = public.public_question_set()
     except public.PublicDataMissing as e:
@@ -152,9 +152,6 @@ def _public_panel(col, key: str) -> QuestionSet | None:
 def public_benchmark_job(settings, label: str, button_key: str) -> None:
     """A button that builds collection 'halueval-qa' in a background job, its panel, and once the job this
     session started ends well, that collection chosen on every page with a message saying what was loaded."""
-    from workbench.job_results import latest
-    from workbench.sample import jobs as sample_jobs, public
-
     if (done := finished_here(settings, PUBLIC_STARTED)) is not None and done.state == jobs.SUCCEEDED:
         msgs = job_result(settings, done, sample_jobs.messages_from_json) or ["done"]
         state.choose_collection(public.PUBLIC_COLLECTION)  # every collection box shows it on the next run
@@ -169,8 +166,6 @@ def public_benchmark_job(settings, label: str, button_key: str) -> None:
 
 def _synthetic_panel(col, key: str) -> QuestionSet | None:
     """Generate questions from the collection's chunks in a background job; its set once done."""
-    from workbench.retrieval.jobs import SYNTH_KIND, latest_job, question_set_from_json, submit_synthetic
-
     settings = get_settings()
     job = latest_job(settings, SYNTH_KIND, col)  # the collection's identity, like evaluation and sweep results
     c1, c2 = st.columns([1, 2])
@@ -285,8 +280,6 @@ def job_result(settings, job: jobs.JobStatus | None, from_json):
 def collection_result(col, kind: str, what: str, from_json, cancelled: str):
     """The newest `kind` job of this collection: its panel while it runs, then its result under a caption
     naming the run (and `cancelled` when it was); None while there is none."""
-    from workbench.retrieval.jobs import latest_job
-
     settings = get_settings()
     job = job_panel(settings, latest_job(settings, kind, col), f"The {what}")
     res = job_result(settings, job, from_json)
