@@ -181,7 +181,7 @@ def test_an_evaluation_job_on_ray_answers_through_the_real_model(on_ray):
 @pytest.mark.slow
 def test_a_chunk_sweep_on_ray_stores_its_result_and_drops_its_scratch(on_ray, monkeypatch, fake_embedding_model):
     from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
-    from workbench.job_results import read_result
+    from workbench.jobs.results import read_result
     from workbench.knowledge import CollectionConfig, KnowledgeBase
     from workbench.questions import sample_question_set
     from workbench.retrieval import RetrievalSettings

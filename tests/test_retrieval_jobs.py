@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
 from workbench import jobs
-from workbench.job_results import RESULT, ResultError, read_result
+from workbench.jobs.results import RESULT, ResultError, read_result
 from workbench.knowledge import CollectionConfig, KnowledgeBase
 from workbench.questions import sample_question_set
 from workbench.retrieval import RetrievalSettings

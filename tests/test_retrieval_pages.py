@@ -207,7 +207,7 @@ def test_failed_job_and_damaged_result_are_messages_on_the_page(settings):
     """A job that failed shows its one-line error; a result.json that does not read (a planted pickle, say)
     shows a message; neither shows a traceback."""
     from workbench import jobs
-    from workbench.job_results import RESULT
+    from workbench.jobs.results import RESULT
     from workbench.retrieval.jobs import EVAL_KIND
 
     col = fake_sample(settings)

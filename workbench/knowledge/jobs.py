@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from workbench import jobs
-from workbench.job_results import latest, reporter, write_result
+from workbench.jobs.results import latest, reporter, write_result
 from workbench.knowledge.catalog import FileError, IngestReport, KnowledgeError
 from workbench.knowledge.collections import Collection, KnowledgeBase
 from workbench.settings import Settings

@@ -8,7 +8,7 @@ as JSON (`result.json`) that the page reads back with `RetrievalEval/SweepResult
 from __future__ import annotations
 
 from workbench import jobs
-from workbench.job_results import latest, reporter, write_result
+from workbench.jobs.results import latest, reporter, write_result
 from workbench.knowledge.jobs import collection_by_key
 from workbench.questions import Question, QuestionSet
 from workbench.retrieval.config import RetrievalSettings

@@ -6,7 +6,7 @@ again by kind (`spec["key"]` is the same for every job of a kind: there is one s
 from __future__ import annotations
 
 from workbench import jobs
-from workbench.job_results import reporter, write_result
+from workbench.jobs.results import reporter, write_result
 from workbench.settings import Settings
 
 WORKSPACE_KIND, SAMPLE_KB_KIND, PUBLIC_KIND = "sample_workspace", "sample_kb", "public_benchmark"

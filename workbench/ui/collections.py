@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs
-from workbench.job_results import latest
+from workbench.jobs.results import latest
 
 from workbench.knowledge import CollectionConfig, IngestReport, KnowledgeError
 from workbench.knowledge.config import STRATEGY_LABELS

@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from workbench import jobs
-from workbench.job_results import ResultError, latest, read_result
+from workbench.jobs.results import ResultError, latest, read_result
 from workbench.knowledge import KnowledgeError
 from workbench.questions import (
     FILE_TYPES, QuestionSet, QuestionSetError, list_sets, load_set, parse_questions, sample_question_set, to_jsonl,

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import jobs, system
-from workbench.job_results import latest
+from workbench.jobs.results import latest
 from workbench.models.registry import ModelError, model_inventory
 from workbench.sample import jobs as sample_jobs
 from workbench.settings import Settings

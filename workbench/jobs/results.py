@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from workbench import jobs
+from workbench.jobs.context import JobContext
+from workbench.jobs.queue import list_jobs
+from workbench.jobs.store import JobStatus, read_spec
 from workbench.files import write_json_atomic
 from workbench.settings import Settings
 
@@ -45,11 +47,11 @@ def read_result(job_dir: Path, from_json: Callable[[dict], T]) -> T | None:
                           f"{str(e)[:200]}). Run it again.") from e
 
 
-def latest(settings: Settings, kind: str, key: str) -> jobs.JobStatus | None:
+def latest(settings: Settings, kind: str, key: str) -> JobStatus | None:
     """The newest job of `kind` submitted for `key` (spec["key"]), or None."""
-    for st in jobs.list_jobs(settings, kind):
+    for st in list_jobs(settings, kind):
         try:
-            spec = jobs.read_spec(settings.jobs_dir / st.job_id)
+            spec = read_spec(settings.jobs_dir / st.job_id)
         except (OSError, ValueError):
             continue  # a job folder being deleted
         if isinstance(spec, dict) and spec.get("key") == key:
@@ -57,7 +59,7 @@ def latest(settings: Settings, kind: str, key: str) -> jobs.JobStatus | None:
     return None
 
 
-def reporter(ctx: jobs.JobContext) -> Callable[[float, str], None]:
+def reporter(ctx: JobContext) -> Callable[[float, str], None]:
     """A `progress(fraction, message)` for library code that records it on the job, throttled (ends always land)."""
     last = [0.0]
 
