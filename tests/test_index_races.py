@@ -11,7 +11,7 @@ import pytest
 from tests.fakes import FakeEmbedder
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
 from workbench.knowledge.chunking import chunk_document
-from workbench.knowledge.store import chroma_client
+from workbench.knowledge.store import chroma_client, knowledge_dir
 from workbench.settings import Settings
 
 DOCS = {
@@ -156,7 +156,7 @@ def test_reindex_of_a_deleted_collection_fails_and_leaves_nothing(kb, settings):
     kind, msg = p.result()
     assert kind == "error" and "deleted" in msg, msg
     assert {c.name for c in chroma_client(settings).list_collections()} == before
-    assert not any(kb.catalog.docs_dir("x").parent.iterdir())
+    assert not any((knowledge_dir(settings) / "docs").iterdir())
 
 
 @pytest.mark.parametrize("how", ["thread", "process"])

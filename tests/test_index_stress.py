@@ -15,7 +15,7 @@ from tests.fakes import FakeEmbedder
 from tests.test_index_races import check_invariants
 from tests.test_knowledge_index import chroma_server  # noqa: F401  (the module's `chroma run`)
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
-from workbench.knowledge.store import chroma_client
+from workbench.knowledge.store import chroma_client, knowledge_dir
 from workbench.questions import Question
 from workbench.retrieval.sweep import SweepGrid, run_sweep
 from workbench.settings import Settings
@@ -159,7 +159,7 @@ def stress(settings: Settings) -> None:
             # No orphans: the one live index in Chroma and its one folder of texts.
             now = set(c.name for c in chroma_client(settings).list_collections())
             assert now - before == {entry["key"]}, now - before
-            assert [p.name for p in kb.catalog.docs_dir("x").parent.iterdir()] == [entry["key"]]
+            assert [p.name for p in (knowledge_dir(settings) / "docs").iterdir()] == [entry["key"]]
             print(f"round {rnd}: {time.perf_counter() - t0:.1f} s, {len(names)} documents, {col.count()} chunks")
     except BaseException:
         barrier.abort()  # the writers stop instead of waiting for a round that never comes
