@@ -15,6 +15,7 @@ from tests.fakes import FakeEmbedder
 from tests.servers import free_port, stop_process
 from tests.test_knowledge_parsing import make_pdf, scanned_pdf
 from workbench.knowledge import CollectionConfig, KnowledgeBase, KnowledgeError
+from workbench.knowledge.chunking import index_text
 from workbench.knowledge.store import forget_clients
 from workbench.settings import Settings
 
@@ -80,8 +81,9 @@ def test_ingest_query_and_metadata(kb):
     assert only and {h.chunk.doc_name for h in only} == {"pricing.txt"}
     chunks, vecs = col.embeddings()
     assert vecs.shape == (len(chunks), kb.embedder.dim)
-    # Stored vectors are the chunk's own embedding, row-aligned with the chunks.
-    assert np.allclose(vecs, kb.embedder.embed_batch([c.text for c in chunks]), atol=1e-5)
+    # Stored vectors are the embedding of each chunk's index text (heading path, then text), row-aligned.
+    assert np.allclose(vecs, kb.embedder.embed_batch([index_text(c) for c in chunks]), atol=1e-5)
+    assert [c.context for c in chunks if c.doc_name == "buoy.md"] == ["Buoy"]
     for c in col.chunks():
         d = col.get_document(c.doc_id)
         assert d.text[c.start:c.end] == c.text and c.n_tokens > 0
