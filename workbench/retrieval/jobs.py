@@ -13,6 +13,7 @@ from workbench.knowledge.jobs import collection_by_key
 from workbench.questions import Question, QuestionSet
 from workbench.retrieval.config import RetrievalSettings
 from workbench.retrieval.evaluate import evaluate
+from workbench.retrieval.precheck import coverage
 from workbench.retrieval.scratch import drop_leftovers
 from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, run_sweep
 from workbench.settings import Settings
@@ -53,10 +54,18 @@ def run_evaluation(ctx: jobs.JobContext) -> dict:
     spec = ctx.spec
     col = collection_by_key(ctx.settings, spec["key"])
     questions = [Question.from_json(q) for q in spec["questions"]]
+    refuse_uncovered(col, questions)
     ev = evaluate(col, questions, spec["modes"], RetrievalSettings.from_json(spec["base"]), k=int(spec["k"]),
                   progress=reporter(ctx), cancel=ctx.cancelled)
     write_result(ctx.dir, ev.to_json())
     return {"label": spec["label"], "rows": len(ev.rows), "cancelled": ev.cancelled}
+
+
+def refuse_uncovered(col, questions: list[Question]) -> None:
+    """Fail before any work when no question has a gold passage in `col` (the page checks first, too)."""
+    problem = coverage(col, questions).problem
+    if problem:
+        raise ValueError(problem)
 
 
 # --- chunk sweep ------------------------------------------------------------------------------------
@@ -75,6 +84,7 @@ def run_chunk_sweep(ctx: jobs.JobContext) -> dict:
     col = collection_by_key(ctx.settings, spec["key"])
     docs = [col.get_document(d.doc_id) for d in col.documents()]
     questions = [Question.from_json(q) for q in spec["questions"]]
+    refuse_uncovered(col, questions)
     emb = col.embedder
     memo = EmbeddingMemo(emb)
     memo.backing = col.embed_fn(emb, counter=memo.count_model_calls)  # texts the collection holds are free

@@ -13,6 +13,7 @@ from workbench.questions import (
 )
 from workbench.retrieval.config import MODE_LABELS, MODES, RetrievalSettings, load_defaults, save_defaults
 from workbench.retrieval.jobs import SYNTH_KIND, latest_job, question_set_from_json, submit_synthetic
+from workbench.retrieval.precheck import coverage, embedding_speed
 from workbench.sample import jobs as sample_jobs, public
 from workbench.ui import safe, state
 from workbench.ui.resources import get_kb, get_settings
@@ -127,6 +128,25 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
     st.caption(f"**{safe.text(qs.name)}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else "")
                + (f"; {n_un} unanswerable ones have no gold passage and are not scored" if n_un else ""))
     return qs
+
+
+def inputs_check(col, qs: QuestionSet) -> bool:
+    """Refuse (with the reason) a question set that has no gold passage in `col`; warn when only part has."""
+    cov = coverage(col, list(qs.questions))
+    if cov.problem:
+        st.error(safe.text(cov.problem))
+        return False
+    if cov.warning:
+        st.warning(safe.text(cov.warning))
+    return True
+
+
+def measured_speed(col) -> float:
+    """The embedder's speed on this collection's chunks, measured once per session and collection."""
+    speeds = st.session_state.setdefault(state.EMBED_SPEED, {})
+    if col.key not in speeds:
+        speeds[col.key] = embedding_speed(col)
+    return speeds[col.key]
 
 
 def _public_panel(col, key: str) -> QuestionSet | None:

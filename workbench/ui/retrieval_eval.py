@@ -9,7 +9,7 @@ from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
 from workbench.retrieval.jobs import EVAL_KIND, latest_job, submit_evaluation
 from workbench.ui import safe
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import collection_result, is_active, question_set_picker, start_job
+from workbench.ui.retrieval import collection_result, inputs_check, is_active, question_set_picker, start_job
 
 
 def run_section(col) -> None:
@@ -19,8 +19,12 @@ def run_section(col) -> None:
     modes = c1.multiselect("Modes", MODES, default=list(MODES), key="eval_modes")
     settings = get_settings()
     k = c2.slider("k", 1, 20, load_defaults(settings, col.name).k, key="eval_k")
+    ready = qs is not None and bool(modes) and inputs_check(col, qs)
+    if ready:
+        st.caption(f"{len(qs.questions)} questions x {len(modes)} modes = {len(qs.questions) * len(modes)} searches "
+                   "(no model answers: this takes seconds to a few minutes).")
     if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
-                 disabled=qs is None or not modes or is_active(latest_job(settings, EVAL_KIND, col))):
+                 disabled=not ready or is_active(latest_job(settings, EVAL_KIND, col))):
         start_job(submit_evaluation, settings, col, qs, modes, k, load_defaults(settings, col.name))
 
 

@@ -34,6 +34,7 @@ RECIPE_NEXT = "recipe_next"  # recipe name to choose on the next run (after a sa
 RECIPE_DRAFT = "recipe_draft"  # the recipe being edited: its fields, where it came from, a widget generation
 RECIPE_FLASH = "recipe_flash"  # one message shown after a rerun on the Prompt recipes page
 JOBS_STARTED = "jobs_started"  # purpose -> id of a background job this session started (ui.retrieval.finished_here)
+EMBED_SPEED = "embed_speed"  # collection key -> texts/s its embedder measured (the sweep's estimate)
 JOBS_CANCEL_ASKED = "jobs_cancel_asked"  # ids of jobs whose Cancel this session pressed
 
 

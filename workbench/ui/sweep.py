@@ -13,7 +13,10 @@ from workbench.retrieval.sweep import SweepGrid, SweepResult, apply_config
 from workbench.ui import safe, state
 from workbench.ui.chunking import reindex_control
 from workbench.ui.resources import get_settings
-from workbench.ui.retrieval import collection_result, is_active, question_set_picker, start_job
+from workbench.retrieval.precheck import sweep_estimate
+from workbench.ui.retrieval import (
+    collection_result, inputs_check, is_active, measured_speed, question_set_picker, start_job,
+)
 
 
 def reindex_section(col) -> None:
@@ -48,6 +51,11 @@ def grid_section(col) -> None:
     ready = qs is not None and grid.size > 0
     if not grid.size:
         st.info("Pick at least one strategy, size, overlap and k.")
+    if ready:
+        ready = inputs_check(col, qs)
+    if ready:
+        configs, _ = grid.configs(col.config)
+        st.caption(safe.text(sweep_estimate(col, configs, speed=measured_speed(col)).describe()))
     settings = get_settings()
     if st.button("Run sweep", type="primary", icon=":material/play_arrow:",
                  disabled=not ready or is_active(latest_job(settings, SWEEP_KIND, col))):
