@@ -71,3 +71,21 @@ def test_a_job_submitted_anyway_fails_before_any_work(settings):
         time.sleep(0.2)
     done = jobs.get(settings, st.job_id)
     assert done.state == jobs.FAILED and "None of the" in done.error
+
+
+def test_the_collection_in_use_survives_a_restart(settings):
+    """The last collection chosen is the one every page opens with, in a new session after a restart."""
+    import streamlit as st
+
+    from workbench import preferences
+
+    manuals(settings)
+    KnowledgeBase(settings).create("newest", CollectionConfig(embedding_model=FAKE_MODEL))
+    at = app_page("pages/retrieval_query.py").run()
+    box = at.selectbox(key="query_collection")
+    box.set_value("manuals").run()
+    assert preferences.load(settings)["collection"] == "manuals"
+    st.cache_resource.clear()  # as after an app restart: a new process, a new session
+    again = app_page("pages/retrieval_eval.py").run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.selectbox(key="eval_collection").value == "manuals"

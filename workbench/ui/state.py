@@ -1,4 +1,5 @@
 """Session-state keys, named once here instead of as string literals across pages."""
+from workbench import preferences
 
 ACTIVE_COLLECTION = "active_collection"  # name of the collection the user works on
 FT_UPLOAD_RESULT = "ft_upload_result"  # (file name, ParseResult) of the last dataset upload
@@ -73,6 +74,10 @@ def collection_box(label: str, names: list[str], key: str, **kwargs) -> str:
     """
     import streamlit as st
 
+    if ACTIVE_COLLECTION not in st.session_state:  # a new session (or an app restart): the last choice
+        last = preferences.load(_settings()).get("collection")
+        if last in names:
+            choose_collection(last)
     current = st.session_state.get(ACTIVE_COLLECTION)
     index = names.index(current) if current in names else 0
     version = st.session_state.get(ACTIVE_COLLECTION_VERSION, 0)
@@ -86,4 +91,11 @@ def collection_box(label: str, names: list[str], key: str, **kwargs) -> str:
             st.session_state.pop(key, None)
     name = st.selectbox(label, names, index=index, key=key, **kwargs)
     st.session_state[ACTIVE_COLLECTION] = name
+    preferences.remember(_settings(), collection=name)
     return name
+
+
+def _settings():
+    from workbench.ui.resources import get_settings
+
+    return get_settings()
