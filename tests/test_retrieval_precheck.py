@@ -89,3 +89,19 @@ def test_the_collection_in_use_survives_a_restart(settings):
     again = app_page("pages/retrieval_eval.py").run()
     assert not again.exception, [e.value for e in again.exception]
     assert again.selectbox(key="eval_collection").value == "manuals"
+
+
+def test_picking_the_sample_questions_picks_the_sample_collection(settings):
+    from tests.test_retrieval_pages import fake_sample
+    from workbench.knowledge.sample import SAMPLE_COLLECTION
+
+    fake_sample(settings, SAMPLE_COLLECTION)
+    manuals(settings)
+    at = app_page("pages/retrieval_sweep.py").run()
+    at.selectbox(key="sweep_collection").set_value("manuals").run()
+    assert any("None of the" in rendered_text(e.value) for e in at.error)  # sample questions, wrong collection
+    at.radio(key="sweep_qsrc").set_value("Upload CSV / JSONL").run()
+    at.radio(key="sweep_qsrc").set_value("Sample workspace").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="sweep_collection").value == SAMPLE_COLLECTION
+    assert not any("None of the" in rendered_text(e.value) for e in at.error)

@@ -90,7 +90,8 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
 def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
     """Sample set, public benchmark, an upload (rows checked), a synthetic set, or a set saved on Run evaluation."""
     src = st.radio("Question set", ("Sample workspace", "Public benchmark (HaluEval QA)", "Upload CSV / JSONL",
-                                    "Generate synthetic", "Saved set"), key=f"{key}_qsrc", horizontal=True)
+                                    "Generate synthetic", "Saved set"), key=f"{key}_qsrc", horizontal=True,
+                   on_change=_follow_question_set, args=(f"{key}_qsrc",))
     qs: QuestionSet | None = None
     if src.startswith("Public"):
         qs = _public_panel(col, key)
@@ -128,6 +129,17 @@ def question_set_picker(col, key: str = "retr") -> QuestionSet | None:
     st.caption(f"**{safe.text(qs.name)}**: {len(qs.questions)} questions" + (" (synthetic)" if qs.synthetic else "")
                + (f"; {n_un} unanswerable ones have no gold passage and are not scored" if n_un else ""))
     return qs
+
+
+def _follow_question_set(radio_key: str) -> None:
+    """Picking the sample or the public questions picks the collection they were written for, when it exists."""
+    from workbench.knowledge.sample import SAMPLE_COLLECTION
+
+    src = st.session_state.get(radio_key, "")
+    name = SAMPLE_COLLECTION if src == "Sample workspace" else public.PUBLIC_COLLECTION if src.startswith("Public") \
+        else None
+    if name and name in {i.name for i in get_kb().list_collections()}:
+        state.choose_collection(name)
 
 
 def inputs_check(col, qs: QuestionSet) -> bool:
