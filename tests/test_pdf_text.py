@@ -66,3 +66,17 @@ def test_debian_faq_keeps_its_word_spaces():
     assert len(words) > 25_000 and len(run_ons) < 20, run_ons[:10]
     assert "package maintenance system" in doc.text
     assert len(doc.page_starts) == 73
+
+
+def test_a_parser_librarys_own_error_is_a_message():
+    """Fuzzing found zipfile's NotImplementedError ("zip file version 13.0") escaping parse() as a traceback."""
+    from workbench.knowledge.parsing import ParseError
+    from tests.test_knowledge_parsing import make_docx
+
+    data = bytearray(make_docx(["hello world"]))
+    at = data.find(b"PK\x01\x02")
+    while at != -1:  # every central-directory entry claims it needs zip version 13.0 to extract
+        data[at + 6] = 130
+        at = data.find(b"PK\x01\x02", at + 4)
+    with pytest.raises(ParseError, match=r"could not be read \(NotImplementedError: zip file version 13.0\)"):
+        parse_document("odd.docx", bytes(data))

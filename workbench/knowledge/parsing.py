@@ -384,13 +384,22 @@ def parse(name: str, data: bytes, max_bytes: int | None = None, encoding: str | 
         raise ParseError(name, "is empty")
     page_starts: tuple[int, ...] = (0,)
     decoded = None
-    if kind == "pdf":
-        text, page_starts = _pdf(name, data, max_bytes)
-    elif kind in ZIP_KINDS:
-        text = _docx(name, data, max_bytes)
-    else:
-        decoded = decode_text(name, data, encoding, declared_charset(data) if kind == "html" else None)
-        text = _html(name, decoded.text) if kind == "html" else decoded.text
+    try:
+        if kind == "pdf":
+            text, page_starts = _pdf(name, data, max_bytes)
+        elif kind in ZIP_KINDS:
+            text = _docx(name, data, max_bytes)
+        else:
+            decoded = decode_text(name, data, encoding, declared_charset(data) if kind == "html" else None)
+            text = _html(name, decoded.text) if kind == "html" else decoded.text
+    except ParseError:
+        raise
+    except MemoryError:
+        raise ParseError(name, "needs more memory to read than this machine has; split it into smaller files") \
+            from None
+    except Exception as e:  # a parser library's own failure on a damaged file: a message, never a traceback
+        raise ParseError(name, f"could not be read ({type(e).__name__}: {str(e)[:200]}); the file may be "
+                               "damaged or use a feature the reader does not support") from None
     if kind != "pdf":
         text = _normalise(text).strip()
         _text_limit(name, len(text.encode("utf-8", "replace")), max_bytes)
