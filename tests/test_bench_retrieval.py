@@ -57,3 +57,24 @@ def test_gold_is_the_chunk_holding_the_passage(bench):
     before = Chunk("c1", doc.doc_id, doc.name, doc.text[:qs[0].span[1]], 0, qs[0].span[1], 1)
     fn, n, how = relevance_fn(q, [whole, before])
     assert how == "span" and n == 1 and fn(whole) and not fn(before)
+
+
+@pytest.mark.slow
+def test_quick_bench_compares_three_systems_held_out():
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "retrieval.py"), "--quick"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    sets = re.findall(r"^## (.+?); held out: (\d+) questions", out, re.M)
+    assert any(s.startswith("HaluEval") for s, _ in sets) and all(int(n) > 5 for _, n in sets)
+    for label in ("workbench defaults", "LangChain EnsembleRetriever 1000/200", "LangChain dense 1000/200"):
+        rows = re.findall(rf"^{re.escape(label)} +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+) \[", out, re.M)
+        assert len(rows) == len(sets) and all(0 <= float(x) <= 1 for r in rows for x in r)
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"RESULT mrr10_margin_vs_ensemble_min=-?[\d.]+ target=0.03 (ok|short)", last), last
