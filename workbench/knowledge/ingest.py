@@ -27,9 +27,12 @@ from workbench.types import Chunk, Document
 if TYPE_CHECKING:
     from workbench.knowledge.collections import Cancel, Collection, Progress
 
-# Texts per embedding call: large, so sentence-transformers sorts many texts by length (less padding)
-# and a loaded CPU pays the per-forward-pass overhead rarely.
-EMBED_BATCH = 512
+# Chunks gathered before embedding and committing: many, so a loaded CPU pays the per-pass overhead rarely;
+# they are sorted by length, so each call pads little.
+COMMIT_BATCH = 512
+# Texts per embedding call: small enough that progress moves and a cancel is honoured within a few seconds
+# (128 length-sorted texts embed as fast per text as 512 unsorted ones: ~140 texts/s here, measured).
+EMBED_BATCH = 128
 
 
 def index_config(entry: dict) -> CollectionConfig:
@@ -247,7 +250,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         if not pending:
             return True
         t = state["target"]
-        texts = [index_text(c) for p in pending if p.target is t for c in p.chunks]
+        texts = sorted((index_text(c) for p in pending if p.target is t for c in p.chunks), key=len)
         pend_bytes = sum(p.nbytes for p in pending)
         for i in range(0, len(texts), EMBED_BATCH):
             if is_cancelled():
@@ -291,7 +294,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                         report(f"Failed: {payload.name}")
             # Wait for a full batch: on a busy CPU, many small forward passes cost twice one large one
             # (measured: 37 sample chunks, one call 22 s vs one call per document 45 s at load 12).
-            if pending and (finished or sum(len(p.chunks) for p in pending) >= EMBED_BATCH):
+            if pending and (finished or sum(len(p.chunks) for p in pending) >= COMMIT_BATCH):
                 if not flush():
                     cancelled = True
                     break

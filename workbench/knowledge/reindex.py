@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from workbench.knowledge.catalog import IngestReport, KnowledgeError, new_chroma_key
 from workbench.knowledge.chunking import chunk_document, index_text
 from workbench.knowledge.config import CollectionConfig
-from workbench.knowledge.ingest import EMBED_BATCH
+from workbench.knowledge.ingest import COMMIT_BATCH, EMBED_BATCH
 from workbench.knowledge.store import chroma_client, read_lock, write_lock
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
             return None if rec is None else (catalog.load_document(found[1]["key"], doc_id), rec)
 
     def flush():
-        # Chunks of several documents per embedding call (few large forward passes); embedded outside the lock.
+        # Chunks of several documents, sorted by length (little padding per call); embedded outside the lock.
+        pending.sort(key=lambda c: len(index_text(c)))
         for i in range(0, len(pending), EMBED_BATCH):
             if cancel and cancel():
                 raise InterruptedError
@@ -103,7 +104,7 @@ def reindex_collection(col: "Collection", progress: "Progress | None" = None,
             chunks = chunk_document(doc, cfg, embedder, embed)
             pending.extend(chunks)
             built[doc_id] = (rec, len(chunks))
-            if len(pending) >= EMBED_BATCH:
+            if len(pending) >= COMMIT_BATCH:
                 flush()
         flush()
         with write_lock(settings):
