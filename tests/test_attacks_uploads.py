@@ -393,6 +393,17 @@ def test_pages_show_a_guessed_encoding_and_take_an_override(pages_ready):
     menu = next(d for d in col.documents() if d.name == "menu.txt")
     assert col.get_document(menu.doc_id).text == "Café crčme\nTrčs bon."  # as cp1250 reads those bytes
     assert [c.text for c in col.chunks(menu.doc_id)] == ["Café crčme\nTrčs bon."]
+    # The same document, read differently: its id (and the file hash of the upload) are kept.
+    assert menu.doc_id == menu_id
+    # Uploading the original file again is "unchanged", not a silent return to the guess.
+    assert col.ingest([("menu.txt", raw)]).unchanged == ("menu.txt",)
+    assert col.get_document(menu_id).text == "Café crčme\nTrčs bon."
+    # A new version of the file is read with the codec the user chose, not guessed again.
+    rep = col.ingest([("menu.txt", "Příliš žluťoučký kůň\n".encode("cp1250"))])
+    assert rep.ok and not rep.unchanged
+    new = next(d for d in col.documents() if d.name == "menu.txt")
+    assert new.encoding == "cp1250" and not new.encoding_guessed
+    assert col.get_document(new.doc_id).text == "Příliš žluťoučký kůň"
     # HTML's stored text is extracted from its markup: only the file itself can be read again.
     html_id = next(d.doc_id for d in col.documents() if d.name == "page.html")
     docs.selectbox(key="kn_docs_doc").set_value(html_id)

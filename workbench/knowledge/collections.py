@@ -25,17 +25,22 @@ CHROMA_BATCH = 2000  # records per Chroma add(); under its max batch size on eve
 
 
 def chunk_metadata(c: Chunk) -> dict:
-    # Chroma metadata cannot hold None: page-less documents store page -1.
+    # Chroma metadata cannot hold None: page-less documents store page and page_end -1.
     return {"doc_id": c.doc_id, "doc_name": c.doc_name, "page": -1 if c.page is None else int(c.page),
+            "page_end": -1 if c.page_end is None else int(c.page_end),
             "start": c.start, "end": c.end, "index": c.index, "n_tokens": int(c.n_tokens or 0), "context": c.context}
 
 
+def _page(value) -> int | None:
+    return None if value is None or int(value) < 0 else int(value)
+
+
 def chunk_from_record(chunk_id: str, text: str, meta: dict) -> Chunk:
-    page = meta.get("page", -1)
+    # An index built before page spans has no page_end: its chunks read as lying on their first page.
     return Chunk(chunk_id=chunk_id, doc_id=meta["doc_id"], doc_name=meta["doc_name"], text=text,
                  start=int(meta["start"]), end=int(meta["end"]), index=int(meta["index"]),
-                 page=None if page is None or page < 0 else int(page), n_tokens=int(meta.get("n_tokens", 0)),
-                 context=meta.get("context", ""))
+                 page=_page(meta.get("page")), page_end=_page(meta.get("page_end")),
+                 n_tokens=int(meta.get("n_tokens", 0)), context=meta.get("context", ""))
 
 
 class Collection:
@@ -150,14 +155,15 @@ class Collection:
 
     # --- documents ----------------------------------------------------------------------------
     def ingest(self, files: list[tuple[str, bytes]], progress: Progress | None = None,
-               cancel: Cancel | None = None, encoding: str | None = None) -> IngestReport:
+               cancel: Cancel | None = None, encoding: str | None = None, reread: bool = False) -> IngestReport:
         """Parse, chunk, embed and index uploaded files; bad files are reported, never raised.
 
-        `encoding`: read text files with this codec instead of detecting one (overrides a guess).
+        `encoding`: read text files with this codec instead of detecting one (overrides a guess; later
+        versions of the same names keep it). `reread`: stored documents read again, keeping their ids.
         """
         from workbench.knowledge.ingest import ingest_files
 
-        return ingest_files(self, files, progress, cancel, encoding)
+        return ingest_files(self, files, progress, cancel, encoding, reread)
 
     def documents(self) -> list[DocumentInfo]:
         docs = self.entry()["documents"]

@@ -79,8 +79,8 @@ def _name_of(name: str) -> str:
 class Decider:
     """What an uploaded file does to a collection's documents, by normalised name and content hash."""
 
-    def __init__(self, documents: dict, forced: str | None):
-        self.forced = forced
+    def __init__(self, documents: dict, forced: str | None, reread: bool = False):
+        self.forced, self.reread = forced, reread
         # Names compare in their normalised form (older catalogs may hold an un-normalised one).
         self.by_name = {normalise(r["name"]): (i, r) for i, r in documents.items()}
         self.by_hash = {r["content_hash"]: r["name"] for r in documents.values()}
@@ -89,8 +89,12 @@ class Decider:
     def decide(self, name: str, h: str) -> tuple[str, object]:
         """("unchanged", None), ("duplicate", the other name) or ("doc", (doc_id, id of the replaced one))."""
         old_id, old = self.by_name.get(name, (None, None))
+        forced = self.encoding_for(name)
+        if old and self.reread and kind_of(name) in TEXT_KINDS:
+            # The stored document read again with another codec: the same document, id and file hash kept.
+            return ("unchanged", None) if old.get("encoding") == forced else ("doc", (old_id, old_id))
         if old and old["content_hash"] == h and not (
-                self.forced and kind_of(name) in TEXT_KINDS and old.get("encoding") != self.forced):
+                forced and kind_of(name) in TEXT_KINDS and old.get("encoding") != forced):
             return "unchanged", None
         if old is None and (other := self.by_hash.get(h)):
             return "duplicate", other
@@ -104,13 +108,27 @@ class Decider:
         self.taken.add(doc_id)
         return "doc", (doc_id, old_id)
 
+    def encoding_for(self, name: str) -> str | None:
+        """The codec to read `name` with: the upload's, else the one a user chose for an earlier version."""
+        if self.forced:
+            return self.forced
+        _, old = self.by_name.get(name, (None, None))
+        return old.get("encoding") if old and old.get("encoding_chosen") else None
+
+    def hash_to_keep(self, name: str) -> str | None:
+        """A re-read keeps the file hash of the upload it re-reads (so uploading that file again is 'unchanged')."""
+        _, old = self.by_name.get(name, (None, None))
+        return old["content_hash"] if old and self.reread else None
+
 
 def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "Progress | None" = None,
-                 cancel: "Cancel | None" = None, encoding: str | None = None) -> IngestReport:
+                 cancel: "Cancel | None" = None, encoding: str | None = None, reread: bool = False) -> IngestReport:
     """Ingest an upload; per file, its name (normalised) and content hash decide whether there is any work.
 
     `encoding` reads the upload's text files (TXT, Markdown, HTML) with that codec instead of detecting
-    one: a document whose encoding was guessed is re-read even though its bytes are unchanged.
+    one: a document whose encoding was guessed is re-read even though its bytes are unchanged, and later
+    versions of that name are read with the chosen codec too. `reread`: the files are stored documents read
+    again (decoding.stored_bytes), which keep their id and file hash.
     Raises KnowledgeError when the collection is deleted (or deleted and re-created) meanwhile.
     """
     t0 = time.perf_counter()
@@ -156,7 +174,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
 
     def produce():
         seen: set[str] = set()
-        decider = Decider(entry["documents"], forced)  # the snapshot's view; commit decides again
+        decider = Decider(entry["documents"], forced, reread)  # the snapshot's view; commit decides again
         for name, data in files:
             if stop.is_set():  # only the consumer thread calls `cancel` (it may touch UI state)
                 break
@@ -169,9 +187,11 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 if what != "doc":
                     put((what, name if what == "unchanged" else (name, info), len(data)))
                     continue
-                doc = parse(name, data, max_bytes, forced)
+                doc = parse(name, data, max_bytes, decider.encoding_for(name))
                 if doc.doc_id != info[0]:
                     doc = dataclasses.replace(doc, doc_id=info[0])
+                if kept := decider.hash_to_keep(name):
+                    doc = dataclasses.replace(doc, content_hash=kept)
                 t = state["target"]
                 put(("doc", Parsed(doc, chunk_document(doc, t.cfg, t.embedder, t.embed), t, len(data)), len(data)))
             except ParseError as e:
@@ -200,8 +220,9 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
             notes.append("The collection was re-indexed while this upload ran: its files were chunked with "
                          "the new index's settings.")
         t = state["target"]
-        decider = Decider(fresh["documents"], forced)
+        decider = Decider(fresh["documents"], forced, reread)
         plan: list[tuple[Document, list[Chunk], str | None]] = []
+        chosen: set[str] = set()  # documents read with a codec a user chose: later versions keep it
         for p in batch:
             name = normalise(p.doc.name)
             what, info = decider.decide(name, p.doc.content_hash)
@@ -212,6 +233,8 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 continue
             doc_id, old_id = info
             doc, chunks = p.doc, p.chunks
+            if decider.encoding_for(name) and doc.kind in TEXT_KINDS:
+                chosen.add(doc_id)
             if doc_id != doc.doc_id or p.target is not t:
                 doc = dataclasses.replace(doc, doc_id=doc_id)
                 chunks = chunk_document(doc, t.cfg, t.embedder, t.embed)
@@ -226,7 +249,8 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         col.write_chunks(chunks, vecs, key=key)
         for doc, _, _ in plan:
             col.kb.catalog.save_document(key, doc)
-        records = {doc.doc_id: (doc_record(doc, len(cs)), old_id) for doc, cs, old_id in plan}
+        records = {doc.doc_id: ({**doc_record(doc, len(cs)), "encoding_chosen": doc.doc_id in chosen}, old_id)
+                   for doc, cs, old_id in plan}
 
         def upd(e):
             for doc_id, (rec, old_id) in records.items():
@@ -279,7 +303,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                     report(f"Parsed {payload.doc.name}: {len(payload.chunks)} chunks")
                     if payload.doc.encoding_guessed:
                         notes.append(f"{payload.doc.name}: not UTF-8; read as {payload.doc.encoding}, a guess. If "
-                                     "characters look wrong, upload it again with its encoding chosen.")
+                                     "characters look wrong, choose its encoding on the Documents page.")
                 else:
                     done_bytes[0] += nbytes
                     if kind == "unchanged":

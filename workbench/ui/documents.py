@@ -56,7 +56,7 @@ def encoding_override(col, info) -> None:
         st.rerun()
     try:
         with st.spinner(f"Reading {safe.text(info.name)} again as {choice}..."):
-            rep = col.ingest([(info.name, raw)], encoding=choice)
+            rep = col.ingest([(info.name, raw)], encoding=choice, reread=True)
     except KnowledgeError as e:
         flash("error", safe.text(e))
         st.rerun()
