@@ -20,8 +20,26 @@ from workbench.evaluation.figures import cost_figures, ladder_figure, rates_figu
 from workbench.evaluation.metrics import MEAN_METRICS, RATE_METRICS
 from workbench.evaluation.scoring import RunScores
 from workbench.evaluation.stats import Rate
+from workbench.types import source_label
 
 e = html.escape
+
+
+def comparability(a: RunScores, b: RunScores) -> tuple[str | None, str | None]:
+    """(refusal, caution) for comparing run B with run A: runs must share their questions to be compared."""
+    qa = {q.question.strip().lower() for q in a.record.items}
+    qb = {q.question.strip().lower() for q in b.record.items}
+    shared = len(qa & qb)
+    na, nb = len(qa), len(qb)
+    if not shared:
+        return (f"Run A and run B share no question ({na} and {nb} questions): their scores measure different "
+                "things and are not compared. Compare runs of the same question set."), None
+    if qa != qb:
+        return None, (f"These runs asked different questions: A {na}, B {nb}, {shared} in common. Differences "
+                      "below mix a change of setup with a change of questions; compare runs of one question set.")
+    if not (a.complete and b.complete):
+        return None, "One of these runs is not complete: its rates count only the answers that are in."
+    return None, None
 
 
 def compare_rows(a: RunScores, b: RunScores) -> list[dict]:
@@ -244,12 +262,9 @@ def answers_section(report: Report) -> Section:
                     None: "&hellip;"}[ok]
             cells.append(f"<td>{sign} {e(row[s])}<br>{tag_html}</td>")
         if row["passages"]:
-            md.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {p['doc_name']}"
-                                                  + (f" p.{p['page']}" if p.get("page") else "")
-                                                  for p in row["passages"]))
+            md.append("- Retrieved: " + "; ".join(f"[{p['rank']}] {_where(p)}" for p in row["passages"]))
         md.append("")
-        passages = "".join(f"<p>[{p['rank']}] <b>{e(p['doc_name'])}</b>"
-                           f"{' p.' + str(p['page']) if p.get('page') else ''}"
+        passages = "".join(f"<p>[{p['rank']}] <b>{e(_where(p))}</b>"
                            f" ({e(p['metric'])} {p['score']:.3f}): {e(p['text'])}</p>" for p in row["passages"])
         ret = f"<details><summary>{len(row['passages'])} passages</summary>{passages}</details>" if passages else ""
         q_rows.append(f"<tr><td>{e(row['id'])}</td><td>{e(row['question'])}</td><td>{e(row['reference'])}"
@@ -264,6 +279,11 @@ def answers_section(report: Report) -> Section:
                          for s in rs.setups}}
             for i in rec.items]
     return Section("questions", data, "\n".join(md), page)
+
+
+def _where(p: dict) -> str:
+    """A stored passage's citation: its document and the pages it spans."""
+    return source_label(p["doc_name"], p.get("page"), p.get("page_end"))
 
 
 SECTIONS: list[Callable[[Report], Section | None]] = [

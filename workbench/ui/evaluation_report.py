@@ -12,10 +12,12 @@ from workbench.evaluation.figures import (
     compare_figure, cost_figures, judge_figure, ladder_figure, rates_figure, tags_figure, yearly_cost_figure,
 )
 from workbench.evaluation.report import (
-    build_report, compare_rows, retrieval_text, rung_table, summary_table, to_html, to_json_text, to_markdown,
+    build_report, comparability, compare_rows, retrieval_text, rung_table, summary_table, to_html, to_json_text,
+    to_markdown,
 )
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
+from workbench.types import source_label
 from workbench.ui import evaluation_checks, safe, state
 from workbench.ui.evaluation import live_runs, resume
 
@@ -175,7 +177,7 @@ def answers_table(rs: RunScores, leaked: dict | None = None) -> None:
     if r["passages"]:
         st.caption("RAG and hybrid saw exactly these passages (retrieved once, before generation):")
         for p in r["passages"]:
-            where = p["doc_name"] + (f", page {p['page']}" if p.get("page") else "")
+            where = source_label(p["doc_name"], p.get("page"), p.get("page_end"))
             with st.expander(safe.text(f"[{p['rank']}] {where} · {p['metric']} {p['score']:.3f}")):
                 st.text(p["text"])
 
@@ -263,6 +265,12 @@ def compare(settings: Settings, rs: RunScores, ids: list[str]) -> None:
         return
     other = st.selectbox("Compare with run B", others, key=state.EVAL_COMPARE)
     b = score_run(runs.load_run(settings, other))
+    refusal, caution = comparability(rs, b)
+    if refusal:
+        st.error(refusal)
+        return
+    if caution:
+        st.warning(caution)
     metric = st.selectbox("Metric", [k for k, _ in RATE_METRICS], format_func=dict(RATE_METRICS).get)
     st.plotly_chart(compare_figure(rs, b, metric))
     st.dataframe(pd.DataFrame(compare_rows(rs, b)), hide_index=True)
