@@ -105,7 +105,11 @@ def test_upload_preview_index_counts_and_delete(fake_model):
     at.selectbox(key="kn_docs_doc").select_index(1)
     ok(at)
     chunks = at.dataframe[1].value
-    assert set(chunks["page"]) == {1, 2} and (chunks["end"] > chunks["start"]).all()
+    assert {"page 1", "page 2"} <= set(chunks["pages"]) <= {"page 1", "pages 1-2", "page 2"}
+    assert (chunks["end"] > chunks["start"]).all()
+    at.selectbox(key=f"kn_docs_page_{at.selectbox(key='kn_docs_doc').value}").set_value(2)
+    ok(at)
+    assert "page 2" in set(at.dataframe[1].value["pages"]) <= {"pages 1-2", "page 2"}
     next(c for c in at.checkbox if rendered_text(c.label).startswith("Yes, delete 'manual.pdf'")).check()
     ok(at)
     next(b for b in at.button if b.label == "Delete document").click()

@@ -33,6 +33,23 @@ class Document:
                 break
         return page
 
+    def page_breaks(self, start: int, end: int) -> list[tuple[int, int]]:
+        """(offset, page) of every page that begins in [start, end); none for page-less documents."""
+        if self.kind != "pdf":
+            return []
+        return [(off, i + 1) for i, off in enumerate(self.page_starts) if start <= off < end]
+
+    def page_span(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """(first, last) page of the text in [start, end), ignoring blank text at either end: a chunk that
+        runs onto the next page spans both; one that merely ends on the page break spans one."""
+        if self.kind != "pdf":
+            return None, None
+        piece = self.text[start:end]
+        lead, body = len(piece) - len(piece.lstrip()), len(piece.strip())
+        if not body:
+            return self.page_of(start), self.page_of(start)
+        return self.page_of(start + lead), self.page_of(start + lead + body - 1)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -45,10 +62,34 @@ class Chunk:
     start: int  # character offset in the document text (inclusive)
     end: int  # character offset (exclusive); text == document.text[start:end]
     index: int  # position of the chunk within its document
-    page: int | None = None
+    page: int | None = None  # the first page it spans (1-based), None for page-less documents
+    page_end: int | None = None  # the last page it spans; left out, the chunk lies on `page` alone
     n_tokens: int | None = None  # embedding-model tokens, when counted
     # Heading path (and title, where enabled) prepended to what is embedded and BM25-indexed; never shown.
     context: str = ""
+
+    def __post_init__(self):
+        if self.page is None or self.page_end is None or self.page_end < self.page:
+            object.__setattr__(self, "page_end", self.page)
+
+    def on_page(self, page: int) -> bool:
+        """Whether the chunk spans page `page` (False for page-less documents)."""
+        return self.page is not None and self.page <= page <= self.page_end
+
+
+def page_label(page: int | None, page_end: int | None = None) -> str:
+    """How every citation names a passage's pages: 'page 3', 'pages 3-4', or '' without a page."""
+    if not page:
+        return ""
+    if page_end is None or page_end <= page:
+        return f"page {page}"
+    return f"pages {page}-{page_end}"
+
+
+def source_label(source: str, page: int | None, page_end: int | None = None) -> str:
+    """A passage's citation: 'handbook.pdf, pages 3-4', or the bare source without a page."""
+    pages = page_label(page, page_end)
+    return f"{source}, {pages}" if pages else source
 
 
 @dataclass(frozen=True)

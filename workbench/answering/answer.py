@@ -21,7 +21,7 @@ STOPPED_NOTE = "Stopped: the answer was cut short here."
 
 def to_passage(sc: ScoredChunk) -> Passage:
     """The prompt-side view of a retrieved chunk."""
-    return Passage(text=sc.chunk.text, source=sc.chunk.doc_name, page=sc.chunk.page)
+    return Passage(text=sc.chunk.text, source=sc.chunk.doc_name, page=sc.chunk.page, page_end=sc.chunk.page_end)
 
 
 def build_messages(setup: str, question: str, passages: Sequence[ScoredChunk] = (),

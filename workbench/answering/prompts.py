@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from workbench.types import source_label
+
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 # The RAG user message. The sample behaviour dataset is written in exactly this shape, so a
@@ -22,13 +24,14 @@ class Passage:
     text: str
     source: str
     page: int | None = None
+    page_end: int | None = None  # the last page it spans, when it runs onto the next
 
 
 def format_context(passages: Sequence[Passage]) -> str:
-    """Numbered passages, each with its source (and page when known)."""
+    """Numbered passages, each with its source (and pages when known)."""
     lines = []
     for i, p in enumerate(passages, 1):
-        where = p.source if p.page is None else f"{p.source}, page {p.page}"
+        where = source_label(p.source, p.page, p.page_end)
         lines.append(f"[{i}] ({where}) {p.text.strip()}")
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from workbench.answering import setups
 from workbench.answering.records import passage_to_json
-from workbench.types import Answer
+from workbench.types import Answer, source_label
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def to_markdown(conv: Conversation) -> str:
             if a.passages:
                 out += ["Citations:", ""]
                 for p in a.passages:
-                    page = f", page {p.chunk.page}" if p.chunk.page else ""
-                    out.append(f"{p.rank}. {p.chunk.doc_name}{page} ({p.metric} {p.score:.4g})")
+                    where = source_label(p.chunk.doc_name, p.chunk.page, p.chunk.page_end)
+                    out.append(f"{p.rank}. {where} ({p.metric} {p.score:.4g})")
                 out.append("")
     return "\n".join(out)

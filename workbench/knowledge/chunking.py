@@ -291,13 +291,14 @@ def index_text(chunk: Chunk) -> str:
 
 def chunk_document(doc: Document, config: CollectionConfig, embedder: Embedder,
                    embed: EmbedFn | None = None) -> list[Chunk]:
-    """The document's chunks with offsets, page and token count (counted once, here)."""
+    """The document's chunks with offsets, the pages they span and token count (counted once, here)."""
     spans = split_spans(doc.text, config, embedder, embed)
     texts = [doc.text[s:e] for s, e in spans]
     counts = count_tokens(embedder, texts) if texts else []
     contexts = chunk_context(doc, [s for s, _ in spans])
+    pages = [doc.page_span(s, e) for s, e in spans]
     return [
         Chunk(chunk_id=f"{doc.doc_id}-{i:05d}", doc_id=doc.doc_id, doc_name=doc.name, text=t, start=s, end=e,
-              index=i, page=doc.page_of(s), n_tokens=int(n), context=ctx)
-        for i, ((s, e), t, n, ctx) in enumerate(zip(spans, texts, counts, contexts))
+              index=i, page=first, page_end=last, n_tokens=int(n), context=ctx)
+        for i, ((s, e), t, n, ctx, (first, last)) in enumerate(zip(spans, texts, counts, contexts, pages))
     ]

@@ -65,7 +65,7 @@ def render_html(doc: Document, chunks, start: int = 0, end: int | None = None) -
     """The text in [start, end) with chunk boundaries in alternating colours and overlaps marked."""
     end = len(doc.text) if end is None else end
     starts = {c.start: c for c in chunks}
-    pages = {p: i + 1 for i, p in enumerate(doc.page_starts)} if doc.kind == "pdf" else {}
+    pages = dict(doc.page_breaks(start, end))
     parts = []
     for seg in segments(chunks, start, end, extra=pages):
         if seg.start in pages:

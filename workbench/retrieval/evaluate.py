@@ -15,6 +15,7 @@ from workbench.retrieval.config import RetrievalSettings
 from workbench.retrieval.gold import relevance_fn
 from workbench.retrieval.metrics import first_relevant_rank, hit_at_k, mean, ndcg_at_k, reciprocal_rank
 from workbench.retrieval.search import retrieve
+from workbench.types import source_label
 
 DEPTH = 20  # how deep each ranking is read, so the table can say "ranked 12th" rather than "missed"
 QUESTION_BATCH = 64  # questions per embedding call: progress and cancel between calls, few forward passes
@@ -136,7 +137,7 @@ def evaluate(collection, questions: Sequence[Question], modes: Sequence[str], ba
             rows.append(QuestionResult(
                 q.id, q.question, mode, first_relevant_rank(rels), hit_at_k(rels, k), reciprocal_rank(rels, k),
                 ndcg_at_k(rels, k, n), how, n, top.chunk.text[:200] if top else "",
-                (top.chunk.doc_name + (f" p.{top.chunk.page}" if top.chunk.page else "")) if top else "",
+                source_label(top.chunk.doc_name, top.chunk.page, top.chunk.page_end) if top else "",
                 tuple(rels)))
         if cancelled:
             break

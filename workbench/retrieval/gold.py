@@ -27,7 +27,8 @@ def relevance_fn(q: Question, all_chunks: list[Chunk]) -> tuple[Callable[[Chunk]
     def doc_ok(c: Chunk) -> bool:
         if q.source_document and c.doc_name != q.source_document:
             return False
-        return q.source_page is None or c.page is None or c.page == q.source_page
+        # A chunk running onto the next page holds text of both: it is gold for a question on either.
+        return q.source_page is None or c.page is None or c.on_page(q.source_page)
 
     if q.span is not None:
         def by_span(c: Chunk) -> bool:

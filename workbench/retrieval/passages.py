@@ -43,10 +43,11 @@ class PassageContext:
     start: int
     end: int
     doc_length: int
+    page_breaks: tuple[tuple[int, int], ...] = ()  # (offset in the document, page) of pages beginning in view
 
 
 def in_context(doc: Document, chunk: Chunk, window: int = 600) -> PassageContext:
-    """`chunk` with up to `window` characters either side, cut at whitespace where possible."""
+    """`chunk` with up to `window` characters either side, cut at whitespace where possible, and where pages begin."""
     text = doc.text
     start, end = max(0, chunk.start), min(len(text), chunk.end)
     lo, hi = max(0, start - window), min(len(text), end + window)
@@ -57,17 +58,35 @@ def in_context(doc: Document, chunk: Chunk, window: int = 600) -> PassageContext
     if hi < len(text):
         ws = text.rfind(" ", end, hi)
         hi = ws if ws != -1 else hi
-    return PassageContext(text[lo:start], text[start:end], text[end:hi], start, end, len(text))
+    return PassageContext(text[lo:start], text[start:end], text[end:hi], start, end, len(text),
+                          tuple(doc.page_breaks(lo, hi)))
+
+
+PAGE_STYLE = "display:block;color:#6b7280;font-size:0.75rem;border-top:1px dashed #9ca3af;margin:0.3rem 0"
+
+
+def _paged(text: str, offset: int, breaks, render) -> str:
+    """`text` (starting at document offset `offset`) rendered piece by piece, with a page marker where a page begins."""
+    out, pos = [], 0
+    for off, page in breaks:
+        if offset <= off < offset + len(text):
+            out += [render(text[pos:off - offset]), f'<span style="{PAGE_STYLE}">page {page}</span>']
+            pos = off - offset
+    out.append(render(text[pos:]))
+    return "".join(out)
 
 
 def context_html(ctx: PassageContext, query: str) -> str:
-    """The context as HTML: surrounding text dimmed, the passage boxed, query terms marked."""
+    """The context as HTML: surrounding text dimmed, the passage boxed, query terms marked, page starts marked."""
     def para(s: str) -> str:
         return s.replace("\n", "<br>")
 
-    before = ("&hellip;" if ctx.start - len(ctx.before) > 0 else "") + para(html.escape(ctx.before))
-    after = para(html.escape(ctx.after)) + ("&hellip;" if ctx.end + len(ctx.after) < ctx.doc_length else "")
-    middle = para(highlight_html(ctx.passage, query))
+    lo = ctx.start - len(ctx.before)
+    before = ("&hellip;" if lo > 0 else "") + _paged(ctx.before, lo, ctx.page_breaks,
+                                                     lambda s: para(html.escape(s)))
+    after = _paged(ctx.after, ctx.end, ctx.page_breaks, lambda s: para(html.escape(s))) + (
+        "&hellip;" if ctx.end + len(ctx.after) < ctx.doc_length else "")
+    middle = _paged(ctx.passage, ctx.start, ctx.page_breaks, lambda s: para(highlight_html(s, query)))
     return (f'<div style="line-height:1.5"><span style="opacity:0.55">{before}</span>'
             f'<span style="background:rgba(255,200,0,0.12);outline:1px solid rgba(255,170,0,0.6)">{middle}</span>'
             f'<span style="opacity:0.55">{after}</span></div>')

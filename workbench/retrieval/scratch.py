@@ -46,7 +46,7 @@ def drop_leftovers(client=None) -> list[str]:
 def _meta(c: Chunk) -> dict:
     m = {"doc_id": c.doc_id, "doc_name": c.doc_name, "start": c.start, "end": c.end, "index": c.index}
     if c.page is not None:  # Chroma metadata cannot hold None
-        m["page"] = c.page
+        m["page"], m["page_end"] = c.page, c.page_end
     if c.n_tokens is not None:
         m["n_tokens"] = c.n_tokens
     if c.context:
@@ -56,7 +56,8 @@ def _meta(c: Chunk) -> dict:
 
 def _chunk(cid: str, text: str, m: dict) -> Chunk:
     return Chunk(cid, m["doc_id"], m["doc_name"], text, int(m["start"]), int(m["end"]), int(m["index"]),
-                 m.get("page"), m.get("n_tokens"), m.get("context", ""))
+                 page=m.get("page"), page_end=m.get("page_end"), n_tokens=m.get("n_tokens"),
+                 context=m.get("context", ""))
 
 
 class ScratchCollection:

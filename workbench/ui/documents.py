@@ -8,6 +8,8 @@ import streamlit as st
 from workbench.knowledge import KnowledgeError
 from workbench.knowledge.decoding import ENCODINGS, UndecodableText, rereadable, stored_bytes
 from workbench.knowledge.figures import chunk_tokens_figure
+from workbench.knowledge.preview import render_html
+from workbench.types import page_label
 from workbench.ui import safe
 from workbench.ui.knowledge import flash, flash_outcome
 
@@ -74,22 +76,28 @@ def chunks_section(col, info) -> None:
     if not chunks:
         st.warning("This document has no chunks in the index.")
         return
-    df = pd.DataFrame([{"chunk": c.index, "page": c.page, "start": c.start, "end": c.end, "tokens": c.n_tokens,
-                        "text": c.text} for c in chunks])
+    df = pd.DataFrame([{"chunk": c.index, "pages": page_label(c.page, c.page_end) or "-", "start": c.start,
+                        "end": c.end, "tokens": c.n_tokens, "text": c.text} for c in chunks])
     st.plotly_chart(chunk_tokens_figure(chunks, col.embedder.max_tokens, by_page=info.kind == "pdf"),
                     width="stretch")
-    pages = sorted({c.page for c in chunks if c.page is not None})
+    pages = sorted({p for c in chunks if c.page is not None for p in range(c.page, c.page_end + 1)})
     if pages:
-        page = st.selectbox("Page", ["all"] + pages, key=f"kn_docs_page_{doc_id}")
+        page = st.selectbox("Page", ["all"] + pages, key=f"kn_docs_page_{doc_id}",
+                            help="The chunks with text on this page, those running onto it from the page before "
+                                 "or on to the next included.")
         if page != "all":
-            df = df[df["page"] == page]
+            df = df[[c.on_page(page) for c in chunks]]
     st.dataframe(df, hide_index=True, width="stretch",
                  column_config={"text": st.column_config.TextColumn(width="large")})
     with st.expander("Read a chunk in full"):
         idx = st.number_input("Chunk", 0, len(chunks) - 1, 0, key=f"kn_docs_chunk_{doc_id}")
         c = chunks[int(idx)]
-        st.caption(f"Characters {c.start}-{c.end}" + (f", page {c.page}" if c.page else "") + f", {c.n_tokens} tokens")
-        st.text(c.text)
+        pages = page_label(c.page, c.page_end)
+        st.caption(f"Characters {c.start}-{c.end}" + (f", {pages}" if pages else "") + f", {c.n_tokens} tokens")
+        if c.page_end != c.page:  # where its next page begins, marked in the text
+            st.html(render_html(col.get_document(doc_id), [c], c.start, c.end))
+        else:
+            st.text(c.text)
 
 
 def delete_section(col, info) -> None:

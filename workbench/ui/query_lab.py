@@ -6,6 +6,7 @@ import streamlit as st
 from workbench.models.registry import ModelError
 from workbench.retrieval import RetrievalSettings, retrieve
 from workbench.retrieval.passages import context_html, highlight_html, in_context
+from workbench.types import source_label
 from workbench.ui import safe, state
 from workbench.ui.resources import show_model_error
 from workbench.ui.retrieval import settings_form
@@ -47,7 +48,7 @@ def results_section(col, query: str, rs: RetrievalSettings) -> None:
     with tab_list:
         for h in hits:
             c = h.chunk
-            where = c.doc_name + (f", page {c.page}" if c.page else "")
+            where = source_label(c.doc_name, c.page, c.page_end)
             extra = " · ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
                                for k, v in h.details.items() if k != "cosine" or h.metric != "cosine similarity")
             with st.container(border=True):
