@@ -125,7 +125,8 @@ def gold_passage_retrieved(passages: Sequence[dict], item: Question) -> bool | N
     """A retrieved passage is the gold one, as the Retrieval lab defines it (workbench.retrieval.gold).
 
     Measured only where the question pins its passage down, by a page or a span: the span's passage, else
-    the page's passage holding the reference, else a passage of that page. None otherwise.
+    the page's passage holding the reference, else a passage of that page; a passage running over a page
+    break belongs to each page it spans. None otherwise.
     """
     if item.unanswerable or not item.source_document or (item.span is None and item.source_page is None):
         return None
