@@ -11,6 +11,7 @@ from workbench.answering.answer import to_passage
 from workbench.answering.records import passage_from_json, passage_to_json
 from workbench.evaluation.metrics import gold_passage_retrieved
 from workbench.knowledge import CollectionConfig, KnowledgeBase
+from workbench.knowledge.preview import render_html
 from workbench.knowledge.store import chroma_client, write_lock
 from workbench.questions import Question
 from workbench.retrieval.gold import relevance_fn
@@ -45,6 +46,10 @@ def test_a_chunk_across_a_page_break_records_both_pages(col):
     assert len(doc.page_starts) == 3 and doc.text[doc.page_starts[1]:].startswith("mounted on the mast")
     html = context_html(in_context(doc, first), "solar")
     assert html.index("page 2") < html.index("mounted on the mast") and ">solar</mark>" in html
+    # The Documents page and the Chunking preview: the chunk's pages on hover, page 2's start marked inside it.
+    shown = render_html(doc, [first], first.start, first.end)
+    assert f'chars {first.start}-{first.end}, pages 1-2">0</sup>' in shown
+    assert shown.index('class="wb-page">page 2') < shown.index("mounted on the mast")
 
 
 def test_page_span_ignores_blank_text_at_a_page_break():

@@ -5,7 +5,7 @@ import html
 from dataclasses import dataclass
 
 from workbench.knowledge.config import CollectionConfig
-from workbench.types import Chunk, Document
+from workbench.types import Chunk, Document, page_label
 
 # Alternating chunk colours (light, readable under dark text); overlaps get their own marking.
 PALETTE = ("#dbeafe", "#dcfce7", "#fef3c7", "#fce7f3", "#e0e7ff", "#ccfbf1")
@@ -72,8 +72,9 @@ def render_html(doc: Document, chunks, start: int = 0, end: int | None = None) -
             parts.append(f'<div class="wb-page">page {pages[seg.start]}</div>')
         if seg.start in starts:
             c = starts[seg.start]
-            parts.append(f'<sup class="wb-n" title="chunk {c.index}: {c.n_tokens} tokens, chars {c.start}-{c.end}">'
-                         f"{c.index}</sup>")
+            where = page_label(c.page, c.page_end)
+            parts.append(f'<sup class="wb-n" title="chunk {c.index}: {c.n_tokens} tokens, chars {c.start}-{c.end}'
+                         f'{", " + where if where else ""}">{c.index}</sup>')
         text = html.escape(doc.text[seg.start:seg.end])
         if not seg.chunks:
             parts.append(f'<span style="color:#6b7280">{text}</span>')

@@ -178,6 +178,7 @@ def preview_section(col, doc, cfg: CollectionConfig, embedder) -> None:
         start, end = pv.chunks[a].start, pv.chunks[b].end
     else:
         start, end = 0, len(doc.text)
-    st.caption("Alternating colours: chunks (numbered); red, wavy underline: overlap shared by two chunks; "
-               "grey: text in no chunk.")
+    st.caption("Alternating colours: chunks (numbered; hover for their pages); red, wavy underline: overlap "
+               "shared by two chunks; grey: text in no chunk" + ("; dashed line: a page begins." if doc.kind == "pdf"
+                                                                 else "."))
     st.html(render_html(doc, pv.chunks, start, end))
