@@ -192,7 +192,15 @@ def live_runs(entries: list[run_index.RunEntry]) -> None:
 def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
     # Every POLL_S it reads only the job status of the runs that had not ended when the page ran.
     settings = get_settings()
-    active = [(e, js) for e in pending if (js := run_index.job_status(settings, e.job_id)) and not js.is_final]
+    statuses = [(e, run_index.job_status(settings, e.job_id)) for e in pending]
+    active = [(e, js) for e, js in statuses if js and not js.is_final]
+    # A run that ended since the page was drawn: redraw the whole page once, so the runs table below
+    # (outside this fragment) stops saying "running 49/212".
+    ended = {e.run_id for e, js in statuses if js and js.is_final}
+    refreshed = st.session_state.setdefault(state.EVAL_REFRESHED, set())
+    if ended - refreshed:
+        refreshed.update(ended)
+        st.rerun(scope="app")
     if not active:
         st.caption("No run in progress.")
         return

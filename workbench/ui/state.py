@@ -21,6 +21,7 @@ EVAL_SET = "eval_set"  # evaluation set chosen on the Run evaluation page
 EVAL_UPLOAD = "eval_upload"  # (file name, QuestionSet) of the last evaluation-set upload
 EVAL_RUN = "eval_run"  # run id shown on the Report page
 EVAL_COMPARE = "eval_compare"  # second run id for the comparison on the Report page
+EVAL_REFRESHED = "eval_refreshed"  # run ids whose end already redrew the Run evaluation page
 EVAL_FLASH = "eval_flash"  # one message shown after a rerun on the evaluation pages
 KNOWLEDGE_SEMANTIC_OK = "knowledge_semantic_ok"  # doc_id whose sentences the user agreed to embed for a preview
 ARENA_CONV = "arena_conv"  # the Conversation shown in the arena (settings snapshot + turns)
