@@ -84,6 +84,15 @@ def test_query_flow_results_and_threshold(settings):
     assert load_defaults(settings, "fake-kb").mode == "bm25"
     at.checkbox(key="query_fake-kb_use_t").check()
     at.run()
+    # A threshold between the top score and the fourth: the rest are counted, not silently dropped.
+    scores = [float(h.split("**")[3]) for h in heads]
+    assert "% of the top" in heads[1] and "% of the top" not in heads[0]
+    at.number_input(key="query_fake-kb_t_bm25").set_value(round((scores[0] + scores[-1]) / 2, 3))
+    at.run()
+    shown = [m for m in at.markdown if m.value.startswith("**#")]
+    assert 0 < len(shown) < 4
+    assert any(f"{4 - len(shown)} more of the top 4 passages scored below" in rendered_text(c.value)
+               for c in at.caption)
     at.number_input(key="query_fake-kb_t_bm25").set_value(999.0)
     at.run()
     assert any("Nothing passes the threshold" in w.value for w in at.warning)
@@ -115,11 +124,30 @@ def test_sweep_flow_and_apply_best(settings):
     button(at, "Run sweep").click()
     run_until(at, lambda a: len(a.dataframe) > 0)
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.dataframe[0].value) == 8 and len(at.get("plotly_chart")) == 1
-    button(at, "Apply best to the collection").click()
+    # 2 sizes x 2 overlaps and the collection's own 800/100, each at k 2 and 4.
+    assert len(at.dataframe[0].value) == 10 and len(at.get("plotly_chart")) == 1
+    text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
+    assert "held out to report on" in text and "(held out)" in " ".join(at.dataframe[0].value.columns)
+    assert "tie with the best" in text and "the smallest k" in text  # the tie rule, spelled out
+    # The apply message is the report's on the stored result: the choice against the current setting, held out.
+    from workbench.jobs import job_dir
+    from workbench.jobs.results import read_result
+    from workbench.retrieval.jobs import SWEEP_KIND, latest_job
+    from workbench.retrieval.sweep import SweepResult
+    from workbench.retrieval.sweep_choice import report
+
+    rep = report(read_result(job_dir(settings, latest_job(settings, SWEEP_KIND, col).job_id), SweepResult.from_json))
+    assert rep.split and rep.current is not None and rep.current.chunk_size == 800
+    said = [m.value for m in (*at.success, *at.info, *at.warning)]
+    assert rep.apply_text in said and "points [" in rep.apply_text, said
+    label = {"better": "Apply the choice to the collection", "tie": "Apply anyway (a tie)",
+             "worse": "Apply anyway (worse held out)"}[rep.verdict]
+    apply = button(at, label)
+    assert apply.proto.type == ("primary" if rep.verdict == "better" else "secondary")
+    apply.click()
     at.run()
     assert any("Applied" in s.value for s in at.success)
-    assert col.config.chunk_size in (400, 800) and col.config.chunk_overlap in (0, 60, 120)
+    assert (col.config.chunk_size, col.config.chunk_overlap) == (rep.chosen.chunk_size, rep.chosen.chunk_overlap)
     if col.stale:  # the default 800/100 was not the winner: the page offers the re-index
         button(at, "Re-index now with the applied settings").click()
         run_until(at, lambda a: any("Re-indexed" in s.value for s in a.success))

@@ -29,12 +29,18 @@ def results_section(col, query: str, rs: RetrievalSettings) -> None:
     try:
         hits = retrieve(col, query, rs)
         best = hits[0].score if hits else None
-        if rs.threshold is not None and not hits:
-            unfiltered = retrieve(col, query, rs.with_(threshold=None, k=1))
-            best = unfiltered[0].score if unfiltered else None
+        dropped = 0
+        if rs.threshold is not None:
+            unfiltered = retrieve(col, query, rs.with_(threshold=None))
+            dropped = len(unfiltered) - len(hits)
+            if not hits:
+                best = unfiltered[0].score if unfiltered else None
     except ModelError as e:
         show_model_error(e)
         return
+    if dropped and hits:
+        st.caption(f"{dropped} more of the top {rs.k} passages scored below the threshold of "
+                   f"{rs.threshold:.3f} and are not shown.")
     if not hits:
         if rs.threshold is not None and best is not None:
             st.warning(f"Nothing passes the threshold: the best passage scores {best:.3f} "
@@ -51,8 +57,11 @@ def results_section(col, query: str, rs: RetrievalSettings) -> None:
             where = source_label(c.doc_name, c.page, c.page_end)
             extra = " · ".join(f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
                                for k, v in h.details.items() if k != "cosine" or h.metric != "cosine similarity")
+            # The raw score's scale depends on the metric (BM25 is unbounded); its share of the top passage's
+            # score reads the same in every mode.
+            share = f" ({100 * h.score / hits[0].score:.0f} % of the top)" if h.rank > 1 and hits[0].score > 0 else ""
             with st.container(border=True):
-                st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric} · :material/description: "
+                st.markdown(f"**#{h.rank}** · **{h.score:.4f}** {h.metric}{share} · :material/description: "
                             f"{safe.text(where)} · chunk {c.index} · chars {c.start}–{c.end}"
                             + (f"  \n:gray[{extra}]" if extra else ""))
                 # Escaped HTML, not Markdown: the passage shows exactly as written (R's `<-` stays `<-`).

@@ -66,8 +66,8 @@ def settings_form(col, key: str = "retr", show_filter: bool = True) -> Retrieval
                         help=f"Drop passages whose {metric} is below the threshold.")
     threshold = None
     if use_t:
-        default = {"dense": 0.3, "mmr": 0.3, "bm25": 1.0, "hybrid": 0.01}[mode]
-        step = {"dense": 0.01, "mmr": 0.01, "bm25": 0.1, "hybrid": 0.001}[mode]
+        default = {"dense": 0.3, "mmr": 0.3, "bm25": 1.0, "hybrid": 0.3}[mode]
+        step = {"dense": 0.01, "mmr": 0.01, "bm25": 0.1, "hybrid": 0.01}[mode]
         start = saved.threshold if saved.threshold is not None and saved.mode == mode else default
         threshold = c3.number_input(f"Minimum {metric}", value=float(start), step=step, format="%.3f",
                                     key=p + f"t_{mode}")
