@@ -198,7 +198,7 @@ def test_a_chunk_sweep_on_ray_stores_its_result_and_drops_its_scratch(on_ray, mo
     d = jobs.job_dir(on_ray, job.job_id)
     assert done.state == jobs.SUCCEEDED and done.launcher == "ray", done.error + jobs.log_tail(d)
     res = read_result(d, SweepResult.from_json)
-    assert len(res.rows) == 4 and res.scratch_created == res.scratch_dropped == 2
+    assert len(res.rows) == 6 and res.scratch_created == res.scratch_dropped == 3  # + the collection's own chunking
     assert not done.result["scratch_leftover"]
 
 

@@ -1,6 +1,8 @@
 """Retrieval evaluation and the chunk sweep end to end (fake embedder, real Chroma scratch collections)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.fakes import FakeEmbedder
@@ -8,7 +10,8 @@ from workbench.questions import Question, sample_question_set
 from workbench.retrieval import RetrievalSettings
 from workbench.retrieval.evaluate import evaluate
 from workbench.retrieval.scratch import SCRATCH_PREFIX, scratch_client
-from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, apply_config, run_sweep
+from workbench.retrieval.sweep import EmbeddingMemo, SweepGrid, SweepResult, apply_config, run_sweep
+from workbench.retrieval.sweep_choice import report
 from tests.test_retrieval_core import DOCS, coll  # noqa: F401  (shared corpus and fixture)
 from workbench.types import Document
 
@@ -67,12 +70,16 @@ def test_sweep_tiny_grid_end_to_end():
     assert all(k3[(r.strategy, r.chunk_size, r.chunk_overlap)].hit_at_k >= r.hit_at_k for r in k1)
     # Sentence chunks of different configs repeat exact texts: the memo embeds each text once.
     assert res.texts_reused > 0
-    best = res.best("mrr")
-    assert best.mrr == max(r.mrr for r in res.rows)
+    # Per question ranks come back through JSON, and the report picks one of the scored configurations.
+    assert SweepResult.from_json(json.loads(json.dumps(res.to_json()))) == res
+    assert all(len(c.ranks) == len(c.chars) == 3 for c in res.chunkings)
+    rep = report(res)
+    assert not rep.split and rep.n_tune == 3 and rep.chosen in rep.rows and rep.current is None
     from workbench.knowledge.config import CollectionConfig
 
-    cfg = apply_config(CollectionConfig(), best)
-    assert (cfg.strategy, cfg.chunk_size, cfg.chunk_overlap) == (best.strategy, best.chunk_size, best.chunk_overlap)
+    cfg = apply_config(CollectionConfig(), rep.chosen)
+    assert (cfg.strategy, cfg.chunk_size, cfg.chunk_overlap) == (rep.chosen.strategy, rep.chosen.chunk_size,
+                                                                 rep.chosen.chunk_overlap)
 
 
 def test_sweep_cancel_drops_scratch():
@@ -101,11 +108,13 @@ def test_sample_question_set_loads():
 
 def test_sweep_heatmap_cells_match_rows():
     from workbench.retrieval.figures import sweep_heatmap
-    from workbench.retrieval.sweep import SweepRow
+    from workbench.retrieval.sweep_choice import ConfigScore
 
-    rows = [SweepRow("recursive", s, int(s * f), "chars", 4, 10, 0.5, m, 0.4, 1.0)
+    rows = [ConfigScore("recursive", s, int(s * f), "chars", 4, 10, 4 * s, 1.0, False, m, m, 0.4, 0.5,
+                        0.0, 0.0, 0.0, m > 0.3)
             for s, f, m in ((200, 0, 0.1), (200, 0.15, 0.2), (400, 0, 0.3), (400, 0.15, 0.4))]
-    fig = sweep_heatmap(rows, "mrr", 4)
+    fig = sweep_heatmap(rows, "held_budget", 4)
     hm = fig.data[0]
     assert list(hm.x) == ["200", "400"] and list(hm.y) == ["0%", "15%"]
     assert [list(r) for r in hm.z] == [[0.1, 0.3], [0.2, 0.4]]
+    assert [list(r) for r in hm.text] == [["0.10", "0.30"], ["0.20", "0.40 ="]]  # '=': tied with the best

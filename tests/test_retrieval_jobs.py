@@ -77,7 +77,10 @@ def test_sweep_job_result_and_cancel_drops_every_scratch_collection(settings):
     done = wait_final(settings, submit_sweep(settings, col, qs, grid, RetrievalSettings(mode="bm25")).job_id)
     assert done.state == jobs.SUCCEEDED, done.error
     res = result_of(settings, done, SweepResult.from_json)
-    assert len(res.rows) == 4 and not res.cancelled and res.scratch_created == res.scratch_dropped == 2
+    # The grid's two chunkings and the collection's own (800/100, the baseline of the choice), each at k 2 and 4.
+    assert len(res.rows) == 6 and not res.cancelled and res.scratch_created == res.scratch_dropped == 3
+    assert [c.current for c in res.chunkings] == [False, False, True] and done.result["configurations"] == 3
+    assert SweepResult.from_json(json.loads(json.dumps(res.to_json()))) == res
 
     big = SweepGrid(sizes=(200, 300, 400, 600, 800, 1000, 1200, 1600), overlaps=(0, 0.1, 0.15, 0.25), ks=(4,))
     job = submit_sweep(settings, col, qs, big, RetrievalSettings(mode="bm25"))
@@ -87,7 +90,7 @@ def test_sweep_job_result_and_cancel_drops_every_scratch_collection(settings):
     st = wait_final(settings, job.job_id, timeout=30)
     assert st.state == jobs.CANCELLED and st.finished_at - asked < 5, "cancel takes effect within seconds"
     res = result_of(settings, st, SweepResult.from_json)
-    assert res.cancelled and len(res.rows) < 32
+    assert res.cancelled and len(res.chunkings) < 33
     # Every scratch collection the sweep made was dropped by the sweep itself; none was left to the guard.
     assert st.result["scratch_leftover"] == [] and res.scratch_created == res.scratch_dropped >= 1
 

@@ -58,7 +58,9 @@ def test_sweep_reuses_the_knowledge_embedding_cache(fake_col):
     memo = EmbeddingMemo(fake_col.embedder, backing=fake_col.embed_fn(counter=None))
     memo.backing = fake_col.embed_fn(counter=memo.count_model_calls)
     res = run_sweep(docs, qs, grid, fake_col.embedder, fake_col.config, RetrievalSettings(mode="hybrid"), memo=memo)
-    assert len(res.rows) == 4 and res.scratch_created == res.scratch_dropped == 2
+    # The collection's own k (4) is scored with the grid's, and its chunking (sentence 40) is marked current.
+    assert res.ks == (1, 2, 4) and len(res.rows) == 6 and res.scratch_created == res.scratch_dropped == 2
+    assert [c.current for c in res.chunkings] == [True, False]
     # size 40 gives exactly the sentences the collection already indexed: all from the persistent cache.
     assert res.texts_reused >= 6
     assert max(r.hit_at_k for r in res.rows) == 1.0

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from workbench.retrieval.evaluate import ModeSummary
 from workbench.retrieval.metrics import label as metric_label
 from workbench.retrieval.projection import Projection
-from workbench.retrieval.sweep import SweepRow
+from workbench.retrieval.sweep_choice import ConfigScore
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B", "#9D755D",
            "#FF9DA6", "#BAB0AC"]
@@ -90,13 +90,19 @@ def gold_rank_histogram(rows, depth: int) -> go.Figure:
     return fig
 
 
-def sweep_heatmap(rows: Sequence[SweepRow], metric: str, k: int) -> go.Figure:
-    """chunk size x overlap heatmap of `metric` at `k`, one panel per strategy."""
+SWEEP_METRICS = {"held_budget": "gold passage within the budget", "held_mrr": "MRR@k",
+                 "held_hit": "gold passage retrieved@k"}
+
+
+def sweep_heatmap(rows: Sequence[ConfigScore], metric: str, k: int, where: str = "held out") -> go.Figure:
+    """chunk size x overlap heatmap of `metric` (a SWEEP_METRICS key) at `k` on the `where` questions, one panel
+    per strategy."""
     rows = [r for r in rows if r.k == k]
     strategies = sorted({r.strategy for r in rows})
     fig = make_subplots(rows=1, cols=max(1, len(strategies)), subplot_titles=strategies, shared_yaxes=True)
-    label = metric_label(metric, k)
-    def share(r: SweepRow) -> int:
+    label = SWEEP_METRICS[metric]
+
+    def share(r: ConfigScore) -> int:
         return round(100 * r.chunk_overlap / r.chunk_size)  # the grid asks for overlaps as a share of the size
 
     for i, s in enumerate(strategies):
@@ -109,15 +115,17 @@ def sweep_heatmap(rows: Sequence[SweepRow], metric: str, k: int) -> go.Figure:
             for size in sizes:
                 hit = next((r for r in mine if r.chunk_size == size and share(r) == ov), None)
                 line.append(getattr(hit, metric) if hit else None)
-                tl.append(f"{getattr(hit, metric):.2f}" if hit else "")
+                # The tie mark says which cells the data cannot tell from the best.
+                tl.append(f"{getattr(hit, metric):.2f}{' =' if hit.tie else ''}" if hit else "")
             z.append(line)
             txt.append(tl)
         fig.add_trace(go.Heatmap(z=z, x=[str(x) for x in sizes], y=[f"{y}%" for y in overlaps], text=txt,
                                  texttemplate="%{text}", zmin=0, zmax=1, colorscale="Viridis",
-                                 showscale=i == 0, colorbar=dict(title=label),
+                                 showscale=i == 0, colorbar=dict(title="score"),
                                  hovertemplate=f"size %{{x}}<br>overlap %{{y}}<br>{label} %{{z:.3f}}<extra>{s}</extra>"),
                       row=1, col=i + 1)
         fig.update_xaxes(title_text=f"chunk size ({rows[0].unit})", type="category", row=1, col=i + 1)
     fig.update_yaxes(title_text="overlap (share of size)", type="category", row=1, col=1)
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
+                      title=f"{label} at k={k}, {where} ('=' tied with the best on the tune questions)")
     return fig

@@ -97,8 +97,7 @@ def run_chunk_sweep(ctx: jobs.JobContext) -> dict:
         if leftover:
             ctx.log(f"dropped {len(leftover)} scratch collection(s) the sweep left: {', '.join(leftover)}")
     write_result(ctx.dir, res.to_json())
-    return {"label": spec["label"], "configurations": len({(r.strategy, r.chunk_size, r.chunk_overlap)
-                                                            for r in res.rows}),
+    return {"label": spec["label"], "configurations": len(res.chunkings),
             "cancelled": res.cancelled, "scratch_created": res.scratch_created,
             "scratch_dropped": res.scratch_dropped, "scratch_leftover": leftover}
 

@@ -6,10 +6,10 @@ import streamlit as st
 
 from workbench.knowledge.config import STRATEGIES, STRATEGY_LABELS
 from workbench.retrieval.config import MODE_LABELS, MODES, load_defaults, save_defaults
-from workbench.retrieval.figures import sweep_heatmap
-from workbench.retrieval.metrics import label as metric_label
+from workbench.retrieval.figures import SWEEP_METRICS, sweep_heatmap
 from workbench.retrieval.jobs import SWEEP_KIND, latest_job, submit_sweep
 from workbench.retrieval.sweep import SweepGrid, SweepResult, apply_config
+from workbench.retrieval.sweep_choice import BUDGET_RULE, DEFAULT_BUDGET, TIE_RULE, SweepReport, report
 from workbench.ui import safe, state
 from workbench.ui.chunking import reindex_control
 from workbench.ui.resources import get_settings
@@ -47,14 +47,16 @@ def grid_section(col) -> None:
         mode = c2.selectbox("Retrieval mode", MODES, index=MODES.index(saved.mode), key="sweep_mode",
                             format_func=lambda m: MODE_LABELS[m])
         grid = SweepGrid(tuple(strategies), tuple(sizes), tuple(overlaps), tuple(ks), unit)
-        st.caption(f"{grid.size} combinations ({grid.size // max(1, len(ks))} chunkings to index).")
+        configs, _ = grid.configs(cfg)
+        st.caption(f"{grid.size} combinations ({len(configs)} chunkings to index, the collection's own "
+                   f"{cfg.strategy} {cfg.chunk_size}/{cfg.chunk_overlap} {cfg.unit} and k={saved.k} included: "
+                   "the choice is compared with them).")
     ready = qs is not None and grid.size > 0
     if not grid.size:
         st.info("Pick at least one strategy, size, overlap and k.")
     if ready:
         ready = inputs_check(col, qs)
     if ready:
-        configs, _ = grid.configs(col.config)
         st.caption(safe.text(sweep_estimate(col, configs, speed=measured_speed(col)).describe()))
     settings = get_settings()
     if st.button("Run sweep", type="primary", icon=":material/play_arrow:",
@@ -62,38 +64,80 @@ def grid_section(col) -> None:
         start_job(submit_sweep, settings, col, qs, grid, saved.with_(mode=mode, doc_ids=(), threshold=None))
 
 
+def _table(rep: SweepReport) -> pd.DataFrame:
+    """Every configuration, the choice first, then by tune score; held-out scores next to the settings."""
+    b = f"{rep.budget:,}"
+    where = "held out" if rep.split else "all"
+    rows = [{"": "chosen" if r == rep.chosen else "current" if r.current else "",
+             "strategy": r.strategy, "size": r.chunk_size, "overlap": r.chunk_overlap, "unit": r.unit, "k": r.k,
+             f"within {b} chars ({where})": r.held_budget, f"MRR@k ({where})": r.held_mrr,
+             f"retrieved@k ({where})": r.held_hit, f"within {b} chars (tune)": r.tune_budget,
+             "vs best (tune, points)": f"{r.diff:+.1f} [{r.low:+.1f}, {r.high:+.1f}]",
+             "tie": r.tie, "chunks in index": r.n_chunks, "context chars": round(r.context_chars),
+             "seconds": r.seconds, "_order": (r != rep.chosen, -r.tune_budget, r.simplicity())}
+            for r in rep.rows]
+    return pd.DataFrame(sorted(rows, key=lambda d: d["_order"])).drop(columns="_order")
+
+
 def results_section(col) -> None:
-    """The collection's last sweep: progress while it runs; then the heatmap, every configuration, and
-    Apply best to the collection."""
+    """The collection's last sweep: progress while it runs; then the choice (tune half, ties, simplest), its
+    held-out score against the current setting, the heatmap, every configuration, and Apply."""
     res = collection_result(col, SWEEP_KIND, "sweep", SweepResult.from_json,
                             "Cancelled: results cover the configurations finished before the cancel.")
     if res is None:
         return
-    mode = res.mode
     for s in res.skipped:
         st.caption(f"Skipped: {safe.text(s)}")
+    for s in res.notes:
+        st.caption(safe.text(s))
     st.caption(f"{res.texts_embedded} chunk texts embedded, {res.texts_reused} reused from the cache; "
                f"{res.scratch_created} scratch collections created and {res.scratch_dropped} dropped.")
-    if not res.rows:
+    budget = st.number_input("Context budget (characters)", min_value=200, max_value=100_000, step=500,
+                             value=DEFAULT_BUDGET, key="sweep_budget",
+                             help="Configurations are compared at an equal context size: " + BUDGET_RULE)
+    rep = report(res, int(budget))
+    if rep is None:
+        st.info("No configuration was scored: no question had a gold passage, or the sweep stopped first.")
         return
+    (st.caption if rep.split else st.warning)(rep.split_text)
+    if rep.dropped:
+        st.caption(f"{rep.dropped} question(s) had no gold passage under any chunking and were left out.")
+    c = rep.chosen
+    where = "held-out" if rep.split else "all"
+    st.markdown(f"**Choice**: {safe.text(c.label)}: gold passage within {rep.budget:,} characters for "
+                f"{c.held_budget:.0%} of {where} questions (tune {c.tune_budget:.0%}; MRR@k {c.held_mrr:.2f}, "
+                f"retrieved@k {c.held_hit:.0%} {where}; {c.n_chunks} chunks in the index).")
+    n_ties = sum(r.tie for r in rep.rows)
+    st.caption(f"Chosen on the tune questions at the budget; {n_ties} of {len(rep.rows)} configurations tie with "
+               f"the best ({safe.text(rep.best.label)}, tune {rep.best.tune_budget:.0%}). {TIE_RULE} {BUDGET_RULE}")
+    apply_section(col, res, rep)
     m1, m2 = st.columns(2)
-    metric = m1.radio("Metric", ("mrr", "hit_at_k", "ndcg"), horizontal=True, key="sweep_metric",
-                      format_func=metric_label)
-    k_show = m2.radio("k", sorted({r.k for r in res.rows}), horizontal=True, key="sweep_k_show")
-    st.plotly_chart(sweep_heatmap(res.rows, metric, k_show), width="stretch")
-    df = pd.DataFrame([r.__dict__ for r in res.rows]).sort_values(
-        [metric, "hit_at_k", "n_chunks"], ascending=[False, False, True])
-    st.dataframe(df.rename(columns={m: metric_label(m) for m in ("hit_at_k", "mrr", "ndcg")}),
-                 width="stretch", hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")})
-    best = res.best(metric)
-    st.markdown(f"**Best by {metric_label(metric)}**: {best.strategy}, size "
-                f"{best.chunk_size} {best.unit}, overlap {best.chunk_overlap}, k {best.k} "
-                f"(gold passage retrieved@k {best.hit_at_k:.2f}, MRR {best.mrr:.2f}, {best.n_chunks} chunks).")
-    if st.button("Apply best to the collection", icon=":material/check_circle:", key="sweep_apply"):
+    metric = m1.radio("Heatmap (held-out scores)" if rep.split else "Heatmap", tuple(SWEEP_METRICS), horizontal=True, key="sweep_metric",
+                      format_func=SWEEP_METRICS.get)
+    k_show = m2.radio("k", res.ks, horizontal=True, key="sweep_k_show",
+                      index=res.ks.index(c.k) if c.k in res.ks else 0)
+    st.plotly_chart(sweep_heatmap(rep.rows, metric, k_show, "held out" if rep.split else "all questions"),
+                    width="stretch")
+    st.dataframe(_table(rep), width="stretch", hide_index=True,
+                 column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")})
+
+
+def apply_section(col, res: SweepResult, rep: SweepReport) -> None:
+    """What the choice gains over the current setting, with its interval; Apply is the primary action only
+    when the gain is outside the noise."""
+    verdict = rep.verdict
+    {"better": st.success, "tie": st.info, "worse": st.warning}.get(verdict, st.caption)(rep.apply_text)
+    if verdict == "current":
+        return
+    label = {"better": "Apply the choice to the collection", "tie": "Apply anyway (a tie)",
+             "worse": "Apply anyway (worse held out)"}.get(verdict, "Apply the choice to the collection")
+    best = rep.chosen
+    if st.button(label, icon=":material/check_circle:", key="sweep_apply",
+                 type="primary" if verdict in ("better", "unknown") else "secondary"):
         col.set_config(apply_config(col.config, best))
-        save_defaults(get_settings(), load_defaults(get_settings(), col.name).with_(mode=mode, k=best.k), col.name)
+        save_defaults(get_settings(), load_defaults(get_settings(), col.name).with_(mode=res.mode, k=best.k), col.name)
         state.flash(state.RETR_FLASH,
                     f"Applied: '{safe.text(col.name)}' now chunks with {best.strategy} {best.chunk_size}/"
-                    f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {mode}. Re-index it "
+                    f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {res.mode}. Re-index it "
                     "on Collections to rebuild the index with these settings.")
         st.rerun()
