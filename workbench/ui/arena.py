@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from workbench import resources
 from workbench.answering import DEFAULT_SYSTEM_PROMPT, AnswerStream, prepare_turn, setups
@@ -20,13 +22,51 @@ from workbench.arena.figures import cost_figure, votes_figure
 from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig
 from workbench.models.openai_client import api_key_for, is_configured_endpoint, key_transport_problem, origin
-from workbench.types import Answer
+from workbench.types import Answer, source_label
 from workbench.ui import safe, state
 from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_generator, get_kb, get_settings
 
 # Longest accepted question: far beyond any real question, well below what would stall the tokenizer.
 MAX_QUESTION_CHARS = 20_000
+# How long a rerun (Stop, a new question) waits for the interrupted answer to stop: the model stops between
+# tokens, but a long RAG prompt's prefill runs to its end first (seconds on a busy CPU).
+STOP_WAIT_S = 30.0
+
+
+class _InFlight:
+    """An ask being answered in one browser session; an interrupted one leaves its stopped conversation here."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.conversation: Conversation | None = None
+
+
+# Streamlit starts the rerun a click asks for at once, in a new thread, while the interrupted run is still
+# stopping; that run cannot write session state any more (each access raises its stop again), so it hands
+# its stopped turn over here, keyed by browser session.
+_IN_FLIGHT: dict[str, _InFlight] = {}
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def _take_over_stopped() -> None:
+    """In a rerun that interrupted an ask: wait until it has stopped, then record its turn, marked stopped."""
+    sid = _session_id()
+    live = _IN_FLIGHT.get(sid)
+    if live is None:
+        return
+    if not live.done.is_set():
+        with st.spinner("Stopping the answer being written..."):
+            live.done.wait(STOP_WAIT_S)
+    if live.done.is_set():
+        _IN_FLIGHT.pop(sid, None)
+        if live.conversation is not None:
+            st.session_state[state.ARENA_CONV] = live.conversation
+            st.toast("Stopped: the answers so far are kept.", icon=":material/stop_circle:")
 
 
 @dataclass(frozen=True)
@@ -205,8 +245,7 @@ def conversation() -> Conversation:
 
 
 def _passage_label(p) -> str:
-    page = f", p. {p.chunk.page}" if p.chunk.page else ""
-    return f"{p.chunk.doc_name}{page} · {p.metric} {p.score:.4g}"
+    return f"{source_label(p.chunk.doc_name, p.chunk.page, p.chunk.page_end)} · {p.metric} {p.score:.4g}"
 
 
 def cited_markdown(a: Answer, turn: int) -> str:
@@ -299,7 +338,7 @@ def show_passages(i: int, turn: Turn) -> None:
     with st.container(height=min(420, 120 + 110 * len(passages)), border=True):
         for p in passages:
             # The id is ours (turn and rank); the passage's own text never goes into HTML or Markdown.
-            st.markdown(f'<span id="{anchor(i, p.rank)}"></span>**\\[{p.rank}\\]** ' + safe.text(_passage_label(p)),
+            st.markdown(f'<span id="{anchor(i, p.rank)}" style="scroll-margin-top: 4rem"></span>**\\[{p.rank}\\]** ' + safe.text(_passage_label(p)),
                         unsafe_allow_html=True)
             st.text(p.chunk.text)
 
@@ -388,15 +427,19 @@ def ask(question: str, c: ArenaControls) -> None:
             slots[setup].caption("Waiting for its turn...")
     answers: dict[str, Answer] = {}
     live: dict = {}
+    sid, in_flight = _session_id(), _InFlight()
+    _IN_FLIGHT[sid] = in_flight
     try:
         for setup in order:
             with slots[setup].container():
                 answers[setup] = _show_live(turn.start(setup), c.blind, live)
     finally:
-        if len(answers) < len(order):  # interrupted: keep what was written; no st.* call here (it would raise)
+        if len(answers) < len(order):  # interrupted: no st.* call or session state here (each would raise)
             kept = _stopped(order, answers, live, turn.passages)
-            st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, kept))
-            st.session_state[state.ARENA_FLASH] = "Stopped: the answers so far are kept."
+            in_flight.conversation = Conversation(conv.turns, snapshot(c)).add(Turn(question, kept))
+        else:
+            _IN_FLIGHT.pop(sid, None)
+        in_flight.done.set()
     st.session_state[state.ARENA_CONV] = Conversation(conv.turns, snapshot(c)).add(Turn(question, answers))
     st.rerun()  # redraw from the record, so votes, charts and export include this turn
 
@@ -444,9 +487,10 @@ def _suggestions(c: ArenaControls) -> str | None:
     st.caption("Demo questions, measured on the bundled model: RAG gets the fact and the base model does not; "
                "the fine-tuned model answers in the JSON house format.")
     picked = None
-    for col, (n, q) in zip(st.columns(len(qs)), enumerate(qs)):
-        if col.button(q.question, key=f"arena_suggest_{n}", width="stretch"):
-            picked = q.question
+    with st.container(horizontal=True):  # each button as wide as its question, wrapping to a new line as needed
+        for n, q in enumerate(qs):
+            if st.button(q.question, key=f"arena_suggest_{n}", icon=":material/chat:"):
+                picked = q.question
     return picked
 
 
@@ -483,6 +527,8 @@ def footer(blind: bool) -> None:
 
 
 def flash() -> None:
+    """The message of the last action (and the turn an interrupted answer left, once it has stopped)."""
+    _take_over_stopped()
     msg = st.session_state.pop(state.ARENA_FLASH, None)
     if msg:
         st.toast(msg, icon=":material/check_circle:")
