@@ -15,4 +15,5 @@ reg = AdapterRegistry(settings)
 if (name := adapters.adapters_section(reg)) is None:
     st.stop()
 adapters.actions_section(reg, name)
+adapters.export_section(settings, reg, name)
 adapters.record_section(settings, reg, name)

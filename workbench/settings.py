@@ -57,6 +57,9 @@ class Settings:
     # Job lanes: "separate" runs one job per lane at a time (fine-tunes in "training", the rest in
     # "default", side by side); "single" runs every job in one queue, for machines too small for two.
     job_lanes: str = "separate"
+    # MLflow tracking of training jobs and evaluation runs: a tracking URI (http://host:5000, sqlite:///...),
+    # or "local" for a sqlite store under storage/mlflow/; None tracks nothing (workbench.tracking).
+    mlflow_uri: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -80,6 +83,7 @@ class Settings:
             ("endpoint_url", "WORKBENCH_ENDPOINT_URL"),
             ("endpoint_model", "WORKBENCH_ENDPOINT_MODEL"),
             ("job_lanes", "WORKBENCH_JOB_LANES"),
+            ("mlflow_uri", "WORKBENCH_MLFLOW_URI"),
         ):
             if env.get(name):
                 updates[key] = env[name]

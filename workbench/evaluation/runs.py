@@ -352,6 +352,9 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     run_index.update(settings, run_id, answers=len(results), ended=True, cancelled=cancelled,
                      mean_latency_s=run_index.mean_latency(results))
     ctx.log(f"run {'cancelled' if cancelled else 'finished'}: {summary['answers']}/{total} answers")
+    from workbench import tracking  # MLflow, when WORKBENCH_MLFLOW_URI is set; never fails the run
+
+    tracking.track_evaluation(settings, run_id, log=ctx.log)
     return summary
 
 

@@ -1,7 +1,8 @@
 """The adapter registry: every finished fine-tune, in standard PEFT format, with its record.
 
 Layout: `settings.adapters_dir / NAME /` holds PEFT's adapter_config.json and adapter_model.safetensors
-plus `workbench.json` (base model, dataset hash, spec, final losses, training time).
+plus `workbench.json` (base model, dataset hash, spec, final losses, training time), and `exports/` once the
+adapter was exported (workbench.finetune.export: merged model, GGUF files), which is not part of the adapter.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from workbench.names import check_name
 from workbench.settings import BUNDLED_GENERATOR, Settings
 
 META = "workbench.json"
+EXPORTS = "exports"  # the adapter's exports, written by workbench.finetune.export
 # Where the bundled base model lives on the hub: exported adapters name it, so servers can fetch it.
 HUB_IDS = {BUNDLED_GENERATOR: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
@@ -42,8 +44,14 @@ class AdapterInfo:
     spec: dict = field(default_factory=dict)
 
 
+def _adapter_files(folder: Path) -> list[Path]:
+    """The adapter's own files: not its exports (hundreds of MB) nor an export being written."""
+    return [f for f in sorted(folder.rglob("*")) if f.is_file()
+            and not any(p == EXPORTS or p.startswith(".") for p in f.relative_to(folder).parts[:-1])]
+
+
 def _size_mb(folder: Path) -> float:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+    return sum(f.stat().st_size for f in _adapter_files(folder)) / 1e6
 
 
 class AdapterRegistry:
@@ -149,9 +157,7 @@ class AdapterRegistry:
         info = self._info(folder)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in sorted(folder.rglob("*")):
-                if not f.is_file():
-                    continue
+            for f in _adapter_files(folder):
                 arc = f"{name}/{f.relative_to(folder)}"
                 if f.name == "adapter_config.json":
                     cfg = json.loads(f.read_text())

@@ -292,4 +292,8 @@ def run_job(ctx) -> dict:
         raise JobCancelled(str(e)) from None
     info = AdapterRegistry(ctx.settings).register(ctx.dir / "adapter", spec, result, job_id=ctx.job_id)
     ctx.log(f"adapter registered as '{info.name}' ({info.size_mb:.1f} MB)")
-    return {**{k: v for k, v in result.items() if k != "base_path"}, "adapter": info.name}
+    out = {**{k: v for k, v in result.items() if k != "base_path"}, "adapter": info.name}
+    from workbench import tracking  # MLflow, when WORKBENCH_MLFLOW_URI is set; never fails the job
+
+    tracking.track_training(ctx.settings, ctx.dir, out, log=ctx.log)
+    return out

@@ -1,15 +1,16 @@
-"""Sections of the Adapters page: every registered adapter, and rename, download, delete and curves of one."""
+"""Sections of the Adapters page: every registered adapter, and rename, download, delete, export and curves of one."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from workbench import jobs
+from workbench.finetune import export as exports
 from workbench.finetune.adapters import AdapterError, AdapterRegistry
 from workbench.finetune.figures import training_curves
 from workbench.settings import Settings
 from workbench.ui import safe
-from workbench.ui.finetune import flash, fmt_duration
+from workbench.ui.finetune import POLL_S, flash, fmt_duration
 
 
 def adapters_section(reg: AdapterRegistry) -> str | None:
@@ -61,3 +62,56 @@ def record_section(settings: Settings, reg: AdapterRegistry, name: str) -> None:
     with st.expander("Training spec and record"):
         st.json({"job": info.job_id, "dataset": info.dataset, "dataset_hash": info.dataset_hash,
                  "final_loss": info.final_loss, "final_val_loss": info.final_val_loss, "spec": info.spec})
+
+
+# Labels of the export downloads, in the order shown.
+_DOWNLOADS = (("merged", "Merged model (Hugging Face folder, zip)"), ("q4_k_m", "GGUF q4_k_m"),
+              ("q8_0", "GGUF q8_0"), ("f16", "GGUF f16"), ("lora", "GGUF LoRA (f16)"),
+              ("modelfile", "Ollama Modelfile"))
+
+
+def _export_job(settings: Settings, name: str) -> jobs.JobStatus | None:
+    return next((j for j in jobs.list_jobs(settings, "export") if j.name == f"export {name}"), None)
+
+
+def export_section(settings: Settings, reg: AdapterRegistry, name: str) -> None:
+    """Build the exports (a background job) and download them: merged model, GGUF files, GGUF LoRA, Modelfile."""
+    st.subheader("Export for llama.cpp, Ollama and transformers")
+    job = _export_job(settings, name)
+
+    @st.fragment(run_every=POLL_S if job is not None and not job.is_final else None)
+    def view():
+        current = _export_job(settings, name)
+        if current is not None and not current.is_final:
+            steps = f" ({current.step}/{current.total})" if current.total else ""
+            st.info(f"Export {safe.text(current.state)}: {safe.text(current.message)}{steps}")
+            return
+        if current is not None and current.state == jobs.FAILED:
+            st.error(safe.text(current.error or "The export failed."))
+        done = exports.read_export(settings, name)
+        label = "Rebuild exports" if done else "Build exports"
+        if st.button(label, icon=":material/deployed_code:", key="ft_export",
+                     help="Merges the adapter into the base model and writes GGUF f16, q8_0 and q4_k_m, the "
+                          "adapter as a GGUF LoRA and an Ollama Modelfile (about a minute for the bundled model)."):
+            try:
+                exports.launch(settings, name)
+            except (AdapterError, jobs.JobError) as e:
+                st.error(safe.text(e))
+            else:
+                st.rerun()
+        if done is None:
+            return
+        for note in done.notes:
+            st.info(safe.text(note))
+        cols = st.columns(3)
+        for i, (key, text) in enumerate(k for k in _DOWNLOADS if k[0] in done.files):
+            path = done.path(key)
+            data = (lambda: exports.merged_zip(done, name)) if key == "merged" else (lambda p=path: p.read_bytes())
+            fname = f"{name}-merged.zip" if key == "merged" else path.name
+            cols[i % 3].download_button(text, data=data, file_name=fname, key=f"ft_dl_{key}",
+                                        icon=":material/download:", on_click="ignore")
+        st.caption("Ollama: download a GGUF and the Modelfile into one folder, then `ollama create NAME -f "
+                   "Modelfile`. llama.cpp: `llama-cli -m FILE.gguf`, or the base GGUF with `--lora` and the "
+                   "GGUF LoRA.")
+
+    view()
