@@ -268,6 +268,7 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
 
     pending: list[Parsed] = []
     n_chunks = [0]
+    over, seen_chunks = [0, 0], [0]  # chunks past the embedder's window (and the window), chunks parsed
 
     def flush() -> bool:
         """Embed (outside the lock) and commit the pending documents; False if cancelled (nothing written)."""
@@ -300,6 +301,11 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
                 kind, payload, nbytes = item
                 if kind == "doc":
                     pending.append(payload)
+                    window = getattr(payload.target.embedder, "max_tokens", None)
+                    if window:
+                        over[0] += sum(c.n_tokens > window for c in payload.chunks)
+                        over[1] = window
+                    seen_chunks[0] += len(payload.chunks)
                     report(f"Parsed {payload.doc.name}: {len(payload.chunks)} chunks")
                     if payload.doc.encoding_guessed:
                         notes.append(f"{payload.doc.name}: not UTF-8; read as {payload.doc.encoding}, a guess. If "
@@ -329,6 +335,10 @@ def ingest_files(col: "Collection", files: list[tuple[str, bytes]], progress: "P
         # Also reached when the caller is interrupted (a Streamlit rerun): the producer must not linger.
         stop.set()
         producer.join(timeout=30)
+    if over[0]:
+        notes.append(f"{over[0]} of {seen_chunks[0]} chunks are longer than the embedder's {over[1]}-token window: "
+                     "their ends are not embedded (BM25 still reads them). Smaller chunks, or a size in tokens, "
+                     "avoid it (Chunking).")
     if cancelled:
         handled = set(added) | set(replaced) | set(unchanged) | {f.name for f in failed}
         skipped = [n for n in map(_name_of, (n for n, _ in files)) if n not in handled]
