@@ -167,6 +167,9 @@ def preview_section(col, doc, cfg: CollectionConfig, embedder) -> None:
         c1.info("These settings differ from the collection's. Save them to use them for new uploads and re-indexing.")
         if c2.button("Save settings to collection", type="primary"):
             flash_outcome(lambda: col.set_config(cfg), f"Saved the chunk settings of '{safe.text(col.name)}'.")
+    if cfg.strategy == "token" and cfg.chunk_size > embedder.max_tokens:
+        st.info(f"Token windows never pass the embedding model's own window: a size of {cfg.chunk_size} is cut at "
+                f"{embedder.max_tokens} tokens for {safe.text(embedder.name)}.")
     preview_metrics(pv, embedder.name)
     st.plotly_chart(token_histogram(pv), width="stretch")
     if doc.kind == "pdf" and len(doc.page_starts) > 1:
