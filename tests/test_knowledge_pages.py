@@ -149,6 +149,7 @@ def test_semantic_preview_asks_before_embedding_many_sentences(fake_model):
     next(s for s in at.selectbox if s.label == "Chunking strategy").set_value("semantic")
     ok(at)
     assert not at.get("plotly_chart") and any("600 sentences" in i.value for i in at.info)
+    assert any("sentences/s, measured" in i.value for i in at.info)  # an estimate before the work
     next(b for b in at.button if b.label.startswith("Embed 600 sentences")).click()
     ok(at)
     assert at.get("plotly_chart") and int(next(m for m in at.metric if m.label == "Chunks").value) > 1
