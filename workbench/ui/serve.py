@@ -32,8 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     from workbench.ui.streamlit_compat import use_navigation_from_start
 
     use_navigation_from_start()
+    settings = Settings.from_env()
+    # The models load while the server starts, not when the first visitor asks (a demo's first answer).
+    from workbench import resources
+
+    resources.warm_up(settings.ensure_dirs())
     # Streamlit reads an upload into memory before any page sees it: its cap is the workbench's limit.
-    sys.argv = ["streamlit", *streamlit_args(sys.argv[1:] if argv is None else argv, Settings.from_env())]
+    sys.argv = ["streamlit", *streamlit_args(sys.argv[1:] if argv is None else argv, settings)]
     sys.exit(cli.main())
 
 
