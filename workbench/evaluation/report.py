@@ -298,8 +298,8 @@ def _intro(rec) -> str:
     spec = rec.spec
     recipe = (spec.recipe or {}).get("name")
     return (f"Set `{spec.set_name}`, {len(rec.items)} questions, setups: "
-            f"{', '.join(setups.short_label(s) for s in spec.setups)}; collection `{spec.collection}`, "
-            f"adapter `{spec.adapter or spec.adapter_path}`"
+            f"{', '.join(setups.short_label(s) for s in spec.setups)}; collection `{spec.collection or 'none'}`, "
+            + (f"adapter `{spec.adapter or spec.adapter_path}`" if spec.adapter or spec.adapter_path else "no adapter")
             + (f", recipe `{recipe}`{' (also with the adapter)' if spec.recipe_with_adapter else ''}" if recipe else "")
             + f"; {retrieval_text(spec)}; max new tokens {spec.max_new_tokens}, temperature {spec.temperature}.")
 
