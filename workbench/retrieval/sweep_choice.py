@@ -21,20 +21,30 @@ from workbench.retrieval.sweep import NO_GOLD, ChunkingRun, SweepResult
 DEFAULT_BUDGET = 4000  # characters of context: about 1,000 tokens, what a small local model's prompt affords
 MIN_QUESTIONS = 20  # fewer and a half is too small to tell anything: choose and report on all questions
 MIN_HALF = 8  # the hash split can be uneven on small sets: each half needs at least this many
-LEVEL, SEED = 0.95, 0  # of every interval here
-TIE_RULE = ("Configurations whose 95 % paired bootstrap interval of the difference to the best (on the tune "
-            "questions) includes 0 are tied with it; among tied ones the simplest is chosen: the smallest k "
-            "(fewer passages for the model to read and cite), then the fewest chunks in the index (larger "
-            "chunks: a smaller index, faster ingest and search), then no overlap (no repeated text), then the "
-            "higher tune score.")
+SEED = 0  # of every bootstrap here
+# Ties use the central 68 % interval (about one standard error: the "one-standard-error rule" for taking the
+# simpler model), not 95 %. Measured on the development sets (NYT, Amazon reviews, HaluEval; 300 questions each,
+# 16 chunkings x k 1-8, budgets 2,000 and 4,000): with 95 % ties the simplest tied setting was 2-6 points worse
+# held out than the collection's default in 5 of 6 cases (loss-only differences of up to 3 questions are "ties"
+# at 95 %, and the smallest k always loses that way); with 68 % it was never worse (0 to +4.3 points) and beat
+# the old rule, top MRR@k on all questions (-5.2 to +3.7). What applying would gain is still judged at 95 %.
+TIE_LEVEL, APPLY_LEVEL = 0.68, 0.95
+TIE_RULE = ("Configurations whose 68 % paired bootstrap interval (about one standard error) of the difference to "
+            "the best on the tune questions has 0 inside it, or that agree with it on every question, are tied "
+            "with it; among tied ones the simplest is chosen: the smallest k (fewer passages for the model to read "
+            "and cite), then the fewest chunks in the index (larger chunks: a smaller index, faster ingest and "
+            "search), then no overlap (no repeated text), then the higher tune score.")
 BUDGET_RULE = ("A question counts as a hit within the budget when its gold passage is among the top k and the "
                "ranked passages up to and including it fit in the budget, so more or longer passages win only "
                "where the extra text fits.")
 
 
 def tied(c: PairedComparison) -> bool:
-    """No evidence of a difference: the interval includes 0, the evaluation verdict's rule (stats.verdict)."""
-    return not c.excludes_zero
+    """Inside the noise: the two agree on every question, or 0 lies inside the interval.
+
+    An interval that only ends at 0 is all one way: the percentile bootstrap reaches 0 there only because some
+    resamples miss every one of the few questions that differ, all of which the configuration lost."""
+    return c.b01 + c.b10 == 0 or c.low < 0 < c.high
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,9 @@ class ConfigScore:
     held_mrr: float  # MRR@k on held-out questions
     held_hit: float  # gold passage retrieved@k on held-out questions
     diff: float  # tune points against the best configuration (<= 0)
-    low: float  # its 95 % paired bootstrap interval
+    low: float  # its TIE_LEVEL paired bootstrap interval
     high: float
-    tie: bool  # the interval includes 0: no evidence it is worse than the best
+    tie: bool  # tied(): inside the noise of the best
 
     @property
     def label(self) -> str:
@@ -98,7 +108,7 @@ class SweepReport:
         if self.current is None or self.vs_current is None:
             return "current" if self.current is not None else "unknown"
         c = self.vs_current
-        return "tie" if tied(c) else "better" if c.diff > 0 else "worse"
+        return "tie" if not c.excludes_zero else "better" if c.diff > 0 else "worse"  # stats.verdict's rule
 
     @property
     def apply_text(self) -> str:
@@ -159,7 +169,7 @@ def report(res: SweepResult, budget: int = DEFAULT_BUDGET) -> SweepReport | None
              key=lambda i: (cells[i][1], cells[i][0].n_chunks, cells[i][0].chunk_overlap > 0))
     rows = []
     for run, k, t_budget, h_budget, h_hit, h_rr in cells:
-        cmp = paired_difference(cells[bi][2], t_budget, seed=SEED, level=LEVEL)
+        cmp = paired_difference(cells[bi][2], t_budget, seed=SEED, level=TIE_LEVEL)
         rows.append(ConfigScore(run.strategy, run.chunk_size, run.chunk_overlap, run.unit, k, run.n_chunks,
                                 round(k * run.mean_chars, 1), run.seconds, run.current and k == res.current_k,
                                 _mean(t_budget), _mean(h_budget), _mean(h_rr), _mean(h_hit), cmp.diff, cmp.low,
@@ -168,6 +178,6 @@ def report(res: SweepResult, budget: int = DEFAULT_BUDGET) -> SweepReport | None
     cur = next((i for i, r in enumerate(rows) if r.current), None)
     vs = None
     if cur is not None and cur != ci:
-        vs = paired_difference(cells[cur][3], cells[ci][3], seed=SEED, level=LEVEL)
+        vs = paired_difference(cells[cur][3], cells[ci][3], seed=SEED, level=APPLY_LEVEL)
     return SweepReport(tuple(rows), rows[ci], rows[bi], rows[cur] if cur is not None else None, vs, int(budget),
                        len(tune), len(held) if split else 0, split, len(res.qids) - len(keep))

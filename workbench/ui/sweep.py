@@ -72,7 +72,7 @@ def _table(rep: SweepReport) -> pd.DataFrame:
              "strategy": r.strategy, "size": r.chunk_size, "overlap": r.chunk_overlap, "unit": r.unit, "k": r.k,
              f"within {b} chars ({where})": r.held_budget, f"MRR@k ({where})": r.held_mrr,
              f"retrieved@k ({where})": r.held_hit, f"within {b} chars (tune)": r.tune_budget,
-             "vs best (tune, points)": f"{r.diff:+.1f} [{r.low:+.1f}, {r.high:+.1f}]",
+             "vs best (tune, points, 68 % interval)": f"{r.diff:+.1f} [{r.low:+.1f}, {r.high:+.1f}]",
              "tie": r.tie, "chunks in index": r.n_chunks, "context chars": round(r.context_chars),
              "seconds": r.seconds, "_order": (r != rep.chosen, -r.tune_budget, r.simplicity())}
             for r in rep.rows]
