@@ -102,6 +102,18 @@ def test_evaluation_run_logs_spec_metrics_with_intervals_and_report(settings, ml
     assert "<!DOCTYPE html>" in open(html).read()
 
 
+def test_local_is_a_sqlite_store_with_its_artifacts_under_storage(settings):
+    settings = replace(settings, mlflow_uri="local")
+    run_id, ctx = evaluation_run(settings)
+    record = json.loads((runs.run_dir(settings, run_id) / tracking.RECORD).read_text())
+    assert record["state"] == "logged", ctx.lines
+    c = client(tracking.tracking_uri(settings))
+    run = the_run(c, tracking.EVAL_EXPERIMENT, "workbench.run_id", run_id)
+    assert run.data.metrics["base.format_ok.n"] == 4
+    reports = list((settings.storage / "mlflow" / "artifacts").rglob("report.html"))
+    assert len(reports) == 1 and (settings.storage / "mlflow" / "mlflow.db").is_file()
+
+
 def test_mlflow_down_the_run_still_ends_with_a_warning_and_sync_logs_it_later(settings, mlflow_server):
     down = replace(settings, mlflow_uri=f"http://127.0.0.1:{free_port()}")
     t0 = time.time()
