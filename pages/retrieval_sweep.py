@@ -6,8 +6,9 @@ from workbench.ui.retrieval import pick_collection
 
 st.title("Chunk sweep")
 st.caption("Find the chunk settings that retrieve best for your documents: every configuration is chunked, "
-           "indexed in a scratch Chroma collection and scored on the question set. Identical chunk texts are "
-           "embedded once (the knowledge base's embedding cache), and scratch collections are always dropped.")
+           "indexed in a scratch Chroma collection and scored at an equal context budget; it is chosen on half "
+           "the questions and reported on the other half. Identical chunk texts are embedded once (the knowledge "
+           "base's embedding cache), and scratch collections are always dropped.")
 state.show_flash(state.RETR_FLASH)
 if (col := pick_collection("sweep")) is None:
     st.stop()
