@@ -9,6 +9,7 @@ import pytest
 
 from tests.servers import streamlit_app
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, wait_until_idle
+from workbench import jobs
 from workbench.evaluation import runs
 from workbench.evaluation.sample import sample_items
 from workbench.settings import Settings
@@ -37,13 +38,22 @@ def cells(page) -> str:
 
 
 def test_the_runs_table_follows_a_run_to_its_end(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     storage = tmp_path / "storage"
     settings = replace(Settings.from_env(), storage=storage).ensure_dirs()
     run_id = runs.submit_run(settings, runs.RunSpec(set_name="sample", setups=("base",)), sample_items()[:4],
                              handler="tests.test_eval_run_browser:gated")
     job_id = runs.load_run(settings, run_id).job_id
+    try:
+        text = watch_the_table(storage, tmp_path, settings, job_id)
+    finally:  # never leave the gated worker waiting for its `go` file
+        jobs.cancel(settings, job_id)
+    assert "finished" in text and "running" not in text, text
+
+
+def watch_the_table(storage, tmp_path, settings, job_id) -> str:
+    """Open the page while the run waits, let it go, and return the runs table's text once it settles."""
+    from playwright.sync_api import sync_playwright
+
     with streamlit_app(storage, tmp_path / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -61,4 +71,4 @@ def test_the_runs_table_follows_a_run_to_its_end(tmp_path):
         text = cells(page)
         page.screenshot(path=str(tmp_path / "run-page.png"))
         browser.close()
-    assert "finished" in text and "running" not in text, text
+    return text
