@@ -41,7 +41,10 @@ def _ggml_quantize_chunk():
 
 
 def quantize(data, qtype_name: str):
-    """A float32 2-D array quantized to `qtype_name` (Q8_0, Q4_K, ...) by llama.cpp; raw bytes per row."""
+    """A float32 2-D array quantized to `qtype_name` (Q8_0, Q4_K, ...) by llama.cpp; raw bytes per row.
+
+    No importance matrix: one computed from the adapter's training data (llama-quantize --imatrix) made the
+    sample adapter's q4_k_m worse, 23 % JSON answers against 68 % without (bundled model, 53 questions)."""
     import gguf
     import numpy as np
 

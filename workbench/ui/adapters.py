@@ -65,9 +65,8 @@ def record_section(settings: Settings, reg: AdapterRegistry, name: str) -> None:
 
 
 # Labels of the export downloads, in the order shown.
-_DOWNLOADS = (("merged", "Merged model (Hugging Face folder, zip)"), ("q4_k_m", "GGUF q4_k_m"),
-              ("q8_0", "GGUF q8_0"), ("f16", "GGUF f16"), ("lora", "GGUF LoRA (f16)"),
-              ("modelfile", "Ollama Modelfile"))
+_DOWNLOADS = (("merged", "Merged model (Hugging Face folder, zip)"), ("q8_0", "GGUF q8_0"), ("f16", "GGUF f16"),
+              ("q4_k_m", "GGUF q4_k_m"), ("lora", "GGUF LoRA (f16)"), ("modelfile", "Ollama Modelfile"))
 
 
 def _export_job(settings: Settings, name: str) -> jobs.JobStatus | None:
@@ -110,8 +109,9 @@ def export_section(settings: Settings, reg: AdapterRegistry, name: str) -> None:
             fname = f"{name}-merged.zip" if key == "merged" else path.name
             cols[i % 3].download_button(text, data=data, file_name=fname, key=f"ft_dl_{key}",
                                         icon=":material/download:", on_click="ignore")
-        st.caption("Ollama: download a GGUF and the Modelfile into one folder, then `ollama create NAME -f "
-                   "Modelfile`. llama.cpp: `llama-cli -m FILE.gguf`, or the base GGUF with `--lora` and the "
-                   "GGUF LoRA.")
+        st.caption("Ollama: download the q8_0 GGUF and the Modelfile into one folder, then `ollama create NAME "
+                   "-f Modelfile`. llama.cpp: `llama-cli -m FILE.gguf`, or the base GGUF with `--lora` and the "
+                   "GGUF LoRA. q4_k_m is the smallest, but on small models it loses part of what the adapter "
+                   "learned (measured on the sample: 68 % JSON answers against 92 % for the adapter).")
 
     view()
