@@ -10,6 +10,7 @@ from workbench.answering import (
     SETUPS, answer_question, build_messages, drain, passage_from_json, passage_to_json, prepare_turn, setups,
     stream_answer,
 )
+from workbench.answering.answer import is_stopped
 from workbench.answering.recipes import Recipe, Shot
 from workbench.models.endpoint import EndpointGenerator
 from workbench.models.generator import GenerationConfig, PreparedPrompt
@@ -185,7 +186,8 @@ def test_stopping_a_stream_closes_the_generation_and_keeps_the_partial_answer():
     assert next(it) == "One "
     it.close()
     assert closed == [True]
-    assert s.answer.text == "One" and "Stopped" in s.answer.error
+    # A stop is not an error: the text so far stays, marked stopped (workbench.answering.answer.STOPPED_NOTE).
+    assert s.answer.text == "One" and s.answer.error is None and is_stopped(s.answer)
 
 
 def test_setups_are_one_ordered_definition():
