@@ -159,7 +159,8 @@ def export(settings: Settings, name: str, file_types=tuple(FILE_TYPES), log: Cal
             # q8_0 first: on the bundled 135M model q4_k_m lost 25 of 92 points of the adapter's JSON adherence
             # (tests/test_exports.py), q8_0 and f16 none.
             main = next(t for t in ("q8_0", "f16", "q4_k_m") if t in files)
-            template = (merged / "chat_template.jinja").read_text() if (merged / "chat_template.jinja").is_file() else ""
+            jinja = merged / "chat_template.jinja"
+            template = jinja.read_text() if jinja.is_file() else ""
             (tmp / "Modelfile").write_text(modelfile(files[main], template, files.get("lora"), src.name,
                                                      int(cfg.get("max_position_embeddings", 2048))))
             files["modelfile"] = "Modelfile"

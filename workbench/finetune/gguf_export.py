@@ -21,7 +21,8 @@ FILE_TYPES = {"f16": 1, "q8_0": 7, "q4_k_m": 15}
 QK_K = 256  # K-quant super-block: a row whose length is not a multiple falls back as llama-quantize does
 _K_FALLBACK = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}
 # Metadata that describes the file itself, not the model: written afresh.
-_OWN_KEYS = ("GGUF.", "general.architecture", "general.file_type", "general.quantization_version", "general.name", "general.type")
+_OWN_KEYS = ("GGUF.", "general.architecture", "general.file_type", "general.quantization_version", "general.name",
+             "general.type")
 
 
 class GGUFError(ValueError):
