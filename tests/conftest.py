@@ -18,6 +18,18 @@ SHARED_MODELS = Path(os.environ.get("WORKBENCH_TEST_MODELS_DIR", REPO / "storage
 
 
 @pytest.fixture(autouse=True)
+def keep_main_module():
+    """Restore `__main__` after each test: AppTest leaves a page script there, and multiprocessing's spawn
+    would then run that page in every child it starts (the index race and stress tests' writers)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
 def isolated_storage(tmp_path, monkeypatch):
     """Point WORKBENCH_STORAGE at a temp dir so no test touches real data."""
     storage = tmp_path / "storage"
