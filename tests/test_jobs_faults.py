@@ -248,7 +248,12 @@ def test_two_app_processes_on_one_jobs_folder_run_each_job_once_one_per_lane(set
     assert all(a.returncode == 0 for a in apps)
     done = jobs.list_jobs(settings)
     assert len(done) == 6 and all(s.state == jobs.SUCCEEDED for s in done), [(s.state, s.error) for s in done]
-    assert most == {"default": 1, "training": 1}
+    # Never two at once in a lane: by sampling (which may miss short jobs on a fast machine) and, exactly, by
+    # the jobs' own start and end times.
+    assert all(n <= 1 for n in most.values()), most
+    for lane in most:
+        spans = sorted((s.started_at, s.finished_at) for s in done if s.lane == lane)
+        assert spans and all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), (lane, spans)
     for lane in most:
         spans = sorted((s.started_at, s.finished_at) for s in done if s.lane == lane)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), f"two {lane} jobs overlapped: {spans}"
