@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -57,6 +58,14 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return [len(ids) for ids in enc]
+
+
+def texts_per_second(embedder: Embedder, sample: list[str]) -> float:
+    """This machine's embedding speed on `sample` (after one small call: the first pays one-off set-up)."""
+    embedder.embed_batch(sample[:2])
+    t0 = time.perf_counter()
+    embedder.embed_batch(sample)
+    return len(sample) / max(1e-6, time.perf_counter() - t0)
 
 
 def load_embedder(settings: Settings, name: str | None = None) -> Embedder:

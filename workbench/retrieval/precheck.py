@@ -1,9 +1,9 @@
 """Checks before a long retrieval action starts: do the questions belong to this collection, and what will it cost."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from workbench.models.embedder import texts_per_second
 from workbench.questions import Question
 from workbench.retrieval.gold import normalise
 
@@ -103,7 +103,4 @@ def embedding_speed(col) -> float:
     docs = col.documents()
     sample = [c.text for c in col.chunks(docs[0].doc_id)[:SAMPLE_TEXTS]] if docs else []
     sample = sample or ["a short text to time the embedder"] * 4
-    col.embedder.embed_batch(sample[:2])  # the first call pays one-off set-up, not the steady speed
-    t0 = time.perf_counter()
-    col.embedder.embed_batch(sample)
-    return len(sample) / max(1e-6, time.perf_counter() - t0)
+    return texts_per_second(col.embedder, sample)

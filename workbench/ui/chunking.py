@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import streamlit as st
 
@@ -12,6 +11,7 @@ from workbench.knowledge.chunking import sentence_spans
 from workbench.knowledge.figures import token_histogram
 from workbench.knowledge.jobs import latest_reindex, report_from_json, submit_reindex
 from workbench.knowledge.preview import Preview, page_window, render_html
+from workbench.models.embedder import texts_per_second
 from workbench.ui import safe, state
 from workbench.ui.knowledge import chosen_collection, config_inputs, flash_outcome
 from workbench.ui.resources import get_embedder, get_kb, get_settings
@@ -150,10 +150,7 @@ def semantic_ready(doc, cfg: CollectionConfig, embedder) -> bool:
     missing = len(sents) - len(get_kb().cache.get_many(embedder.name, sents))
     if missing <= SEMANTIC_ASK_ABOVE or st.session_state.get(state.KNOWLEDGE_SEMANTIC_OK) == doc.doc_id:
         return True
-    sample = sents[:16]
-    t0 = time.perf_counter()
-    embedder.embed_batch(sample)  # this machine's speed on this document's sentences: the estimate below
-    per_s = len(sample) / max(1e-6, time.perf_counter() - t0)
+    per_s = texts_per_second(embedder, sents[:16])  # this machine's speed on this document's sentences
     took = missing / per_s
     st.info(f"Semantic chunking embeds each of the {len(sents)} sentences of this document "
             f"({missing} not embedded before): about {took:.0f} s here at {per_s:.0f} sentences/s, measured. "
