@@ -215,7 +215,7 @@ def test_freshness_says_and_before_after(settings):
             + json.dumps({"id": "q02", "setup": "rag", "text": rag_text}) + "\n")
     rows = before_after(runs.load_run(settings, before), runs.load_run(settings, after), change)
     report = build_report(score_run(runs.load_run(settings, after)), freshness_rows=rows)
-    assert "Freshness" in to_html(report) and "| q02 | rag | old | new |" in to_markdown(report)
+    assert "Freshness" in to_html(report) and "| q02 | RAG | yes | old | new |" in to_markdown(report)
     assert json.loads(to_json_text(report))["freshness"][1]["after says"] == "new"
     assert [(r["setup"], r["before says"], r["after says"], r["follows the new fact"]) for r in rows] == [
         ("base", "old", "old", False), ("rag", "old", "new", True)]

@@ -39,13 +39,20 @@ class CheckSection:
             if rows:
                 cols = list(rows[0])
                 parts.append(f"<p>{e(caption)}</p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"
-                             + "".join("<tr>" + "".join(f"<td>{e(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+                             + "".join("<tr>" + "".join(f"<td>{e(cell_text(r.get(c)))}</td>" for c in cols) + "</tr>"
                                        for r in rows) + "</table>")
         return "".join(parts)
 
 
 def _cell(v) -> str:
-    return str("" if v is None else v).replace("|", "/").replace("\n", " ")[:120]
+    return cell_text(v).replace("|", "/").replace("\n", " ")[:120]
+
+
+def cell_text(v) -> str:
+    """A cell of a check's table as the exports show it (report.cell_text: no None, no Python reprs)."""
+    from workbench.evaluation.report import cell_text as text  # report builds on checks, not the reverse
+
+    return text(v)
 
 
 def forgetting_section(f: forgetting.Forgetting) -> CheckSection:

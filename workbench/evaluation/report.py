@@ -140,14 +140,33 @@ def retrieval_text(spec) -> str:
     return "retrieval: the collection's defaults" if not r else f"retrieval {r.get('mode')}, k={r.get('k')}"
 
 
+MISSING = "—"
+
+
+def cell_text(v) -> str:
+    """A table cell as a reader reads it: an em dash for a missing value, yes/no, a float to 3 decimals, a
+    dict as 'key: value; ...' and a list comma-joined (never a Python repr)."""
+    if v is None or v == "":
+        return MISSING
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".") if v == v else MISSING
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {cell_text(x)}" for k, x in v.items()) or MISSING
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return ", ".join(cell_text(x) for x in v) or MISSING
+    return str(v)
+
+
 def _md_table(head: list[str], rows: list[list]) -> list[str]:
-    clean = [[str(c).replace("|", "/").replace("\n", " ") for c in r] for r in rows]
+    clean = [[cell_text(c).replace("|", "/").replace("\n", " ") for c in r] for r in rows]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in clean]
 
 
 def _html_table(head: list[str], rows: list[list]) -> str:
     return ("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+        "<tr>" + "".join(f"<td>{e(cell_text(c))}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
 
 
 def _fig(fig) -> str:
@@ -223,15 +242,16 @@ def cost_section(report: Report) -> Section:
     return Section("cost", data, "\n".join(md), page)
 
 
-FRESH_COLS = ("question", "setup", "before says", "after says", "after")
+FRESH_COLS = ("question", "setup", "follows the new fact", "before says", "after says", "after")
 
 
 def freshness_section(report: Report) -> Section:
     if not report.freshness:
         return Section("freshness", [], "", "")
     title, cols = "Freshness (before -> after re-indexing)", list(FRESH_COLS)
-    md = [f"## {title}", ""] + _md_table(cols, [[str(r[c])[:80] for c in cols] for r in report.freshness])
-    page = f"<h2>{title}</h2>" + _html_table(cols, [[r[c] for c in cols] for r in report.freshness])
+    rows = [[setups.short_label(r["setup"]) if c == "setup" else r.get(c) for c in cols] for r in report.freshness]
+    md = [f"## {title}", ""] + _md_table(cols, [[cell_text(c)[:80] for c in r] for r in rows])
+    page = f"<h2>{title}</h2>" + _html_table(cols, rows)
     return Section("freshness", list(report.freshness), "\n".join(md), page)
 
 

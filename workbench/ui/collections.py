@@ -1,7 +1,6 @@
 """Sections of the Collections page: the list (and sample), uploads with their report, create, rename and delete."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from workbench import jobs
@@ -14,8 +13,9 @@ from workbench.knowledge.parsing import SUPPORTED
 from workbench.knowledge.jobs import latest_ingest, report_from_json, runs_as_job, submit_ingest
 from workbench.knowledge.sample import SAMPLE_COLLECTION
 from workbench.sample import jobs as sample_jobs
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.knowledge import collection_picker, config_inputs, flash
+from workbench.ui.links import next_step
 from workbench.ui.resources import get_kb, get_settings
 from workbench.ui.retrieval import finished_here, is_active, job_panel, job_result, start_job
 
@@ -30,12 +30,12 @@ def overview_section() -> list:
         st.info("No collections yet: create one below, or load the sample knowledge base.")
     sample_kb_job()
     if infos:
-        st.dataframe(pd.DataFrame([{
+        tables.show([{
             "collection": i.name, "documents": i.n_documents, "chunks": i.n_chunks,
             "strategy": STRATEGY_LABELS[i.config.strategy], "size": f"{i.config.chunk_size} {i.config.unit}",
             "overlap": i.config.chunk_overlap, "embedding model": i.config.embedding_model,
-            "index": "settings changed - re-index" if i.stale else "up to date"} for i in infos]),
-            hide_index=True, width="stretch")
+            "index": "settings changed - re-index" if i.stale else "up to date"} for i in infos],
+            width="stretch")
         for i in infos:
             if i.stale:
                 st.warning(f"**{safe.text(i.name)}**: its settings differ from those its index was built with. "
@@ -141,6 +141,9 @@ def show_report(name: str, rep: IngestReport) -> None:
         st.error(f"**{safe.text(f.name)}**: {safe.text(f.reason)}", icon=":material/error:")
     for n in rep.notes:
         st.info(safe.text(n))
+    if done or rep.unchanged:
+        next_step("pages/retrieval_query.py", "Next: ask these documents a question in the Query lab",
+                  ":material/search:")
 
 
 def _change(action, name: str, message: str, where=st) -> None:

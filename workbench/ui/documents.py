@@ -10,7 +10,7 @@ from workbench.knowledge.decoding import ENCODINGS, UndecodableText, rereadable,
 from workbench.knowledge.figures import chunk_tokens_figure
 from workbench.knowledge.preview import render_html
 from workbench.types import page_label
-from workbench.ui import safe
+from workbench.ui import safe, tables
 from workbench.ui.knowledge import flash, flash_outcome
 
 # Kinds whose stored text is the decoded file itself (HTML's is extracted from markup: that needs the file).
@@ -28,7 +28,7 @@ def document_picker(col):
                            "encoding": (d.encoding or "-") + (" (guessed)" if d.encoding_guessed else ""),
                            "added": pd.to_datetime(d.added_at, unit="s").strftime("%Y-%m-%d %H:%M"),
                            "id": d.doc_id} for d in docs])
-    st.dataframe(table, hide_index=True, width="stretch")
+    tables.show(table, width="stretch")
     by_id = {d.doc_id: d for d in docs}
     doc_id = st.selectbox("Document", list(by_id), format_func=lambda i: by_id[i].name, key="kn_docs_doc")
     if by_id[doc_id].encoding_guessed:
@@ -87,8 +87,7 @@ def chunks_section(col, info) -> None:
                                  "or on to the next included.")
         if page != "all":
             df = df[[c.on_page(page) for c in chunks]]
-    st.dataframe(df, hide_index=True, width="stretch",
-                 column_config={"text": st.column_config.TextColumn(width="large")})
+    tables.show(df, width="stretch", column_config={"text": st.column_config.TextColumn(width="large")})
     with st.expander("Read a chunk in full"):
         idx = st.number_input("Chunk", 0, len(chunks) - 1, 0, key=f"kn_docs_chunk_{doc_id}")
         c = chunks[int(idx)]

@@ -1,7 +1,6 @@
 """Sections of the Run evaluation page: set choice and upload, launch, live runs and history, freshness."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from workbench import jobs, questions
@@ -11,7 +10,8 @@ from workbench.evaluation import freshness, run_index, runs
 from workbench.evaluation.sample import SAMPLE_SET
 from workbench.names import check_name
 from workbench.settings import Settings
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
+from workbench.ui.jobs import status_text
 from workbench.ui.recipes import recipe_choice, with_adapter_toggle
 from workbench.ui.resources import get_settings
 
@@ -19,8 +19,8 @@ POLL_S = 2.0
 SAMPLE_COLLECTION = "sample-kb"
 
 
-def flash(msg: str, kind: str = "success") -> None:
-    state.flash(state.EVAL_FLASH, msg, kind)
+def flash(msg: str, kind: str = "success", then: tuple[str, str] | None = None) -> None:
+    state.flash(state.EVAL_FLASH, msg, kind, then)
 
 
 def show_flash() -> None:
@@ -78,8 +78,8 @@ def set_section(settings: Settings) -> str | None:
                            "answer: they serve retrieval evaluation, but their answers cannot be scored, so they "
                            "are left out here.")
             if rep.errors:
-                st.dataframe(pd.DataFrame([{"line": e.line, "reason": e.reason} for e in rep.errors]),
-                             hide_index=True, height=min(300, 40 + 35 * len(rep.errors)))
+                tables.show([{"line": e.line, "reason": e.reason} for e in rep.errors],
+                            height=min(300, 40 + 35 * len(rep.errors)))
             name = st.text_input("Save as", value=fname.rsplit(".", 1)[0][:64], key="eval_upload_name")
             if st.button("Save the valid questions", disabled=not usable):
                 try:
@@ -107,8 +107,8 @@ def set_section(settings: Settings) -> str | None:
                "source document.")
     with st.expander("Questions"):
         hidden = ("expected_format", "span")
-        st.dataframe(pd.DataFrame([{k: v for k, v in i.to_json().items() if k not in hidden} for i in items]),
-                     hide_index=True)
+        tables.show([{k: v for k, v in i.to_json().items() if k not in hidden} for i in items],
+                    column_config={"question": st.column_config.TextColumn(width="large")})
     return chosen
 
 
@@ -183,13 +183,14 @@ def recent_pace(entries: list[run_index.RunEntry]) -> float | None:
     return next((e.mean_latency_s for e in entries[:5] if e.mean_latency_s), None)
 
 
-def live_runs(entries: list[run_index.RunEntry]) -> None:
-    """The runs of `entries` still queued or running, with progress and cancel; refreshes itself."""
-    _live_runs(tuple(e for e in entries if not e.ended)[:20])
+def live_runs(entries: list[run_index.RunEntry], announce: bool = False) -> None:
+    """The runs of `entries` still queued or running, with progress and cancel; refreshes itself. With
+    `announce`, a run that ends is said once, with a link to its report."""
+    _live_runs(tuple(e for e in entries if not e.ended)[:20], announce)
 
 
 @st.fragment(run_every=POLL_S)
-def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
+def _live_runs(pending: tuple[run_index.RunEntry, ...], announce: bool = False) -> None:
     # Every POLL_S it reads only the job status of the runs that had not ended when the page ran.
     settings = get_settings()
     statuses = [(e, run_index.job_status(settings, e.job_id)) for e in pending]
@@ -200,6 +201,12 @@ def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
     refreshed = st.session_state.setdefault(state.EVAL_REFRESHED, set())
     if ended - refreshed:
         refreshed.update(ended)
+        if announce:
+            last = next(e for e in pending if e.run_id in ended)  # the newest
+            js = next(j for e, j in statuses if e.run_id == last.run_id)
+            st.session_state[state.EVAL_RUN] = last.run_id
+            flash(f"Run {last.run_id} ended: {js.state}.", "success" if js.state == jobs.SUCCEEDED else "warning",
+                  ("pages/evaluate_report.py", "Open its report"))
         st.rerun(scope="app")
     if not active:
         st.caption("No run in progress.")
@@ -208,7 +215,7 @@ def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
         with st.container(border=True):
             done = runs.answers_so_far(e, js)
             eta = f", about {js.eta_s:.0f} s left" if js.eta_s else ""
-            st.write(f"**{safe.text(e.title)}**: {js.state}, {safe.text(js.message or '')}{eta}")
+            st.write(f"**{safe.text(e.title)}**: {status_text(js.state, js.message)}{eta}")
             st.progress(min(1.0, done / e.expected) if e.expected else 0.0, text=f"{done}/{e.expected} answers")
             if st.button("Cancel", key=f"cancel_{e.run_id}", icon=":material/stop:"):
                 runs.cancel_run(settings, e.run_id)
@@ -218,7 +225,7 @@ def _live_runs(pending: tuple[run_index.RunEntry, ...]) -> None:
 def history_section(settings: Settings, entries: list[run_index.RunEntry]) -> None:
     """Live runs, and a table of every run from the index (no run folder is read)."""
     st.subheader("3. Runs")
-    live_runs(entries)
+    live_runs(entries, announce=True)
     rows = []
     for e in entries:
         state_, js = run_index.state(settings, e)
@@ -227,7 +234,9 @@ def history_section(settings: Settings, entries: list[run_index.RunEntry]) -> No
                      "answers": f"{runs.answers_so_far(e, js)}/{e.expected}",
                      "error": (js.error if js is not None else "") or ""})
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        tables.show(rows, column_config={"state": st.column_config.TextColumn(pinned=True),
+                                         "error": st.column_config.TextColumn(width="large")},
+                    column_order=["state", "run", "answers", "label", "set", "setups", "error"])
         st.page_link("pages/evaluate_report.py", label="Open the report", icon=":material/analytics:")
     stopped = [e.run_id for e, r in zip(entries, rows) if r["state"] in run_index.CUT_SHORT]
     if stopped:

@@ -1,13 +1,12 @@
 """Sections of the Report page's Checks tab: forgetting, leakage, revalidation, and the Revalidate action."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from workbench.evaluation import checks, revalidation, runs
 from workbench.evaluation.checks import CheckSection
 from workbench.settings import Settings
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.evaluation import adapter_names, flash
 
 HINTS = {
@@ -32,7 +31,7 @@ def _show(section: CheckSection, warn: bool) -> None:
     for caption, rows in section.tables:
         if rows:
             st.caption(safe.text(caption))
-            st.dataframe(pd.DataFrame(list(rows)), hide_index=True)
+            tables.show(list(rows))
 
 
 def forgetting_section(section: CheckSection | None) -> None:

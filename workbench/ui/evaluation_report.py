@@ -1,7 +1,6 @@
 """Sections of the evaluation Report page: run choice, charts, recommendation, answers, cost, freshness, export."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from workbench.answering import setups
@@ -18,7 +17,7 @@ from workbench.evaluation.report import (
 from workbench.evaluation.scoring import RunScores, score_run
 from workbench.settings import Settings
 from workbench.types import source_label
-from workbench.ui import evaluation_checks, safe, state
+from workbench.ui import evaluation_checks, safe, state, tables
 from workbench.ui.evaluation import live_runs, resume
 
 
@@ -92,12 +91,12 @@ def headline(rs: RunScores) -> None:
     """Metrics per setup as k/n (errors per setup among them), the errored answers, and the rates with intervals."""
     head, rows = summary_table(rs)
     st.caption("Every rate is k/n; an errored answer counts as wrong, in every n. Bars show 95 % intervals.")
-    st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
+    tables.show(rows, head, column_config={"Setup": st.column_config.TextColumn(pinned=True)})
     errs = rs.errors()
     if errs:
         with st.expander(f"{len(errs)} errored answer(s), counted as wrong"):
-            st.dataframe(pd.DataFrame([{**x, "setup": setups.short_label(x["setup"])} for x in errs]),
-                         hide_index=True)
+            tables.show([{**x, "setup": setups.short_label(x["setup"])} for x in errs],
+                        column_config={"error": st.column_config.TextColumn(width="large")})
     st.plotly_chart(rates_figure(rs))
     figs = cost_figures(rs)
     for col, fig in zip(st.columns(len(figs)) if figs else [], figs):
@@ -127,7 +126,12 @@ def recommendation(report) -> None:
     box(f"**{r.title}**\n\n**Rule.** {r.rule}")
     if any(x.comparison for x in r.rungs):
         head, rows = rung_table(r)
-        st.dataframe(pd.DataFrame(rows, columns=head), hide_index=True)
+        # The verdict and its numbers first: at 1400 px they are in view without scrolling sideways.
+        first = ["Rung", "Verdict", "Difference (points)", "95 % interval", "McNemar p"]
+        tables.show(rows, head, column_order=first + [h for h in head if h not in first], column_config={
+            "Rung": st.column_config.TextColumn(pinned=True),
+            "Question": st.column_config.TextColumn(width="medium"),
+            "Notes": st.column_config.TextColumn(width="large")})
         st.plotly_chart(ladder_figure(r))
     with st.expander("How the verdict was reached"):
         st.markdown("\n".join(f"- {e}" for e in r.evidence))
@@ -158,7 +162,15 @@ def answers_table(rs: RunScores, leaked: dict | None = None) -> None:
     st.caption(f"{len(table)} questions. ✓ correct, ✗ wrong (unanswerable questions: correct means it abstained)."
                + (f" {len(leaked)} question(s) marked 'in training data' were found in the adapter's training set "
                   "(see Checks)." if leaked else ""))
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    answer_cols = [setups.short_label(s) for s in rs.setups]
+    order = ["id", *answer_cols, "question", "reference", *(["in training data"] if leaked else []),
+             *(f"{c} tags" for c in answer_cols)]
+    # The answers (each marked ✓ / ✗) right after the id: they are what this table is read for.
+    tables.show(table, column_order=order if table else None, column_config={
+        "id": st.column_config.TextColumn(pinned=True, width="small"),
+        "question": st.column_config.TextColumn(width="medium"),
+        "reference": st.column_config.TextColumn(width="medium"),
+        **{c: st.column_config.TextColumn(width="medium") for c in answer_cols}})
     if not rows:
         return
     qid = st.selectbox("Question detail", [r["id"] for r in rows],
@@ -206,13 +218,18 @@ def cost_panel(settings: Settings, rs: RunScores) -> Prices:
     for line in trade(rs.summaries, prices, m, with_adapter):
         st.markdown(f"**{line}**")
     per_setup = costs(rs.summaries, prices, m, with_adapter)
-    rows = [{"setup": setups.short_label(x.setup), "latency s": x.latency_s, "prompt tokens": x.prompt_tokens,
-             "recipe tokens added": x.recipe_tokens_added, "context tokens added": x.context_tokens_added,
-             "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
-             "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd,
-             "$ per year": x.year_usd} for x in per_setup]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-        k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "setup"} if rows else None)
+    rows = [{"setup": setups.short_label(x.setup), "$ per year": x.year_usd, "latency s": x.latency_s,
+             "prompt tokens": x.prompt_tokens, "recipe tokens added": x.recipe_tokens_added,
+             "context tokens added": x.context_tokens_added, "$ per 1,000 queries (tokens)": x.per_1k_tokens_usd,
+             "$ per 1,000 queries (GPU time)": x.per_1k_compute_usd, "fixed $ per year": x.fixed_year_usd}
+            for x in per_setup]
+    money = st.column_config.NumberColumn(format="$%.3f")
+    tokens = st.column_config.NumberColumn(format="%.0f")  # a mean token count: whole tokens, not 341.667
+    tables.show(rows, column_config={
+        "setup": st.column_config.TextColumn(pinned=True), "$ per year": st.column_config.NumberColumn(format="$%.2f"),
+        "latency s": st.column_config.NumberColumn(format="%.2f s"), "prompt tokens": tokens,
+        "recipe tokens added": tokens, "context tokens added": tokens, "$ per 1,000 queries (tokens)": money,
+        "$ per 1,000 queries (GPU time)": money, "fixed $ per year": st.column_config.NumberColumn(format="$%.2f")})
     if rows:
         st.plotly_chart(yearly_cost_figure(per_setup))
     with st.expander("Assumptions"):
@@ -243,7 +260,14 @@ def freshness_table(settings: Settings, rs: RunScores) -> None:
     rows = freshness.before_after(before, rec, change)
     st.write(f"**{safe.text(change.doc_name)}**: {safe.text(change.old)} → {safe.text(change.new)}. "
              f"Before = run {before.run_id}, after = this run (re-indexed).")
-    st.dataframe(pd.DataFrame([{**r, "setup": setups.short_label(r["setup"])} for r in rows]), hide_index=True)
+    # The verdict first (does the answer follow the new fact?), the full answers last.
+    tables.show([{**r, "setup": setups.short_label(r["setup"])} for r in rows],
+                column_order=["question", "setup", "follows the new fact", "before says", "after says", "before",
+                              "after"],
+                column_config={"question": st.column_config.TextColumn(pinned=True),
+                               "follows the new fact": st.column_config.CheckboxColumn(),
+                               "before": st.column_config.TextColumn(width="large"),
+                               "after": st.column_config.TextColumn(width="large")})
 
 
 def exports(report, rs: RunScores) -> None:
@@ -273,7 +297,8 @@ def compare(settings: Settings, rs: RunScores, ids: list[str]) -> None:
         st.warning(caution)
     metric = st.selectbox("Metric", [k for k, _ in RATE_METRICS], format_func=dict(RATE_METRICS).get)
     st.plotly_chart(compare_figure(rs, b, metric))
-    st.dataframe(pd.DataFrame(compare_rows(rs, b)), hide_index=True)
+    tables.show(compare_rows(rs, b), column_config={
+        "change (points)": st.column_config.NumberColumn(format="%+.1f")})
 
 
 def report_section(settings: Settings, rec: runs.RunRecord, entries: list[run_index.RunEntry]) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import streamlit as st
 
 from workbench import finetune, jobs
@@ -12,7 +11,7 @@ from workbench.finetune.adapters import AdapterError, AdapterRegistry
 from workbench.finetune.figures import training_curves
 from workbench.finetune.model import device_for_training, linear_layer_names
 from workbench.settings import Settings
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.links import next_step
 
 POLL_S = 2.0
@@ -80,6 +79,13 @@ def job_details(settings: Settings, st_job: jobs.JobStatus) -> None:
         cols[3].metric("tokens / s", f"{last.get('tokens_per_s', 0):.0f}")
     elif st_job.state == jobs.RUNNING:
         st.caption("Loading the model and preparing the data; curves appear after the first step.")
+    if st_job.state == jobs.SUCCEEDED and st_job.result.get("adapter"):
+        st.success(f"Adapter '{safe.text(st_job.result['adapter'])}' is ready.")
+        c1, c2 = st.columns(2)
+        with c1:
+            next_step("pages/arena.py", "Next: try it in the Arena", ":material/forum:")
+        with c2:
+            next_step("pages/evaluate_run.py", "Or measure it on a question set", ":material/play_circle:")
     if st_job.result:
         with st.expander("Result"):
             st.json(st_job.result)
@@ -141,7 +147,7 @@ def _history_rows(all_jobs: list[jobs.JobStatus]) -> list[dict]:
         "submitted": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.submitted_ns / 1e9)),
         "duration": fmt_duration(j.elapsed_s), "steps": f"{j.step}/{j.total}" if j.total else "",
         "final loss": j.result.get("final_loss"), "val loss": j.result.get("final_val_loss"),
-        "adapter": j.result.get("adapter", ""), "job id": j.job_id,
+        "adapter": j.result.get("adapter"), "job id": j.job_id,
     } for j in all_jobs]
 
 
@@ -153,7 +159,10 @@ def history(settings: Settings, kind: str = "finetune") -> list[jobs.JobStatus]:
 
     @st.fragment(run_every=POLL_S if any(not j.is_final for j in all_jobs) else None)
     def table():
-        st.dataframe(pd.DataFrame(_history_rows(jobs.list_jobs(settings, kind))), hide_index=True, width="stretch")
+        tables.show(_history_rows(jobs.list_jobs(settings, kind)), width="stretch", column_config={
+            "state": st.column_config.TextColumn(pinned=True),
+            "final loss": st.column_config.NumberColumn(format="%.3f"),
+            "val loss": st.column_config.NumberColumn(format="%.3f")})
 
     table()
     return all_jobs

@@ -12,7 +12,7 @@ from workbench.finetune.figures import length_histogram
 from workbench.models.registry import ModelError
 from workbench.names import check_name
 from workbench.settings import Settings
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.finetune import flash
 from workbench.ui.resources import base_tokenizer
 
@@ -47,8 +47,8 @@ def upload_section(settings: Settings) -> None:
         (st.success if not bad else st.warning)(
             f"{parsed.n_rows} rows: {ok} usable ({shapes}), {bad} rejected.")
         if bad:
-            st.dataframe(pd.DataFrame([{"row": e.line, "reason": e.reason} for e in parsed.errors[:500]]),
-                         hide_index=True, height=min(300, 38 + 35 * bad))
+            tables.show([{"row": e.line, "reason": e.reason} for e in parsed.errors[:500]],
+                        height=min(300, 38 + 35 * bad))
         if not ok:
             st.error("No usable examples: fix the rows above and upload again.")
             return
@@ -67,10 +67,10 @@ def upload_section(settings: Settings) -> None:
 
 
 def datasets_table(infos: list[ds.DatasetInfo]) -> None:
-    st.dataframe(pd.DataFrame([{
+    tables.show([{
         "name": i.name, "examples": i.n_examples, "source": i.source, "synthetic": i.synthetic,
         "shapes": ", ".join(f"{s}: {n}" for s, n in i.shapes.items()), "hash": i.content_hash,
-    } for i in infos]), hide_index=True, width="stretch")
+    } for i in infos], width="stretch")
 
 
 def preview_section(settings: Settings, infos: list[ds.DatasetInfo]) -> None:

@@ -22,6 +22,12 @@ def duration(s: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
+def status_text(state: str, message: str | None) -> str:
+    """A job's state and its message, the message left out when it only repeats the state ("running")."""
+    msg = (message or "").strip()
+    return state if not msg or msg.lower() == state.lower() else f"{state}, {safe.text(msg)}"
+
+
 def lanes_line(settings: Settings, listing: list[jobs.JobStatus]) -> str:
     """One line per lane in use: what runs and how many wait."""
     parts = []

@@ -17,7 +17,7 @@ from workbench.answering.setups import BASE, PROMPTED
 from workbench.finetune import datasets as ds
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.resources import base_tokenizer
 
 NEW_RECIPE = "(new recipe)"
@@ -82,7 +82,7 @@ def library_section(settings: Settings) -> Recipe | None:
         st.session_state[state.RECIPE_PICK] = nxt if nxt in names else NEW_RECIPE
         st.session_state.pop(f"recipe_version__{nxt}", None)
     if names:
-        st.dataframe(_table(settings, names), hide_index=True)
+        tables.show(_table(settings, names))
     else:
         st.info("No recipe yet: write one below, or start from the sample's recipe for its JSON answers.")
         if st.button("Load the sample recipe", icon=":material/download:"):

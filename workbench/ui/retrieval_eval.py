@@ -7,7 +7,8 @@ from workbench.retrieval.config import MODES, load_defaults
 from workbench.retrieval.evaluate import DEPTH, RetrievalEval
 from workbench.retrieval.figures import gold_rank_histogram, metrics_by_mode
 from workbench.retrieval.jobs import EVAL_KIND, latest_job, submit_evaluation
-from workbench.ui import safe
+from workbench.ui import safe, tables
+from workbench.ui.links import next_step
 from workbench.ui.resources import get_settings
 from workbench.ui.retrieval import collection_result, inputs_check, is_active, question_set_picker, start_job
 
@@ -46,7 +47,14 @@ def results_section(col) -> None:
     st.plotly_chart(gold_rank_histogram(ev.rows, DEPTH), width="stretch")
     st.subheader("Per question")
     st.caption(f"Rank of the first gold passage per mode (read to depth {DEPTH}; empty = not found).")
-    st.dataframe(eval_table(ev), width="stretch", hide_index=True)
+    df = eval_table(ev)
+    tables.show(df, width="stretch", column_config={
+        "id": st.column_config.TextColumn(pinned=True, width="small"),
+        "question": st.column_config.TextColumn(width="large"),
+        **{c: st.column_config.NumberColumn(width="small") for c in df.columns if c.startswith("rank (")},
+        **{c: st.column_config.TextColumn(width="large") for c in df.columns if c.startswith("top passage")}})
+    next_step("pages/retrieval_sweep.py", "Next: find better chunk settings for these questions (Chunk sweep)",
+              ":material/tune:")
 
 
 def eval_table(ev):

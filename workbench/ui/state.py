@@ -40,19 +40,25 @@ EMBED_SPEED = "embed_speed"  # collection key -> texts/s its embedder measured (
 JOBS_CANCEL_ASKED = "jobs_cancel_asked"  # ids of jobs whose Cancel this session pressed
 
 
-def flash(key: str, message: str, kind: str = "success") -> None:
-    """Queue a message (st.success, st.error, ...) under `key` for the next run (it survives st.rerun)."""
+def flash(key: str, message: str, kind: str = "success", then: tuple[str, str] | None = None) -> None:
+    """Queue a message (st.success, st.error, ...) under `key` for the next run (it survives st.rerun);
+    `then` = (page, label) adds a link to the natural next step under it."""
     import streamlit as st
 
-    st.session_state[key] = (kind, message)
+    st.session_state[key] = (kind, message, then)
 
 
 def show_flash(key: str) -> None:
-    """Show, once, the message queued under `key`."""
+    """Show, once, the message queued under `key`, and its next-step link."""
     import streamlit as st
 
+    from workbench.ui.links import next_step
+
     if queued := st.session_state.pop(key, None):
-        getattr(st, queued[0])(queued[1])
+        kind, message, then = (*queued, None)[:3]
+        getattr(st, kind)(message)
+        if then:
+            next_step(*then, ":material/arrow_forward:")
 
 
 def choose_collection(name: str | None) -> None:

@@ -10,7 +10,7 @@ from workbench.retrieval.figures import SWEEP_METRICS, sweep_heatmap
 from workbench.retrieval.jobs import SWEEP_KIND, latest_job, submit_sweep
 from workbench.retrieval.sweep import SweepGrid, SweepResult, apply_config
 from workbench.retrieval.sweep_choice import BUDGET_RULE, DEFAULT_BUDGET, TIE_RULE, SweepReport, report
-from workbench.ui import safe, state
+from workbench.ui import safe, state, tables
 from workbench.ui.chunking import reindex_control
 from workbench.ui.resources import get_settings
 from workbench.retrieval.precheck import sweep_estimate
@@ -118,8 +118,13 @@ def results_section(col) -> None:
                       index=res.ks.index(c.k) if c.k in res.ks else 0)
     st.plotly_chart(sweep_heatmap(rep.rows, metric, k_show, "held out" if rep.split else "all questions"),
                     width="stretch")
-    st.dataframe(_table(rep), width="stretch", hide_index=True,
-                 column_config={"seconds": st.column_config.NumberColumn(format="%.1f s")})
+    b, where = f"{rep.budget:,}", "held out" if rep.split else "all"
+    share = st.column_config.NumberColumn(format="percent")
+    tables.show(_table(rep), width="stretch", column_config={
+        "": st.column_config.TextColumn(pinned=True, width="small"),
+        f"within {b} chars ({where})": share, f"retrieved@k ({where})": share, f"within {b} chars (tune)": share,
+        f"MRR@k ({where})": st.column_config.NumberColumn(format="%.2f"),
+        "seconds": st.column_config.NumberColumn(format="%.1f s")})
 
 
 def apply_section(col, res: SweepResult, rep: SweepReport) -> None:
@@ -139,5 +144,6 @@ def apply_section(col, res: SweepResult, rep: SweepReport) -> None:
         state.flash(state.RETR_FLASH,
                     f"Applied: '{safe.text(col.name)}' now chunks with {best.strategy} {best.chunk_size}/"
                     f"{best.chunk_overlap} {best.unit}, and retrieves k={best.k} with {res.mode}. Re-index it "
-                    "on Collections to rebuild the index with these settings.")
+                    "(the button above) to rebuild the index with these settings, then see what it retrieves.",
+                    then=("pages/retrieval_query.py", "Next: search it in the Query lab"))
         st.rerun()

@@ -12,7 +12,7 @@ from workbench.models.registry import ModelError, model_inventory
 from workbench.sample import jobs as sample_jobs
 from workbench.settings import Settings
 from workbench.system_figures import storage_figure
-from workbench.ui import safe
+from workbench.ui import safe, tables
 from workbench.ui.resources import get_embedder, get_generator, show_model_error
 from workbench.ui.retrieval import is_active, job_panel, job_result, start_job
 
@@ -73,11 +73,8 @@ def models_section(settings: Settings) -> None:
     """Every model the workbench knows, whether it is present, its size and path."""
     st.subheader("Models")
     inv = model_inventory(settings)
-    st.dataframe(
-        pd.DataFrame([{"role": m.role, "name": m.name, "present": m.present, "size (MB)": round(m.size_mb, 1),
-                       "path": m.path, "note": m.note} for m in inv]),
-        hide_index=True, width="stretch",
-    )
+    tables.show([{"role": m.role, "name": m.name, "present": m.present, "size (MB)": round(m.size_mb, 1),
+                  "path": m.path, "note": m.note} for m in inv], width="stretch")
 
 
 def load_buttons() -> None:
@@ -110,4 +107,4 @@ def settings_section(settings: Settings) -> None:
     """Every setting, its value and the environment variable that sets it."""
     st.subheader("Settings")
     st.caption("Set through environment variables before `make run`; nothing else reads the environment.")
-    st.dataframe(pd.DataFrame(system.settings_rows(settings)), hide_index=True, width="stretch")
+    tables.show(system.settings_rows(settings), width="stretch")
