@@ -20,13 +20,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lora_adapter(real_generator, tmp_path_factory):
+def lora_adapter(torch_generator, tmp_path_factory):
     """A small LoRA adapter with non-zero weights on a copy of the bundled model (no training)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
-    model = get_peft_model(copy.deepcopy(real_generator.model),
+    model = get_peft_model(copy.deepcopy(torch_generator.model),
                            LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     path = tmp_path_factory.mktemp("adapter") / "lora"
     model.save_pretrained(path)

@@ -1,4 +1,4 @@
-"""The generator through the real bundled model: adapters on the shared base, concurrency, trimming, speed path."""
+"""The transformers engine through the real bundled model: adapters on the shared base, concurrency, trimming, speed path."""
 from __future__ import annotations
 
 import json
@@ -39,11 +39,11 @@ def lora_adapter(tmp_path_factory, real_generator):
 
 
 @pytest.fixture
-def gen(real_generator):
+def gen(torch_generator):
     # The session generator is shared with other tests: start and leave it without adapters.
-    real_generator.detach_adapters()
-    yield real_generator
-    real_generator.detach_adapters()
+    torch_generator.detach_adapters()
+    yield torch_generator
+    torch_generator.detach_adapters()
 
 
 def test_adapter_changes_output_and_base_is_restored(gen, lora_adapter):

@@ -93,18 +93,18 @@ def test_quantize_is_lossless_only_by_default():
 
 
 @pytest.mark.slow
-def test_bundled_generator_decodes_with_lossless_int4(real_generator):
+def test_bundled_generator_decodes_with_lossless_int4(torch_generator):
     """The bundled model is packed (losslessly), and its logits match the dense path."""
-    assert real_generator.int4 and "lossless" in real_generator.weights_note
-    layers = [m for m in real_generator.model.modules() if isinstance(m, Int4Linear)]
+    assert torch_generator.int4 and "lossless" in torch_generator.weights_note
+    layers = [m for m in torch_generator.model.modules() if isinstance(m, Int4Linear)]
     assert len(layers) == 30 * 7 and max(m.max_error for m in layers) < 1e-5
-    ids = real_generator.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
-    with torch.inference_mode(), real_generator.lock:
-        packed = real_generator.model(ids).logits[0, -1].float()
+    ids = torch_generator.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    with torch.inference_mode(), torch_generator.lock:
+        packed = torch_generator.model(ids).logits[0, -1].float()
         old = int4.DENSE_ABOVE_ROWS
         int4.DENSE_ABOVE_ROWS = -1  # every input through the dense bf16 weights
         try:
-            dense = real_generator.model(ids).logits[0, -1].float()
+            dense = torch_generator.model(ids).logits[0, -1].float()
         finally:
             int4.DENSE_ABOVE_ROWS = old
     assert packed.argmax() == dense.argmax()
@@ -139,12 +139,12 @@ def test_openmp_wait_policy_is_set_before_torch_loads_and_user_values_win():
 
 
 @pytest.mark.slow
-def test_float32_generator_packs_too_and_keeps_the_rest_in_float32(real_generator):
+def test_float32_generator_packs_too_and_keeps_the_rest_in_float32(torch_generator):
     """CPUs without native bf16 run the model in float32: packed layers inside, same top tokens as dense."""
     from workbench.models.generator import GenerationConfig, LocalGenerator
 
-    packed = LocalGenerator("fp32-int4", real_generator.path, "cpu", torch.float32, "auto")
-    dense = LocalGenerator("fp32-dense", real_generator.path, "cpu", torch.float32, "dense")
+    packed = LocalGenerator("fp32-int4", torch_generator.path, "cpu", torch.float32, "auto")
+    dense = LocalGenerator("fp32-dense", torch_generator.path, "cpu", torch.float32, "dense")
     assert packed.int4 and not dense.int4 and dense.weights_note == "dense"
     assert packed.model.lm_head.weight.dtype == torch.float32
     assert packed.model.model.norm.weight.dtype == torch.float32

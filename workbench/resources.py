@@ -7,7 +7,7 @@ the same missing key load it once: the second waits for the first. Each kind kee
 used few; an evicted object lives on in whoever still holds it.
 
     from workbench import resources
-    gen = resources.generator(settings)      # the same LocalGenerator on every call
+    gen = resources.generator(settings)      # the same generator (ChatModel) on every call
     kb = resources.knowledge_base(settings)  # one KnowledgeBase per Settings
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from workbench.models.embedder import Embedder, load_embedder
-from workbench.models.generator import LocalGenerator, load_generator
+from workbench.models.generator import ChatModel, load_generator
 from workbench.settings import Settings
 
 if TYPE_CHECKING:
@@ -92,11 +92,12 @@ def embedder(settings: Settings, name: str | None = None, loading: Loading | Non
     return _embedders.get((name, settings.device), lambda: load_embedder(settings, name), loading)
 
 
-def generator(settings: Settings, name: str | None = None, loading: Loading | None = None) -> LocalGenerator:
+def generator(settings: Settings, name: str | None = None, loading: Loading | None = None) -> ChatModel:
     """The generator named `name` (default: settings.generator_model), loaded once per process."""
     name = name or settings.generator_model
-    # models_dir: where the bundled GGUF is converted to; the rest choose device, dtype and weight format.
-    key = (name, str(settings.models_dir), settings.device, settings.cpu_dtype, settings.cpu_weights)
+    # models_dir: where the bundled GGUF is converted to; the rest choose engine, device, dtype and weight format.
+    key = (name, str(settings.models_dir), settings.device, settings.cpu_dtype, settings.cpu_weights, settings.engine,
+           settings.gguf_serving)
     return _generators.get(key, lambda: load_generator(settings, name), loading)
 
 

@@ -37,6 +37,13 @@ class Settings:
     # weights, 1.7x of float32 on CPUs without native bf16; "int4" packs any model (lossy unless it is on
     # a 4-bit grid); "dense" never packs (with cpu_dtype float32: exactly plain fp32 `generate`).
     cpu_weights: str = "auto"
+    # Generation engine: "auto" serves the bundled model through llama.cpp on CPU (faster in every phase,
+    # bench/generate.py) and uses transformers on GPUs and for other models; or force "llama.cpp" /
+    # "transformers". Training always uses transformers.
+    engine: str = "auto"
+    # The GGUF the llama.cpp engine serves the bundled model from: "q4_0" (written once from the bundled
+    # Q4_1 weights; llama.cpp's fastest CPU layout), "q8_0", or "source" (the bundled file as it is).
+    gguf_serving: str = "q4_0"
     # Chroma server URL (http://host:port); None keeps the embedded PersistentClient under storage/.
     chroma_url: str | None = None
     # Ray Jobs API address (the head's dashboard, http://host:8265); None runs jobs as local processes.
@@ -78,6 +85,8 @@ class Settings:
             ("device", "WORKBENCH_DEVICE"),
             ("cpu_dtype", "WORKBENCH_CPU_DTYPE"),
             ("cpu_weights", "WORKBENCH_CPU_WEIGHTS"),
+            ("engine", "WORKBENCH_ENGINE"),
+            ("gguf_serving", "WORKBENCH_GGUF_SERVING"),
             ("chroma_url", "WORKBENCH_CHROMA_URL"),
             ("ray_address", "WORKBENCH_RAY_ADDRESS"),
             ("endpoint_url", "WORKBENCH_ENDPOINT_URL"),

@@ -18,6 +18,9 @@ from pathlib import Path
 
 # The file types offered, as llama.cpp names them, with their general.file_type (llama_ftype).
 FILE_TYPES = {"f16": 1, "q8_0": 7, "q4_k_m": 15}
+# Types the llama.cpp engine may serve the bundled model in (workbench/models/llama_engine.py), not offered as
+# exports: q4_0 is the 4-bit layout llama.cpp's CPU backend repacks for its fastest matrix kernels.
+SERVING_TYPES = {"q4_0": 2}
 QK_K = 256  # K-quant super-block: a row whose length is not a multiple falls back as llama-quantize does
 _K_FALLBACK = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}
 # Metadata that describes the file itself, not the model: written afresh.
@@ -73,6 +76,9 @@ def tensor_type(name: str, n_cols: int, n_layers: int, file_type: str, tied: boo
         return "F16"
     if file_type == "q8_0":
         return "Q8_0"
+    if file_type == "q4_0":  # as llama-quantize Q4_0: the output (or tied embedding) keeps 6+ bits
+        want = "Q6_K" if name == "output.weight" or (tied and name == "token_embd.weight") else "Q4_0"
+        return _K_FALLBACK[want] if want == "Q6_K" and n_cols % QK_K else want
     if name == "output.weight" or (tied and name == "token_embd.weight"):
         want = "Q6_K"
     elif name.endswith(("attn_v.weight", "ffn_down.weight")) and _more_bits(int(name.split(".")[1]), n_layers):
@@ -129,7 +135,7 @@ def write_model(merged: Path, out: Path, file_type: str, base_gguf: Path, name: 
     import numpy as np
     from safetensors import safe_open
 
-    if file_type not in FILE_TYPES:
+    if file_type not in FILE_TYPES and file_type not in SERVING_TYPES:
         raise GGUFError(f"unknown GGUF type '{file_type}'; use one of {', '.join(FILE_TYPES)}")
     cfg = _llama_config(merged)
     n_layers, n_head = cfg["num_hidden_layers"], cfg["num_attention_heads"]
@@ -139,7 +145,7 @@ def write_model(merged: Path, out: Path, file_type: str, base_gguf: Path, name: 
     writer = gguf.GGUFWriter(str(out), "llama")
     writer.add_name(name)
     writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_file_type(FILE_TYPES[file_type])
+    writer.add_file_type({**FILE_TYPES, **SERVING_TYPES}[file_type])
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     _copy_metadata(writer, base_gguf, cfg)
     files = sorted(merged.glob("*.safetensors"))

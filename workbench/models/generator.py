@@ -99,48 +99,19 @@ def resolve_generator_path(settings: Settings, name: str | None = None) -> str:
     return resolve_local(name, settings, "generator")
 
 
-class LocalGenerator:
-    """A Hugging Face causal LM plus its tokenizer; one generation at a time per instance."""
+class ChatModel:
+    """What every local engine shares: the tokenizer and chat template, fitting prompts into the context
+    window, and checking that an adapter was trained on this base. Subclasses set `tokenizer`, `config`
+    (the HF model config), `name` and `path`, and implement `stream`."""
 
-    def __init__(self, name: str, path: str, device: str, dtype, weights: str = "dense"):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        if weights not in ("auto", "int4", "dense"):
-            raise ModelError(f"WORKBENCH_CPU_WEIGHTS={weights!r}: use auto, int4 or dense.")
-        configure_torch_threads()
-        # 4-bit packing is for CPU decoding; "auto" only where it is lossless (int4.quantize_int4). With
-        # float32 (CPUs without native bf16) the rest of the model stays float32 and only the packed
-        # layers compute in bf16: ~1.7x fp32 in an AVX2-only run (bench/RESULTS.md).
-        pack = device == "cpu" and weights in ("auto", "int4")
-        self.int4, self.weights_note = False, "dense"
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            # Packing checks exactness on the float32 weights, so load those first when packing.
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if pack else dtype)
-            if pack:
-                from workbench.models.int4 import quantize_int4
-
-                report = quantize_int4(model, lossless_only=weights == "auto")
-                self.int4 = report.layers > 0
-                self.weights_note = f"int4: {report.reason}" if self.int4 else f"dense ({report.reason})"
-                model = model.to(dtype)
-            self.model = model.to(device).eval()
-        except Exception as e:
-            raise ModelError(f"Could not load the generator '{name}' from {path}: {e}") from e
-        WEIGHT_NOTES[name] = self.weights_note
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.name, self.path, self.device, self.dtype = name, path, device, dtype
-        self.lock = threading.RLock()  # the model (and its active adapter) is shared state
-        self.adapters: dict[str, str] = {}  # PEFT adapter name -> folder, attached to self.model
-        # Greedy only: sampling with speculation would change the output distribution's seed path.
-        # Fewer draft tokens with 4-bit weights: their kernel's cost grows faster with the rows checked.
-        self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS_INT4 if self.int4 else PROMPT_LOOKUP_TOKENS
+    tokenizer = None
+    config = None
+    name: str = ""
+    path: str = ""
 
     @property
     def context_window(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+        return int(getattr(self.config, "max_position_embeddings", 2048))
 
     def render(self, messages: list[dict]) -> str:
         """The exact prompt string the model sees for these chat messages."""
@@ -160,7 +131,7 @@ class LocalGenerator:
         except (OSError, ValueError) as e:
             raise AdapterError(f"The adapter config {cfg_file} cannot be read: {e}") from e
         base = str(acfg.get("base_model_name_or_path") or "")
-        mine = self.model.config
+        mine = self.config
         base_dir = Path(base).expanduser() if base else None
         if base_dir is not None and (base_dir / "config.json").is_file():
             try:
@@ -180,44 +151,6 @@ class LocalGenerator:
                     f"The adapter '{folder.name}' was trained on '{base}', but the loaded base model is "
                     f"'{self.name}'. Pick an adapter trained on '{self.name}'.")
         return acfg
-
-    def _activate(self, adapter_path: str | Path | None) -> None:
-        """Make `adapter_path` the only active adapter (None: plain base model). Caller holds the lock."""
-        if adapter_path is None:
-            if self.adapters:
-                self.model.disable_adapters()
-            return
-        folder = Path(adapter_path).expanduser()
-        name = _adapter_key(folder)
-        if name not in self.adapters:
-            self.check_adapter(folder)
-            try:
-                self.model.load_adapter(str(folder), adapter_name=name)
-            except Exception as e:
-                raise AdapterError(f"The adapter '{folder.name}' could not be attached to '{self.name}': {e}") from e
-            self.adapters[name] = str(folder)
-        self.model.set_adapter(name)
-        self.model.enable_adapters()
-
-    def detach_adapters(self) -> None:
-        """Remove every attached adapter, leaving the plain base model (frees their memory)."""
-        with self.lock:
-            if self.adapters:
-                self.model.delete_adapter(list(self.adapters))
-                self.adapters.clear()
-
-    def active_adapter(self) -> str | None:
-        """Folder of the adapter the next generation would use if nothing changed it (tests, System page)."""
-        if not self.adapters:
-            return None
-        from peft.tuners.tuners_utils import BaseTunerLayer
-
-        for module in self.model.modules():
-            if isinstance(module, BaseTunerLayer):
-                if module.disable_adapters:
-                    return None
-                return self.adapters.get(module.active_adapters[0])
-        return None
 
     def prepare(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig()) -> PreparedPrompt:
         """Fit `messages` into the context window minus cfg.max_new_tokens, noting anything cut."""
@@ -262,6 +195,96 @@ class LocalGenerator:
         note = (f"Prompt trimmed to fit the {self.context_window}-token context window "
                 f"({cfg.max_new_tokens} kept for the answer): " + " and ".join(parts) + ".")
         return PreparedPrompt(msgs, prompt, n, note)
+
+    def generate(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
+                 adapter: str | Path | None = None) -> GenerationResult:
+        """The whole answer at once, with its stats (and the adapter, when given)."""
+        stats: list[GenerationStats] = []
+        prepared: list[PreparedPrompt] = []
+        text = "".join(self.stream(messages, cfg, stats_out=stats, adapter=adapter, prepared_out=prepared))
+        return GenerationResult(text.strip(), stats[0], prepared[0].prompt, prepared[0].note)
+
+
+
+class LocalGenerator(ChatModel):
+    """A Hugging Face causal LM plus its tokenizer (transformers): one generation at a time per instance."""
+
+    engine = "transformers"
+
+    def __init__(self, name: str, path: str, device: str, dtype, weights: str = "dense"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if weights not in ("auto", "int4", "dense"):
+            raise ModelError(f"WORKBENCH_CPU_WEIGHTS={weights!r}: use auto, int4 or dense.")
+        configure_torch_threads()
+        # 4-bit packing is for CPU decoding; "auto" only where it is lossless (int4.quantize_int4). With
+        # float32 (CPUs without native bf16) the rest of the model stays float32 and only the packed
+        # layers compute in bf16: ~1.7x fp32 in an AVX2-only run (bench/RESULTS.md).
+        pack = device == "cpu" and weights in ("auto", "int4")
+        self.int4, self.weights_note = False, "dense"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            # Packing checks exactness on the float32 weights, so load those first when packing.
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if pack else dtype)
+            if pack:
+                from workbench.models.int4 import quantize_int4
+
+                report = quantize_int4(model, lossless_only=weights == "auto")
+                self.int4 = report.layers > 0
+                self.weights_note = f"int4: {report.reason}" if self.int4 else f"dense ({report.reason})"
+                model = model.to(dtype)
+            self.model = model.to(device).eval()
+        except Exception as e:
+            raise ModelError(f"Could not load the generator '{name}' from {path}: {e}") from e
+        WEIGHT_NOTES[name] = self.weights_note
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.name, self.path, self.device, self.dtype = name, path, device, dtype
+        self.config = self.model.config
+        self.lock = threading.RLock()  # the model (and its active adapter) is shared state
+        self.adapters: dict[str, str] = {}  # PEFT adapter name -> folder, attached to self.model
+        # Greedy only: sampling with speculation would change the output distribution's seed path.
+        # Fewer draft tokens with 4-bit weights: their kernel's cost grows faster with the rows checked.
+        self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS_INT4 if self.int4 else PROMPT_LOOKUP_TOKENS
+
+    def _activate(self, adapter_path: str | Path | None) -> None:
+        """Make `adapter_path` the only active adapter (None: plain base model). Caller holds the lock."""
+        if adapter_path is None:
+            if self.adapters:
+                self.model.disable_adapters()
+            return
+        folder = Path(adapter_path).expanduser()
+        name = _adapter_key(folder)
+        if name not in self.adapters:
+            self.check_adapter(folder)
+            try:
+                self.model.load_adapter(str(folder), adapter_name=name)
+            except Exception as e:
+                raise AdapterError(f"The adapter '{folder.name}' could not be attached to '{self.name}': {e}") from e
+            self.adapters[name] = str(folder)
+        self.model.set_adapter(name)
+        self.model.enable_adapters()
+
+    def detach_adapters(self) -> None:
+        """Remove every attached adapter, leaving the plain base model (frees their memory)."""
+        with self.lock:
+            if self.adapters:
+                self.model.delete_adapter(list(self.adapters))
+                self.adapters.clear()
+
+    def active_adapter(self) -> str | None:
+        """Folder of the adapter the next generation would use if nothing changed it (tests, System page)."""
+        if not self.adapters:
+            return None
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in self.model.modules():
+            if isinstance(module, BaseTunerLayer):
+                if module.disable_adapters:
+                    return None
+                return self.adapters.get(module.active_adapters[0])
+        return None
 
     def stream(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
                stats_out: list | None = None, adapter: str | Path | None = None,
@@ -327,18 +350,44 @@ class LocalGenerator:
         if stats_out is not None:
             stats_out.append(GenerationStats(time.perf_counter() - t0, ttft, n_prompt, n_out))
 
-    def generate(self, messages: list[dict], cfg: GenerationConfig = GenerationConfig(),
-                 adapter: str | Path | None = None) -> GenerationResult:
-        """The whole answer at once, with its stats (and the adapter, when given)."""
-        stats: list[GenerationStats] = []
-        prepared: list[PreparedPrompt] = []
-        text = "".join(self.stream(messages, cfg, stats_out=stats, adapter=adapter, prepared_out=prepared))
-        return GenerationResult(text.strip(), stats[0], prepared[0].prompt, prepared[0].note)
+def engine_for(settings: Settings, name: str | None = None) -> str:
+    """Which engine serves generator `name`: "llama.cpp" or "transformers" (WORKBENCH_ENGINE, see Settings)."""
+    name = name or settings.generator_model
+    want = settings.engine
+    if want not in ("auto", "llama.cpp", "transformers"):
+        raise ModelError(f"WORKBENCH_ENGINE={want!r}: use auto, llama.cpp or transformers.")
+    if want == "transformers":
+        return want
+    from workbench.models import llama_engine
+
+    bundled = name.startswith("bundled:")
+    if want == "llama.cpp":
+        if not bundled:
+            raise ModelError(f"WORKBENCH_ENGINE=llama.cpp serves the bundled model only; '{name}' has no GGUF "
+                             "here. Use WORKBENCH_ENGINE=auto or transformers.")
+        if not llama_engine.available():
+            raise ModelError("WORKBENCH_ENGINE=llama.cpp, but the xllamacpp wheel is not installed (make prepare).")
+        return want
+    device, _ = generation_device(settings)
+    return "llama.cpp" if bundled and device == "cpu" and llama_engine.available() else "transformers"
 
 
-def load_generator(settings: Settings, name: str | None = None) -> LocalGenerator:
+def load_generator(settings: Settings, name: str | None = None) -> ChatModel:
     """A new generator named `name` (default: settings.generator_model); workbench.resources.generator shares one."""
     name = name or settings.generator_model
     path = resolve_generator_path(settings, name)
-    device, dtype = generation_device(settings)
-    return LocalGenerator(name, str(Path(path)), device, dtype, settings.cpu_weights)
+
+    def transformers_engine() -> LocalGenerator:
+        device, dtype = generation_device(settings)
+        return LocalGenerator(name, str(Path(path)), device, dtype, settings.cpu_weights)
+
+    if engine_for(settings, name) == "transformers":
+        return transformers_engine()
+    from workbench.models import llama_engine
+    from workbench.models.threads import free_cores
+
+    gguf = llama_engine.serving_gguf(settings, Path(path))
+    gen = llama_engine.LlamaCppGenerator(name, str(path), gguf, settings.models_dir / "gguf-lora", free_cores(),
+                                         fallback=transformers_engine)
+    WEIGHT_NOTES[name] = gen.weights_note
+    return gen

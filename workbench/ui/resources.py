@@ -7,7 +7,7 @@ from workbench import resources
 from workbench.finetune.model import base_model_path
 from workbench.knowledge import KnowledgeBase
 from workbench.models.embedder import Embedder
-from workbench.models.generator import LocalGenerator
+from workbench.models.generator import ChatModel
 from workbench.models.registry import ModelError
 from workbench.settings import Settings
 from workbench.ui import safe
@@ -28,7 +28,7 @@ def get_embedder(name: str | None = None) -> Embedder:
     return resources.embedder(get_settings(), name, loading=_spinner("Loading the embedding model..."))
 
 
-def get_generator(name: str | None = None) -> LocalGenerator:
+def get_generator(name: str | None = None) -> ChatModel:
     """The app's generator `name` (default: the configured one)."""
     return resources.generator(get_settings(), name, loading=_spinner(
         "Loading the generator (the first start converts the bundled GGUF, ~30 s)..."))
