@@ -101,14 +101,24 @@ class ChunkingRun:
 
 
 @dataclass(frozen=True)
-class SweepRow:
-    """One chunking x k scored on all questions (the held-out view is sweep_choice's)."""
+class SweepConfig:
+    """One configuration a sweep scores: a chunking and k (SweepRow and sweep_choice.ConfigScore extend it)."""
 
     strategy: str
     chunk_size: int
     chunk_overlap: int
     unit: str
     k: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy} {self.chunk_size}/{self.chunk_overlap} {self.unit}, k {self.k}"
+
+
+@dataclass(frozen=True)
+class SweepRow(SweepConfig):
+    """One chunking x k scored on all questions (the held-out view is sweep_choice's)."""
+
     n_chunks: int
     hit_at_k: float
     mrr: float
@@ -307,7 +317,7 @@ def run_sweep(documents: Sequence[Document], questions: Sequence[Question], grid
                        memo.embedded, memo.reused, created, dropped, tuple(notes))
 
 
-def apply_config(base_config, choice):
+def apply_config(base_config, choice: SweepConfig):
     """The collection config with the chosen configuration's chunking (embedding model kept)."""
     return replace(base_config, strategy=choice.strategy, chunk_size=choice.chunk_size,
                    chunk_overlap=choice.chunk_overlap, unit=choice.unit)

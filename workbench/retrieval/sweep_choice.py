@@ -16,7 +16,7 @@ import numpy as np
 
 from workbench.evaluation.stats import PairedComparison, paired_difference
 from workbench.retrieval.devsets import held_out
-from workbench.retrieval.sweep import NO_GOLD, ChunkingRun, SweepResult
+from workbench.retrieval.sweep import NO_GOLD, ChunkingRun, SweepConfig, SweepResult
 
 DEFAULT_BUDGET = 4000  # characters of context: about 1,000 tokens, what a small local model's prompt affords
 MIN_QUESTIONS = 20  # fewer and a half is too small to tell anything: choose and report on all questions
@@ -48,14 +48,9 @@ def tied(c: PairedComparison) -> bool:
 
 
 @dataclass(frozen=True)
-class ConfigScore:
+class ConfigScore(SweepConfig):
     """One chunking x k: scores on the tune and held-out questions, and how it stands against the best."""
 
-    strategy: str
-    chunk_size: int
-    chunk_overlap: int
-    unit: str
-    k: int
     n_chunks: int
     context_chars: float  # k x mean chunk length: the context this configuration hands over
     seconds: float
@@ -68,10 +63,6 @@ class ConfigScore:
     low: float  # its TIE_LEVEL paired bootstrap interval
     high: float
     tie: bool  # tied(): inside the noise of the best
-
-    @property
-    def label(self) -> str:
-        return f"{self.strategy} {self.chunk_size}/{self.chunk_overlap} {self.unit}, k {self.k}"
 
     def simplicity(self) -> tuple:
         """The tie rule's order (TIE_RULE): smaller is simpler."""
