@@ -1,6 +1,7 @@
 """Shared fixtures: every test gets its own storage root; real models are loaded once per session."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -53,6 +54,23 @@ def fresh_ui_caches(isolated_storage):
 
 
 @pytest.fixture
+def stop_jobs(settings):
+    """Cancels, after the test, every job it left unfinished (their workers would outlive it).
+
+    Modules whose tests start jobs use it with `pytestmark = pytest.mark.usefixtures("stop_jobs")`."""
+    from workbench import jobs
+
+    yield
+    # Clean-up, not a check: a test that broke a job's files on purpose must not fail here.
+    left = []
+    with contextlib.suppress(Exception):
+        left = [j.job_id for j in jobs.list_jobs(settings) if not j.is_final]
+    for job_id in left:
+        with contextlib.suppress(Exception):
+            jobs.cancel(settings, job_id)
+
+
+@pytest.fixture
 def fake_embedding_model(monkeypatch):
     """Embedding model "fake" is a FakeEmbedder wherever embedders are loaded (workbench.resources).
 
@@ -82,7 +100,17 @@ def real_embedder():
 
 @pytest.fixture(scope="session")
 def real_generator():
+    """The bundled generator on the default engine (llama.cpp on CPU)."""
     from workbench import resources
     from workbench.settings import Settings
 
     return resources.generator(Settings(models_root=SHARED_MODELS))
+
+
+@pytest.fixture(scope="session")
+def torch_generator():
+    """The bundled generator on the transformers engine (training, GPUs, its int4 and PEFT internals)."""
+    from workbench import resources
+    from workbench.settings import Settings
+
+    return resources.generator(Settings(models_root=SHARED_MODELS, engine="transformers"))

@@ -1,7 +1,9 @@
-"""Test doubles: a model-free embedder, an in-memory collection, and a small job handler ("demo" kind)."""
+"""Test doubles (a model-free embedder, an in-memory collection, a small job handler: the "demo" kind) and the
+plain helpers tests share: polling until a condition holds, a job's final status, a tiny training dataset."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -186,3 +188,36 @@ def route_jobs_through_fakes(monkeypatch) -> None:
         return real(settings, kind, {**spec, "_handler": handler}, handler=FAKE_MODELS_HANDLER, **kw)
 
     monkeypatch.setattr(jobs, "submit", submit)
+
+
+def submit_demo(settings: Settings, spec: dict, **kw):
+    """A "demo" job (the `count` handler above) through the real jobs API."""
+    from workbench import jobs
+
+    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
+
+
+def wait_for(pred, timeout: float = 30.0, every: float = 0.1):
+    """`pred()`'s first truthy value, asked every `every` seconds; AssertionError after `timeout` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if value := pred():
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not reached in {timeout:g} s")
+
+
+def final_status(settings: Settings, job_id: str, timeout: float = 30.0):
+    """The job's status once it is final (succeeded, failed or cancelled), through the jobs API."""
+    from workbench import jobs
+
+    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
+
+
+def tiny_dataset(settings: Settings, name: str = "tiny", n: int = 12):
+    """A real saved fine-tuning dataset of `n` arithmetic prompts with JSON answers: a few seconds of training."""
+    from workbench.finetune.datasets import parse_dataset, save_dataset
+
+    rows = [{"prompt": f"What is {i} plus {i}?", "completion": json.dumps({"answer": str(2 * i)})} for i in range(n)]
+    parsed = parse_dataset("tiny.jsonl", "\n".join(map(json.dumps, rows)).encode())
+    return save_dataset(settings, name, parsed.examples, source="test")

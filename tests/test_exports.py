@@ -3,9 +3,7 @@ in llama.cpp (the xllamacpp wheel), the Ollama Modelfile's template; conversions
 from __future__ import annotations
 
 import io
-import json
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED_MODELS
+from tests.fakes import final_status
 from workbench.finetune import export as ex
 from workbench.finetune import gguf_export as gx
 from workbench.finetune.adapters import AdapterRegistry
@@ -136,6 +135,7 @@ def test_base_without_gguf_falls_back_to_the_merged_folder_and_says_so_then_a_fa
     assert snapshot(reg.get("tiny").path) == before and reg.list() == listed
 
 
+@pytest.mark.usefixtures("stop_jobs")
 def test_adapters_page_builds_exports_as_a_job_and_offers_their_downloads(settings, fresh_ui_caches):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -153,27 +153,13 @@ def test_adapters_page_builds_exports_as_a_job_and_offers_their_downloads(settin
     next(b for b in at.button if b.label == "Build exports").click().run()
     job = jobs.list_jobs(settings, "export")[0]
     assert job.name == "export tiny"
-    try:
-        done = _wait(lambda: (j := jobs.get(settings, job.job_id)).is_final and j, 240)
-    finally:
-        jobs.cancel(settings, job.job_id)
+    done = final_status(settings, job.job_id, 240)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(settings.jobs_dir / job.job_id)
     at.run()
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download as zip", "Merged model (Hugging Face folder, zip)", "GGUF LoRA (f16)"]
     assert "has no GGUF" in " ".join(rendered_text(str(e.value)) for e in at.info)
     assert any(b.label == "Rebuild exports" for b in at.button)
-
-
-def _wait(pred, timeout):
-    import time
-
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.5)
-    raise AssertionError("condition not reached in time")
 
 
 def test_a_damaged_adapter_is_refused_with_the_reason_and_the_registry_unchanged(settings):

@@ -6,7 +6,6 @@ one-process curve up to float summation order (measured 4e-6 relative over 3 ste
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -14,37 +13,16 @@ import time
 import psutil
 import pytest
 
+from tests.fakes import final_status, tiny_dataset, wait_for
 from workbench import finetune, jobs
 from workbench.finetune.adapters import AdapterRegistry
-from workbench.finetune.datasets import parse_dataset, save_dataset
 from workbench.finetune.distributed import RANKS_DIR, Ranks, _failure, _root_cause, process_count
 from workbench.finetune.spec import SpecError, TrainSpec
 
 TINY = dict(dataset="tiny", batch_size=4, max_seq_len=64, val_fraction=0.25, max_val_examples=4,
             lr_schedule="constant", learning_rate=5e-3, seed=1, lora_dropout=0.0, val_interval=0)
 
-
-@pytest.fixture(autouse=True)
-def stop_jobs_after(settings):
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
-
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
-def tiny_dataset(settings, n=16):
-    rows = [{"prompt": f"What is {i} plus {i}?", "completion": json.dumps({"answer": str(2 * i)})} for i in range(n)]
-    save_dataset(settings, "tiny", parse_dataset("tiny.jsonl", "\n".join(map(json.dumps, rows)).encode()).examples,
-                 source="test")
+pytestmark = pytest.mark.usefixtures("stop_jobs")
 
 
 def training_processes(worker_pid: int) -> dict[str, psutil.Process]:
@@ -130,10 +108,10 @@ Root Cause (first observed failure):
 def test_two_processes_train_like_one_write_once_and_stop_together_on_cancel(settings):
     from workbench.finetune.train import fit
 
-    tiny_dataset(settings)
+    tiny_dataset(settings, n=16)
     spec = TrainSpec(adapter_name="dp", max_steps=3, processes=2, **TINY)
     job = finetune.launch(settings, spec)
-    done = wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 240)
+    done = final_status(settings, job.job_id, 240)
     job_dir = settings.jobs_dir / job.job_id
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(job_dir)
     assert done.result["processes"] == 2
@@ -159,7 +137,7 @@ def test_two_processes_train_like_one_write_once_and_stop_together_on_cancel(set
     procs = wait_for(lambda: running_with_ranks(settings, long.job_id), 180)
     t0 = time.time()
     jobs.cancel(settings, long.job_id)
-    st = wait_for(lambda: (s := jobs.get(settings, long.job_id)).is_final and s, 60)
+    st = final_status(settings, long.job_id, 60)
     assert st.state == jobs.CANCELLED, st.error
     wait_for(lambda: all_gone(procs.values()), 15)
     print(f"cancel: every training process gone {time.time() - t0:.1f} s after the cancel")
@@ -172,11 +150,11 @@ def test_two_processes_train_like_one_write_once_and_stop_together_on_cancel(set
 
 @pytest.mark.slow
 def test_a_crashed_rank_or_a_killed_worker_fails_the_job_and_leaves_no_process(settings):
-    tiny_dataset(settings)
+    tiny_dataset(settings, n=16)
     job = finetune.launch(settings, TrainSpec(adapter_name="dp-crash", max_steps=500, processes=2, **TINY))
     procs = wait_for(lambda: running_with_ranks(settings, job.job_id), 180)
     os.kill(procs["1"].pid, signal.SIGKILL)
-    st = wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 60)
+    st = final_status(settings, job.job_id, 60)
     assert st.state == jobs.FAILED
     assert "RankFailed: training rank 1 failed" in st.error and "SIGKILL" in st.error, st.error
     wait_for(lambda: all_gone(procs.values()), 15)
@@ -187,4 +165,4 @@ def test_a_crashed_rank_or_a_killed_worker_fails_the_job_and_leaves_no_process(s
     procs = wait_for(lambda: running_with_ranks(settings, job.job_id), 180)
     os.kill(jobs.get(settings, job.job_id).pid, signal.SIGKILL)
     wait_for(lambda: all_gone(procs.values()), 15)
-    assert wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 60).state == jobs.FAILED
+    assert final_status(settings, job.job_id, 60).state == jobs.FAILED

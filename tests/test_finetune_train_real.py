@@ -10,33 +10,12 @@ import zipfile
 import pytest
 
 from tests.conftest import SHARED_MODELS
+from tests.fakes import final_status, tiny_dataset, wait_for
 from workbench import finetune, jobs
 from workbench.finetune.adapters import AdapterError, AdapterRegistry
-from workbench.finetune.datasets import parse_dataset, save_dataset
 from workbench.finetune.spec import SpecError, TrainSpec
 
-
-@pytest.fixture(autouse=True)
-def stop_jobs_after(settings):
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
-
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
-
-
-def tiny_dataset(settings, name="tiny", n=12):
-    rows = [{"prompt": f"What is {i} plus {i}?", "completion": json.dumps({"answer": str(2 * i)})} for i in range(n)]
-    parsed = parse_dataset("tiny.jsonl", "\n".join(map(json.dumps, rows)).encode())
-    return save_dataset(settings, name, parsed.examples, source="test")
+pytestmark = pytest.mark.usefixtures("stop_jobs")
 
 
 def test_launch_refuses_missing_dataset_and_taken_names_before_anything_starts(settings):
@@ -67,14 +46,14 @@ def test_real_jobs_queue_cancel_with_checkpoint_and_register_a_working_adapter(s
     assert jobs.get(settings, short_job.job_id).state == jobs.QUEUED
     t0 = time.time()
     jobs.cancel(settings, long_job.job_id)
-    cancelled = wait_for(lambda: (s := jobs.get(settings, long_job.job_id)).is_final and s, 60)
+    cancelled = final_status(settings, long_job.job_id, 60)
     assert cancelled.state == jobs.CANCELLED, cancelled.error
     stop_s = time.time() - t0
     ckpt = settings.jobs_dir / long_job.job_id / "checkpoint"
     assert (ckpt / "adapter_model.safetensors").is_file() and (ckpt / "adapter_config.json").is_file()
     assert not AdapterRegistry(settings).exists("long")
 
-    done = wait_for(lambda: (s := jobs.get(settings, short_job.job_id)).is_final and s, 240)
+    done = final_status(settings, short_job.job_id, 240)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(settings.jobs_dir / short_job.job_id)
     job_dir = settings.jobs_dir / short_job.job_id
     assert TrainSpec.from_json(jobs.read_spec(job_dir)) == short_spec

@@ -14,26 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fakes import DEMO_HANDLER
+from tests.fakes import final_status, submit_demo, wait_for
 from workbench import jobs
 from workbench.jobs.queue import scan
 from workbench.jobs.store import process_alive, read_status
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def submit_demo(settings, spec, **kw):
-    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
-
-
-def wait_for(pred, timeout=30.0, every=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
+pytestmark = pytest.mark.usefixtures("stop_jobs")
 
 
 def raw(settings, job_id):
@@ -62,15 +49,6 @@ def kill_runner(settings, lane="default") -> int:
     runner.kill()
     runner.wait(5)
     return runner.pid
-
-
-@pytest.fixture(autouse=True)
-def stop_leftovers(settings):
-    yield
-    with contextlib.suppress(Exception):
-        for j in jobs.list_jobs(settings):
-            if not j.is_final:
-                jobs.cancel(settings, j.job_id)
 
 
 def test_killed_runner_is_replaced_by_whoever_looks_and_the_new_one_adopts_the_live_worker(settings):
@@ -124,7 +102,7 @@ def test_cancel_escalates_from_a_listing_when_no_runner_can_take_over(settings, 
     monkeypatch.setattr("workbench.jobs.queue.start_runners", lambda *a: [])
     monkeypatch.setattr("workbench.jobs.queue.ESCALATE_SLACK_S", 0.5)
     jobs.cancel(settings, stubborn.job_id)
-    st = wait_for(lambda: (s := jobs.get(settings, stubborn.job_id)).is_final and s, 15)
+    st = final_status(settings, stubborn.job_id, 15)
     assert st.state == jobs.CANCELLED and not process_alive(st.pid, st.pid_started)
 
 

@@ -9,32 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import DEMO_HANDLER
+from tests.fakes import DEMO_HANDLER, final_status, wait_for
 from workbench import jobs
 from workbench.jobs.launch import LocalLauncher, launcher_for, launcher_named
 from workbench.jobs.store import JobStatus, read_status
 from workbench.settings import Settings
 
 
-def wait_for(pred, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def final(settings, job_id, timeout=30.0):
-    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
-
-
-@pytest.fixture(autouse=True)
-def stop_leftovers(settings):
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
+pytestmark = pytest.mark.usefixtures("stop_jobs")
 
 
 def test_a_short_job_does_not_wait_behind_training_in_another_lane(settings):
@@ -43,7 +25,7 @@ def test_a_short_job_does_not_wait_behind_training_in_another_lane(settings):
     wait_for(lambda: jobs.get(settings, long.job_id).step >= 1)
     short = jobs.submit(settings, "sweep", {"n": 2, "sleep_s": 0.01}, handler=DEMO_HANDLER)
     assert short.lane == "default" and long.lane == "training"
-    assert final(settings, short.job_id).state == jobs.SUCCEEDED
+    assert final_status(settings, short.job_id).state == jobs.SUCCEEDED
     assert jobs.get(settings, long.job_id).state == jobs.RUNNING
     assert jobs.runner_active(settings, "training")
 

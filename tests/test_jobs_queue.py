@@ -8,34 +8,15 @@ import time
 
 import pytest
 
-from tests.fakes import DEMO_HANDLER
+from tests.fakes import final_status, submit_demo, wait_for
 from workbench import jobs
 from workbench.jobs.store import process_alive
-
-
-def submit_demo(settings, spec, **kw):
-    """A "demo" job: the counting handler from tests/fakes.py."""
-    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
-
-
-def wait_for(pred, timeout=30.0, every=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
-
-
-def final(settings, job_id, timeout=30.0):
-    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
 
 
 def test_job_runs_and_leaves_a_full_record(settings):
     st = submit_demo(settings, {"n": 4, "sleep_s": 0.05}, name="counting")
     assert st.state in (jobs.QUEUED, jobs.RUNNING)
-    done = final(settings, st.job_id)
+    done = final_status(settings, st.job_id)
     assert done.state == jobs.SUCCEEDED, done.error
     assert done.result == {"total": 10} and done.step == done.total == 4
     d = jobs.job_dir(settings, st.job_id)
@@ -57,7 +38,7 @@ def test_queue_runs_one_job_at_a_time_in_submission_order(settings):
     # While the first runs, the others wait (queued), in order.
     wait_for(lambda: jobs.get(settings, ids[0]).state != jobs.QUEUED)
     assert [s.job_id for s in jobs.queued(settings)] == [i for i in ids if jobs.get(settings, i).state == jobs.QUEUED]
-    done = [final(settings, i) for i in ids]
+    done = [final_status(settings, i) for i in ids]
     assert all(s.state == jobs.SUCCEEDED for s in done)
     for prev, nxt in zip(done, done[1:]):
         assert prev.finished_at <= nxt.started_at, "jobs overlapped or ran out of order"
@@ -70,7 +51,7 @@ def test_cancel_running_job_stops_within_seconds_and_queued_job_never_runs(setti
     assert jobs.cancel(settings, waiting.job_id).state == jobs.CANCELLED
     t0 = time.time()
     jobs.cancel(settings, running.job_id)
-    st = final(settings, running.job_id, timeout=10)
+    st = final_status(settings, running.job_id, timeout=10)
     assert st.state == jobs.CANCELLED and time.time() - t0 < 5
     assert st.step < 500
     time.sleep(0.5)
@@ -82,7 +63,7 @@ def test_worker_that_ignores_cancel_is_killed_after_its_grace_period_and_counts_
     wait_for(lambda: jobs.get(settings, job.job_id).step >= 1)
     t0 = time.time()
     jobs.cancel(settings, job.job_id)
-    st = final(settings, job.job_id, timeout=10)
+    st = final_status(settings, job.job_id, timeout=10)
     assert st.state == jobs.CANCELLED and time.time() - t0 < 5
     assert not process_alive(st.pid, st.pid_started)
 
@@ -91,12 +72,12 @@ def test_crashing_handler_fails_with_traceback_and_queue_goes_on(settings):
     bad = submit_demo(settings, {"n": 5, "sleep_s": 0.01, "fail_at": 3})
     missing = jobs.submit(settings, "demo", {}, handler="tests.fakes:no_such_function")
     good = submit_demo(settings, {"n": 1, "sleep_s": 0.01})
-    st = final(settings, bad.job_id)
+    st = final_status(settings, bad.job_id)
     assert st.state == jobs.FAILED and st.error == "RuntimeError: asked to fail at step 3"
     assert "Traceback" in jobs.log_tail(jobs.job_dir(settings, bad.job_id))
-    assert final(settings, missing.job_id).state == jobs.FAILED
-    assert "no_such_function" in final(settings, missing.job_id).error
-    assert final(settings, good.job_id).state == jobs.SUCCEEDED
+    assert final_status(settings, missing.job_id).state == jobs.FAILED
+    assert "no_such_function" in final_status(settings, missing.job_id).error
+    assert final_status(settings, good.job_id).state == jobs.SUCCEEDED
 
 
 def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings):
@@ -106,12 +87,12 @@ def test_worker_killed_with_sigkill_is_marked_failed_and_next_job_runs(settings)
     wait_for(lambda: "step 2:" in jobs.log_tail(jobs.job_dir(settings, victim.job_id)))
     st = jobs.get(settings, victim.job_id)
     os.kill(st.pid, signal.SIGKILL)
-    dead = final(settings, victim.job_id)
+    dead = final_status(settings, victim.job_id)
     assert dead.state == jobs.FAILED
     # Whoever notices first (the runner, or the app polling) records the death with the log's end.
     assert ("signal 9" in dead.error or "died" in dead.error)
     assert re.search(r"last log line: \S+ step \d+: total", dead.error), dead.error
-    assert final(settings, after.job_id).state == jobs.SUCCEEDED
+    assert final_status(settings, after.job_id).state == jobs.SUCCEEDED
 
 
 def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
@@ -136,7 +117,7 @@ def test_app_restart_reattaches_running_jobs_and_settles_dead_ones(settings):
     assert settled.state == jobs.FAILED and "died" in settled.error
     assert jobs.get(fresh, job.job_id).state == jobs.FAILED  # stored, not just reported
     # The runner died with it; reconcile started a new one, and the queue moves again.
-    assert final(fresh, waiting.job_id).state == jobs.SUCCEEDED
+    assert final_status(fresh, waiting.job_id).state == jobs.SUCCEEDED
 
 
 def _runner_pid_of(worker_pid: int) -> int:
@@ -155,9 +136,9 @@ def test_disk_full_and_unwritable_output_fail_the_job_with_the_reason(settings):
     os.symlink("/dev/full", jobs.job_dir(settings, full.job_id) / "metrics.jsonl")
     (jobs.job_dir(settings, unwritable.job_id) / "sub").write_text("in the way")
     jobs.cancel(settings, blocker.job_id)
-    st = final(settings, full.job_id)
+    st = final_status(settings, full.job_id)
     assert st.state == jobs.FAILED and "No space left on device" in st.error
-    st2 = final(settings, unwritable.job_id)
+    st2 = final_status(settings, unwritable.job_id)
     assert st2.state == jobs.FAILED and "Not a directory" in st2.error
 
 
@@ -166,6 +147,6 @@ def test_delete_refuses_unfinished_jobs(settings):
     with pytest.raises(jobs.JobError, match="cancel it"):
         jobs.delete(settings, job.job_id)
     jobs.cancel(settings, job.job_id)
-    final(settings, job.job_id)
+    final_status(settings, job.job_id)
     jobs.delete(settings, job.job_id)
     assert jobs.list_jobs(settings) == []

@@ -14,7 +14,7 @@ import pytest
 
 from tests.servers import free_port, stop_process
 from tests.test_evaluation_runs import FakeGenerator
-from tests.test_finetune_train_real import stop_jobs_after, tiny_dataset, wait_for  # noqa: F401 (fixture)
+from tests.fakes import final_status, tiny_dataset
 from workbench import finetune, jobs, tracking
 from workbench.evaluation import runs
 from workbench.evaluation.sample import sample_items
@@ -22,6 +22,7 @@ from workbench.finetune.adapters import AdapterRegistry
 from workbench.finetune.spec import TrainSpec
 from workbench.settings import Settings
 
+pytestmark = pytest.mark.usefixtures("stop_jobs")
 TINY = dict(dataset="tiny", batch_size=4, max_seq_len=64, val_fraction=0.25, max_val_examples=3,
             lr_schedule="constant", learning_rate=5e-3, seed=1, max_steps=2, val_interval=1)
 
@@ -135,7 +136,7 @@ def test_training_jobs_log_spec_steps_adapter_and_a_model_version_each(settings,
     versions = []
     for name in ("tiny-lora", "tiny-lora-2"):  # two fine-tunes on one dataset: versions 1 and 2 of its model
         job = finetune.launch(Settings.from_env(), TrainSpec(adapter_name=name, **TINY))
-        done = wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 300)
+        done = final_status(settings, job.job_id, 300)
         assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(settings.jobs_dir / job.job_id)
         versions.append((job.job_id, done.result["adapter"]))
     c = client(mlflow_server)
@@ -165,7 +166,7 @@ def test_mlflow_down_training_job_succeeds_warns_and_keeps_everything(settings, 
     monkeypatch.setenv("WORKBENCH_MLFLOW_URI", f"http://127.0.0.1:{free_port()}")
     tiny_dataset(settings)
     job = finetune.launch(Settings.from_env(), TrainSpec(adapter_name="offline", **TINY))
-    done = wait_for(lambda: (s := jobs.get(settings, job.job_id)).is_final and s, 300)
+    done = final_status(settings, job.job_id, 300)
     job_dir = settings.jobs_dir / job.job_id
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(job_dir)
     assert "WARNING: MLflow tracking of this training job failed" in jobs.log_tail(job_dir, 400)
