@@ -234,8 +234,7 @@ def history_section(settings: Settings, entries: list[run_index.RunEntry]) -> No
                      "answers": f"{runs.answers_so_far(e, js)}/{e.expected}",
                      "error": (js.error if js is not None else "") or ""})
     if rows:
-        tables.show(rows, column_config={"state": st.column_config.TextColumn(pinned=True),
-                                         "error": st.column_config.TextColumn(width="large")},
+        tables.show(rows, column_config={"error": st.column_config.TextColumn(width="large")},
                     column_order=["state", "run", "answers", "label", "set", "setups", "error"])
         st.page_link("pages/evaluate_report.py", label="Open the report", icon=":material/analytics:")
     stopped = [e.run_id for e, r in zip(entries, rows) if r["state"] in run_index.CUT_SHORT]

@@ -160,7 +160,6 @@ def history(settings: Settings, kind: str = "finetune") -> list[jobs.JobStatus]:
     @st.fragment(run_every=POLL_S if any(not j.is_final for j in all_jobs) else None)
     def table():
         tables.show(_history_rows(jobs.list_jobs(settings, kind)), width="stretch", column_config={
-            "state": st.column_config.TextColumn(pinned=True),
             "final loss": st.column_config.NumberColumn(format="%.3f"),
             "val loss": st.column_config.NumberColumn(format="%.3f")})
 

@@ -121,7 +121,7 @@ def results_section(col) -> None:
     b, where = f"{rep.budget:,}", "held out" if rep.split else "all"
     share = st.column_config.NumberColumn(format="percent")
     tables.show(_table(rep), width="stretch", column_config={
-        "": st.column_config.TextColumn(pinned=True, width="small"),
+        "": st.column_config.TextColumn(width="small"),
         f"within {b} chars ({where})": share, f"retrieved@k ({where})": share, f"within {b} chars (tune)": share,
         f"MRR@k ({where})": st.column_config.NumberColumn(format="%.2f"),
         "seconds": st.column_config.NumberColumn(format="%.1f s")})
