@@ -197,7 +197,9 @@ def submit_demo(settings: Settings, spec: dict, **kw):
     return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
 
 
-def wait_for(pred, timeout: float = 30.0, every: float = 0.1):
+# A minute by default: a worker's start (imports, model loads) can take tens of seconds on a loaded 2-core box,
+# and a generous limit only delays a failure, never a passing test.
+def wait_for(pred, timeout: float = 60.0, every: float = 0.1):
     """`pred()`'s first truthy value, asked every `every` seconds; AssertionError after `timeout` seconds."""
     end = time.time() + timeout
     while time.time() < end:
@@ -207,7 +209,7 @@ def wait_for(pred, timeout: float = 30.0, every: float = 0.1):
     raise AssertionError(f"condition not reached in {timeout:g} s")
 
 
-def final_status(settings: Settings, job_id: str, timeout: float = 30.0):
+def final_status(settings: Settings, job_id: str, timeout: float = 60.0):
     """The job's status once it is final (succeeded, failed or cancelled), through the jobs API."""
     from workbench import jobs
 

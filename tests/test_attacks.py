@@ -324,7 +324,7 @@ def _timed_report(fresh_ui_caches):
 
 
 def test_format_checks_run_in_the_worker_and_the_report_only_reads_them(settings, fresh_ui_caches, monkeypatch):
-    from tests.test_attacks_runs import wait_for
+    from tests.fakes import wait_for
     from workbench.evaluation import run_index, runs
     from workbench.questions import formats
 

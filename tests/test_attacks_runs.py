@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections import Counter
 
 import pytest
 
+from tests.fakes import wait_for
 from tests.pages import app_page
 from tests.test_evaluation_runs import FakeGenerator
 from workbench import jobs
@@ -47,15 +47,6 @@ def failing_job(ctx) -> dict:
     return runs.execute(ctx.settings, ctx.spec["run_id"], _FailsAfter(ctx, 2), generator=FakeGenerator())
 
 
-def wait_for(pred, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
 def job_state(settings, run_id) -> str:
     return run_index.state(settings, run_index.get(settings, run_id))[0]
 
@@ -68,12 +59,7 @@ def exactly_once(settings, run_id) -> None:
     assert rec.summary and not rec.summary["cancelled"] and rec.summary["answers"] == len(counts)
 
 
-@pytest.fixture(autouse=True)
-def stop_jobs_after(settings, fresh_ui_caches):
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
+pytestmark = pytest.mark.usefixtures("fresh_ui_caches", "stop_jobs")
 
 
 def start_slow_then(settings, n_items: int, n_answers: int, stop) -> str:

@@ -19,16 +19,12 @@ def page(name: str) -> AppTest:
 
 
 @pytest.fixture(autouse=True)
-def stop_jobs_after(settings):
+def fresh_pages(stop_jobs):
     import streamlit as st
 
     # get_settings() is cached per process: without this, a page would keep the previous test's storage.
     st.cache_resource.clear()
     st.cache_data.clear()
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
 
 
 def texts(at: AppTest, kind: str) -> str:

@@ -1,34 +1,17 @@
 """The System > Jobs page through AppTest: every job of every kind, why it waits, cancel and delete."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.fakes import DEMO_HANDLER
+from tests.fakes import DEMO_HANDLER, wait_for
 from tests.pages import declared_pages, rendered_text
 from workbench import jobs
 
 PAGE = Path(__file__).parents[1] / "pages" / "system_jobs.py"
-
-
-@pytest.fixture(autouse=True)
-def fresh(settings, fresh_ui_caches):
-    yield
-    for j in jobs.list_jobs(settings):
-        if not j.is_final:
-            jobs.cancel(settings, j.job_id)
-
-
-def wait_for(pred, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+pytestmark = pytest.mark.usefixtures("fresh_ui_caches", "stop_jobs")
 
 
 def shown(at: AppTest) -> str:

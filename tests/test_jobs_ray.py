@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.fakes import DEMO_HANDLER
+from tests.fakes import final_status, submit_demo, wait_for
 from tests.servers import free_port
 from workbench import jobs
 from workbench.jobs.store import update_status
@@ -100,19 +100,6 @@ def on_ray(head, monkeypatch, isolated_storage):
         wait_for(lambda: not jobs.runner_active(settings), 30)
 
 
-def wait_for(pred, timeout=60.0, every=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
-
-
-def final(settings, job_id, timeout=60.0):
-    return wait_for(lambda: (s := jobs.get(settings, job_id)).is_final and s, timeout)
-
-
 def ray_state(settings, st, becomes: str) -> str:
     """Ray's state of the job once it is `becomes` (the worker records its outcome just before it exits)."""
     client = ray_launch.job_client(settings.ray_address)
@@ -121,17 +108,13 @@ def ray_state(settings, st, becomes: str) -> str:
     return client.get_job_status(st.external_id).value
 
 
-def submit_demo(settings, spec, **kw):
-    return jobs.submit(settings, "demo", spec, handler=DEMO_HANDLER, **kw)
-
-
 @pytest.mark.slow
 def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
     spec = {"n": 4, "sleep_s": 0.05}
     on_ray_st = submit_demo(on_ray, spec, name="counting")
     local_st = submit_demo(replace(on_ray, ray_address=None), spec, name="counting", lane="other")
     assert (on_ray_st.launcher, local_st.launcher) == ("ray", "local")
-    done, local = final(on_ray, on_ray_st.job_id), final(on_ray, local_st.job_id)
+    done, local = final_status(on_ray, on_ray_st.job_id), final_status(on_ray, local_st.job_id)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(jobs.job_dir(on_ray, done.job_id))
     assert {k: getattr(done, k) for k in SHOWN} == {**{k: getattr(local, k) for k in SHOWN}, "lane": done.lane}
     assert done.external_id == ray_launch.submission_id(done)
@@ -146,7 +129,7 @@ def test_a_ray_job_leaves_the_same_record_as_a_local_one(on_ray):
 
 @pytest.mark.slow
 def test_a_training_job_on_ray_registers_its_adapter(on_ray):
-    from tests.test_finetune_train_real import tiny_dataset
+    from tests.fakes import tiny_dataset
     from workbench import finetune
     from workbench.finetune.adapters import AdapterRegistry
     from workbench.finetune.spec import TrainSpec
@@ -155,7 +138,7 @@ def test_a_training_job_on_ray_registers_its_adapter(on_ray):
     spec = TrainSpec(dataset="tiny", adapter_name="ray-lora", max_steps=2, val_interval=1, batch_size=4,
                      max_seq_len=64, val_fraction=0.25, max_val_examples=3, lr_schedule="constant", seed=1)
     job = finetune.launch(on_ray, spec)
-    done = final(on_ray, job.job_id, 300)
+    done = final_status(on_ray, job.job_id, 300)
     d = jobs.job_dir(on_ray, job.job_id)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(d)
     assert done.launcher == "ray" and done.lane == job.lane and done.step == done.total == 2
@@ -170,7 +153,7 @@ def test_an_evaluation_job_on_ray_answers_through_the_real_model(on_ray):
 
     run_id = runs.submit_run(on_ray, runs.RunSpec(set_name="t", setups=("base",)), sample_items()[:2])
     rec = runs.load_run(on_ray, run_id)
-    done = final(on_ray, rec.job_id, 240)
+    done = final_status(on_ray, rec.job_id, 240)
     assert done.state == jobs.SUCCEEDED, done.error + jobs.log_tail(jobs.job_dir(on_ray, rec.job_id))
     assert done.launcher == "ray" and runs.run_status(on_ray, rec).state == jobs.SUCCEEDED
     again = runs.load_run(on_ray, run_id)
@@ -194,7 +177,7 @@ def test_a_chunk_sweep_on_ray_stores_its_result_and_drops_its_scratch(on_ray, mo
     assert col.ingest([(p.name, p.read_bytes()) for p in kb_files()]).ok
     grid = SweepGrid(sizes=(300, 400), overlaps=(0,), ks=(2, 4))
     job = submit_sweep(on_ray, col, sample_question_set(), grid, RetrievalSettings(mode="bm25"))
-    done = final(on_ray, job.job_id, 120)
+    done = final_status(on_ray, job.job_id, 120)
     d = jobs.job_dir(on_ray, job.job_id)
     assert done.state == jobs.SUCCEEDED and done.launcher == "ray", done.error + jobs.log_tail(d)
     res = read_result(d, SweepResult.from_json)
@@ -211,7 +194,7 @@ def test_cancel_stops_the_ray_job_and_a_stubborn_worker_is_killed_after_its_grac
     t0 = time.time()
     jobs.cancel(on_ray, polite.job_id)
     jobs.cancel(on_ray, stubborn.job_id)
-    st, st2 = final(on_ray, polite.job_id, 20), final(on_ray, stubborn.job_id, 20)
+    st, st2 = final_status(on_ray, polite.job_id, 20), final_status(on_ray, stubborn.job_id, 20)
     assert (st.state, st2.state) == (jobs.CANCELLED, jobs.CANCELLED), (st.error, st2.error)
     assert time.time() - t0 < 15 and st.step < 500 and st2.step < 500
     assert (ray_state(on_ray, st, "STOPPED"), ray_state(on_ray, st2, "STOPPED")) == ("STOPPED", "STOPPED")
@@ -223,7 +206,7 @@ def test_a_killed_ray_worker_fails_with_its_log_tail(on_ray):
     victim = submit_demo(on_ray, {"n": 500, "sleep_s": 0.1})
     st = wait_for(lambda: (s := jobs.get(on_ray, victim.job_id)).step >= 2 and s)
     os.kill(st.pid, signal.SIGKILL)  # one node, so the worker's pid is on this machine
-    dead = final(on_ray, victim.job_id, 30)
+    dead = final_status(on_ray, victim.job_id, 30)
     assert dead.state == jobs.FAILED
     assert "signal 9" in dead.error and "last log line" in dead.error and "step " in dead.error, dead.error
     assert ray_state(on_ray, dead, "FAILED") == "FAILED"
@@ -242,7 +225,7 @@ def test_a_killed_runner_is_replaced_and_the_new_one_adopts_the_running_ray_job(
     update_status(jobs.job_dir(on_ray, job.job_id), external_id=None)
     # The Ray job runs on; the next look at the jobs starts a runner that watches it to its end.
     assert jobs.get(on_ray, job.job_id).state == jobs.RUNNING
-    done = final(on_ray, job.job_id)
+    done = final_status(on_ray, job.job_id)
     assert done.state == jobs.SUCCEEDED and done.step == 30
     assert ray_state(on_ray, st, "SUCCEEDED") == "SUCCEEDED"
     assert "adopting its worker (launcher ray" in (on_ray.jobs_dir / "runner.log").read_text()
@@ -292,6 +275,6 @@ def test_the_ray_head_killed_mid_job_fails_the_job_with_the_reason(monkeypatch, 
         monkeypatch.setattr(ray_launch, "UNREACHABLE_GRACE_S", 3.0)
         kill_session(session)
         assert jobs.get(settings, job.job_id).state == jobs.RUNNING  # unknown is not dead yet
-        dead = final(settings, job.job_id, 60)
+        dead = final_status(settings, job.job_id, 60)
     assert dead.state == jobs.FAILED and "Ray head unreachable" in dead.error, dead.error
     wait_for(lambda: not psutil.pid_exists(st.pid) or psutil.Process(st.pid).status() == psutil.STATUS_ZOMBIE, 15)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.fakes import FAKE_MODEL, route_jobs_through_fakes
+from tests.fakes import FAKE_MODEL, route_jobs_through_fakes, wait_for
 from workbench import jobs
 from workbench.jobs.results import RESULT, ResultError, read_result
 from workbench.knowledge import CollectionConfig, KnowledgeBase
@@ -43,14 +43,6 @@ def wait_final(settings, job_id: str, timeout: float = 90.0) -> jobs.JobStatus:
         assert time.time() < end, f"job {job_id} still {st.state}: {jobs.log_tail(jobs.job_dir(settings, job_id), 20)}"
         time.sleep(0.1)
     return st
-
-
-def wait_for(pred, timeout: float = 60.0):
-    end = time.time() + timeout
-    while not (got := pred()):
-        assert time.time() < end, "timed out"
-        time.sleep(0.05)
-    return got
 
 
 def result_of(settings, st, from_json):
