@@ -74,6 +74,45 @@ def train_adapter(settings: Settings) -> str:
     return name
 
 
+def scratch_settings(prefix: str) -> tuple[Settings, Path]:
+    """Settings on a fresh scratch storage (the converted bundled model shared read only), and its folder."""
+    shared_models = Settings.from_env().models_dir
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    return Settings(storage=scratch.resolve(), models_root=shared_models).ensure_dirs(), scratch
+
+
+def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_new_tokens: int,
+                   limit: int = 0, label: str = "bench") -> tuple[object, float]:
+    """The sample evaluation (loaded once into `settings`' storage) answered by `generator`: (RunScore, seconds).
+
+    For comparing engines and batching on the same questions: same spec, same retrieval, only the generator
+    (and its `parallel` width) differ."""
+    from workbench.sample.workspace import load_sample_workspace
+
+    if not (settings.storage / ".sample-loaded").is_file():
+        for _ in load_sample_workspace(settings):
+            pass
+        (settings.storage / ".sample-loaded").write_text("1")
+    items = load_set(settings, SAMPLE_SET)
+    ids = tuple(i.id for i in items)[:limit or None]
+    spec = runs.RunSpec(set_name=SAMPLE_SET, setups=chosen, collection=COLLECTION, max_new_tokens=max_new_tokens,
+                        question_ids=ids, recipe=load_recipe(settings, SAMPLE_RECIPE).to_json(), label=label)
+    run_id = runs.create_run(settings, spec, items)
+    t0 = time.perf_counter()
+    runs.execute(settings, run_id, runs.PlainContext(), generator=generator)
+    return score_run(runs.load_run(settings, run_id)), time.perf_counter() - t0
+
+
+def pooled_rate(rs, key: str) -> tuple[int, int]:
+    """(k, n) of a rate metric over every setup of a scored run."""
+    k = n = 0
+    for s in rs.summaries.values():
+        r = getattr(s, key, None)
+        if r is not None and getattr(r, "n", 0):
+            k, n = k + r.k, n + r.n
+    return k, n
+
+
 def rate_cell(summary, key: str) -> str:
     r = getattr(summary, key, None)
     if r is None or not getattr(r, "n", 0):

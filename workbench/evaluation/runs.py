@@ -15,6 +15,7 @@ Lists of runs read `evals/index.json` (workbench.evaluation.run_index), kept up 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -263,10 +264,12 @@ def retrieve_all(settings: Settings, spec: RunSpec, items: list[Question], ctx: 
 
 def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunContext,
                keep: Callable[[dict], None], start: int = 0, total: int | None = None, label: str = ANSWERED) -> int:
-    """Answer each (item, setup) in `todo` in order, handing each record to `keep`; returns how many.
+    """Answer each (item, setup) in `todo`, handing each record to `keep`; returns how many.
 
-    A cancel stops waiting within one token; the cut answer is not recorded (a resumed run redoes it),
-    and its generation finishes in its daemon thread or dies with the worker.
+    Where the engine answers several requests at once (`generator.parallel` > 1: llama.cpp's slots, batched
+    in one forward pass per step) that many answers are written side by side, each with the same settings;
+    records then reach `keep` in the order they finish. A cancel stops waiting within one token; cut answers
+    are not recorded (a resumed run redoes them), and their generation ends at the next token.
     """
     from workbench.models.generator import GenerationConfig
 
@@ -275,21 +278,52 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
     system_prompt = DEFAULT_SYSTEM_PROMPT if spec.system_prompt is None else (spec.system_prompt or None)
     recipe = Recipe.from_json(spec.recipe) if spec.recipe else None
     total = total or len(todo)
+    pending = list(reversed(todo))  # popped from the end: question order
+    lock = threading.Lock()  # guards pending, n and keep (the caller's records and progress)
     n = 0
-    for item, setup in todo:
-        if ctx.cancelled():
-            break
-        stored = retrieved.get(item.id, []) if setups.setup(setup).retrieves else []
-        stream = stream_answer(setup, item.question, generator=generator,
-                               passages=[passage_from_json(p) for p in stored], adapter_path=spec.adapter_path,
-                               cfg=cfg, system_prompt=system_prompt, recipe=recipe,
-                               recipe_with_adapter=spec.recipe_with_adapter)
-        done = drain(stream, ctx.cancelled)
-        if done is None:
-            break
-        keep(answer_record(item.id, *done))
-        n += 1
-        ctx.progress(start + n, total, f"{label} {start + n}/{total} ({setup}, {item.id})")
+    stop = threading.Event()
+
+    def work() -> None:
+        nonlocal n
+        while not stop.is_set():
+            with lock:
+                if not pending or ctx.cancelled():
+                    return
+                item, setup = pending.pop()
+            stored = retrieved.get(item.id, []) if setups.setup(setup).retrieves else []
+            stream = stream_answer(setup, item.question, generator=generator,
+                                   passages=[passage_from_json(p) for p in stored], adapter_path=spec.adapter_path,
+                                   cfg=cfg, system_prompt=system_prompt, recipe=recipe,
+                                   recipe_with_adapter=spec.recipe_with_adapter)
+            done = drain(stream, lambda: stop.is_set() or ctx.cancelled())
+            if done is None:
+                stop.set()
+                return
+            with lock:
+                keep(answer_record(item.id, *done))
+                n += 1
+                ctx.progress(start + n, total, f"{label} {start + n}/{total} ({setup}, {item.id})")
+
+    width = max(1, min(int(getattr(generator, "parallel", 1) or 1), len(todo)))
+    if width == 1:
+        work()
+        return n
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as e:  # raised below, in the caller's thread, as the one-at-a-time path does
+            errors.append(e)
+            stop.set()
+
+    workers = [threading.Thread(target=guarded, daemon=True, name=f"answer {i}") for i in range(width)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
     return n
 
 

@@ -92,6 +92,7 @@ class LlamaCppGenerator(ChatModel):
         self.dtype = f"{self.gguf.stem.rsplit('-', 1)[-1]} (llama.cpp)"
         self.weights_note = f"llama.cpp, {self.gguf.name}"
         self.lora_dir, self.threads, self.slots = Path(lora_dir), max(1, threads), slots
+        self.parallel = slots  # answers an evaluation run writes at once (evaluation.runs.answer_all)
         self._fallback_factory, self._fallback = fallback, None
         self.lock = threading.RLock()  # guards the server and the adapter list, never held while generating
         self._loras: list[Path] = []  # GGUF LoRA files, index = llama.cpp adapter id
