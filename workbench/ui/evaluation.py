@@ -291,7 +291,13 @@ def freshness_section(settings: Settings, entries: list[run_index.RunEntry]) -> 
     before = c2.selectbox("Before run", candidates)
     if st.button("Re-run the affected questions", disabled=not is_applied, type="primary",
                  help=None if is_applied else "Change the fact first"):
-        rec = runs.load_run(settings, before)
-        submit(settings, lambda: freshness.after_spec(rec.spec, change, before), list(rec.items),
-               "Freshness re-run {run_id} queued; its report shows the before/after table.")
+        try:
+            run_id = freshness.submit_after(settings, before, change)
+        except (runs.RunError, jobs.JobError) as e:
+            st.error(safe.text(e))
+        else:
+            st.session_state[state.EVAL_RUN] = run_id
+            flash(f"Freshness re-run {run_id} queued: RAG and hybrid answer again; with greedy decoding the setups "
+                  "that do not read the index keep the before run's answers. Its report shows the before/after table.")
+            st.rerun()
 

@@ -262,8 +262,8 @@ def freshness_table(settings: Settings, rs: RunScores) -> None:
              f"Before = run {before.run_id}, after = this run (re-indexed).")
     # The verdict first (does the answer follow the new fact?), the full answers last.
     tables.show([{**r, "setup": setups.short_label(r["setup"])} for r in rows],
-                column_order=["question", "setup", "follows the new fact", "before says", "after says", "before",
-                              "after"],
+                column_order=["question", "setup", "follows the new fact", "before says", "after says",
+                              "after answered", "before", "after"],
                 column_config={"question": st.column_config.TextColumn(pinned=True),
                                "follows the new fact": st.column_config.CheckboxColumn(),
                                "before": st.column_config.TextColumn(width="large"),
