@@ -83,16 +83,24 @@ def scratch_settings(prefix: str) -> tuple[Settings, Path]:
 
 def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_new_tokens: int,
                    limit: int = 0, label: str = "bench") -> tuple[object, float]:
-    """The sample evaluation (loaded once into `settings`' storage) answered by `generator`: (RunScore, seconds).
+    """The sample evaluation answered by `generator`: (RunScore, seconds spent answering, retrieval excluded).
 
     For comparing engines and batching on the same questions: same spec, same retrieval, only the generator
-    (and its `parallel` width) differ."""
+    (and its `parallel` width) differ. The sample workspace is loaded into `settings`' storage once, the
+    knowledge base only when a setup retrieves."""
+    import json
+
+    from workbench.answering import setups as setup_defs
+    from workbench.evaluation import sample as sample_set
     from workbench.sample.workspace import load_sample_workspace
 
-    if not (settings.storage / ".sample-loaded").is_file():
+    marker = settings.storage / ".sample-loaded"
+    if any(s in setup_defs.retrieving() for s in chosen) and not marker.is_file():
         for _ in load_sample_workspace(settings):
             pass
-        (settings.storage / ".sample-loaded").write_text("1")
+        marker.write_text("1")
+    elif not marker.is_file():
+        sample_set.load(settings)  # the question set alone
     items = load_set(settings, SAMPLE_SET)
     ids = tuple(i.id for i in items)[:limit or None]
     spec = runs.RunSpec(set_name=SAMPLE_SET, setups=chosen, collection=COLLECTION, max_new_tokens=max_new_tokens,
@@ -100,7 +108,11 @@ def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_n
     run_id = runs.create_run(settings, spec, items)
     t0 = time.perf_counter()
     runs.execute(settings, run_id, runs.PlainContext(), generator=generator)
-    return score_run(runs.load_run(settings, run_id)), time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    retrieved = runs.run_dir(settings, run_id) / "retrieved.jsonl"
+    if retrieved.is_file():
+        wall -= sum(json.loads(line).get("retrieval_s", 0.0) for line in retrieved.read_text().splitlines() if line)
+    return score_run(runs.load_run(settings, run_id)), wall
 
 
 def pooled_rate(rs, key: str) -> tuple[int, int]:

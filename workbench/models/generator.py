@@ -1,4 +1,9 @@
-"""The local generator: a causal LM (shared per process through workbench.resources), chat-templated, streaming.
+"""Local generation: `ChatModel` (what every engine shares), the transformers engine, and the engine choice.
+
+`ChatModel` holds the tokenizer and chat template, fits prompts into the context window and checks adapters;
+`LocalGenerator` (below) generates with transformers; `workbench/models/llama_engine.py` with llama.cpp, which
+`engine_for` picks on CPU for the bundled model (WORKBENCH_ENGINE). Either is shared per process through
+workbench.resources. What follows describes the transformers engine.
 
 LoRA adapters attach to the one shared base model (transformers' PEFT integration:
 `load_adapter` once per adapter folder, then `set_adapter` / `disable_adapters` per generation), all
