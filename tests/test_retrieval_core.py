@@ -207,3 +207,13 @@ def test_embedding_map_at_20k_chunks_is_sampled_and_fast():
     assert names[-2:] == ["retrieved", "query"] and len(names) == 7 + 2
     assert sum(len(tr.x) for tr in fig.data[:7]) == 3000
     assert list(fig.data[-2].text) == ["1", "2"]  # retrieved chunks carry their rank
+
+
+def test_fused_score_of_a_lone_candidate_is_full_not_zero():
+    """One candidate (a one-chunk collection): min-max has no span; it must not read as 0 or fail a threshold."""
+    from workbench.retrieval.search import fuse
+    from workbench.types import Chunk, ScoredChunk
+
+    c = Chunk("c1", "d", "notes.md", "x <- c(1, 2)", 0, 12, 0)
+    got = fuse([ScoredChunk(c, 0.42, "dense", 1)], [ScoredChunk(c, 3.1, "bm25", 1)], k=5, weight=0.4)
+    assert len(got) == 1 and got[0].score == 1.0

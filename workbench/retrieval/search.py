@@ -54,8 +54,10 @@ def bm25(corpus: Corpus, query: str, k: int, doc_ids=(), scores: np.ndarray | No
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
+    """Scores scaled to 0-1 over the candidates. Equal scores (one candidate, or ties) are all as good as the
+    best: 1 where positive (0 would read as irrelevant, and a fused threshold would drop them all)."""
     span = float(x.max() - x.min()) if x.size else 0.0
-    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+    return (x - x.min()) / span if span > 0 else (x > 0).astype(np.float64)
 
 
 def fuse(dense_hits: list[ScoredChunk], sparse_hits: list[ScoredChunk], k: int, weight: float,
