@@ -6,6 +6,8 @@
     --device cpu      a dry run of the same steps on the CPU (tests use it so the script cannot rot);
                       its verdict is always "short": a CPU run never passes as a GPU check
     --batch-size N    override the preset's batch (the dry run uses a small one); --storage DIR keeps storage
+    --skip-distributed  leave out the torchrun leg (for the test suite's dry run: tests/test_finetune_distributed.py
+                      covers that path); a GPU run that skips it never reports ok
 
 In scratch storage (the user's ./storage is never touched; the converted bundled model is shared read
 only): load the sample workspace; train the "GPU standard" LoRA preset on the sample behaviour dataset in
@@ -196,15 +198,20 @@ def check(args, settings) -> bool:
     adapter_path, clock, spec, train_device = train(settings, args, settings.storage / "gpu-check-train")
     trained = adapter_is_trained(adapter_path)
     nproc = torch.cuda.device_count() if on_gpu else 1
-    ddp_s = train_data_parallel(settings, spec, settings.storage / "gpu-check-ddp", nproc)
+    if args.skip_distributed:
+        ddp_s = None
+        say("data-parallel: skipped (--skip-distributed)")
+    else:
+        ddp_s = train_data_parallel(settings, spec, settings.storage / "gpu-check-ddp", nproc)
     decode, changed, gen_device = generate(settings, adapter_path, args.max_new_tokens)
     good, expected, eval_s = evaluate(settings, adapter_path, args.questions, args.max_new_tokens)
     wall = time.perf_counter() - t_start
     step_s = clock.step_s()
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if on_gpu else "n/a"
+    ddp = "skipped" if ddp_s is None else f"{ddp_s:.0f}"
     print(f"figures: train_step_s={step_s:.3f} (median of {len(clock.times) - 1}) decode_tokens_per_s={decode:.1f} "
           f"adapter_changed_answers={changed}/{len(PROMPTS)} eval_answers={good}/{expected} eval_s={eval_s:.0f} "
-          f"ddp_s={ddp_s:.0f} peak_gpu_memory={peak} wall_s={wall:.0f}", flush=True)
+          f"ddp_s={ddp} peak_gpu_memory={peak} wall_s={wall:.0f}", flush=True)
     problems = [f"sample workspace: {m}" for m in failed]
     if not on_gpu:
         problems.append("CPU dry run (not a GPU check)")
@@ -213,6 +220,8 @@ def check(args, settings) -> bool:
             problems.append(f"the generator ran on {gen_device}, not on the GPU")
         if not train_device.startswith("GPU"):
             problems.append(f"training ran on {train_device}, not on the GPU")
+    if ddp_s is None and on_gpu:
+        problems.append("the data-parallel leg was skipped (--skip-distributed)")
     if not trained:
         problems.append("the adapter's LoRA B matrices are all zero (training changed nothing)")
     if decode < MIN_DECODE_TOKENS_PER_S:
@@ -240,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=0)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--storage")
+    ap.add_argument("--skip-distributed", action="store_true",
+                    help="leave out the torchrun (data-parallel) leg; the test suite's CPU dry run uses it because "
+                         "tests/test_finetune_distributed.py covers that path; a GPU run that skips it never "
+                         "reports ok")
     args = ap.parse_args(argv)
     if args.device == "cuda" and (problem := cuda_problem()):
         print(problem, file=sys.stderr, flush=True)
