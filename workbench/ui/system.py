@@ -89,7 +89,7 @@ def load_buttons() -> None:
     if c2.button("Load the generator", icon=":material/memory:"):
         try:
             gen = get_generator()
-            st.success(f"{gen.name} on {gen.device} ({str(gen.dtype).removeprefix('torch.')}), "
+            st.success(f"{gen.name} on {gen.device}, {gen.engine} engine ({gen.weights_note}), "
                        f"context window {gen.context_window} tokens.")
         except ModelError as e:
             show_model_error(e)
