@@ -15,7 +15,8 @@ from tests.servers import streamlit_app
 from tests.test_browser import SHOTS, browser, wait_until_idle  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-# Two of the sample's demo questions (workbench/sample/data/arena_questions.json): RAG gets both facts.
+# Two questions answered from different documents (company page, support policy); the measured demo questions
+# are in workbench/sample/data/arena_questions.json.
 CEO = "Who is the CEO of Lumenkeel Systems?"
 UPTIME = "What monthly uptime does Lumenkeel commit to for Keelhouse?"
 # Seconds from pressing Enter to the first column's finished answer once the models are warm (base model, 96

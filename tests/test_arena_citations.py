@@ -73,3 +73,17 @@ def test_a_stopped_answer_keeps_its_text_and_frees_the_model():
 def test_suggested_questions_are_shipped_with_their_facts():
     qs = suggested_questions()
     assert len(qs) >= 2 and all(q.question.endswith("?") and q.reference and q.why for q in qs)
+
+
+def test_suggested_questions_are_the_measured_ones():
+    """Each suggestion is a sample evaluation question whose recorded measurement shows the difference."""
+    import json
+
+    from workbench.sample import DATA, arena_questions_path
+
+    data = json.loads(arena_questions_path().read_text())
+    evals = {r["id"]: r for r in map(json.loads, (DATA / "eval.jsonl").read_text().splitlines())}
+    measured = {m["id"]: m["setups"] for m in data["measurement"]}
+    for q in data["questions"]:
+        assert evals[q["id"]]["question"] == q["question"] and evals[q["id"]]["reference"] == q["reference"]
+        assert measured[q["id"]]["rag"]["fact"] and not measured[q["id"]]["base"]["fact"], q["id"]
