@@ -292,12 +292,18 @@ def test_gguf_files_and_gguf_lora_keep_the_json_behaviour_in_llama_cpp(trained):
 
     settings, info = trained
     assert {"f16", "q8_0", "q4_k_m", "lora", "modelfile"} <= set(info.files) and not info.notes
-    kinds = {t.tensor_type.name for t in gguf.GGUFReader(str(info.path("q4_k_m"))).tensors}
-    assert {"Q4_K", "Q6_K", "Q5_0", "Q8_0"} <= kinds  # the llama-quantize mixture, with its fallbacks
+    # q4_k_m: the llama-quantize mixture for the attention weights the adapter changed, the base GGUF's own
+    # bytes for the MLP and the embeddings it left alone.
+    own = {t.name: t for t in gguf.GGUFReader(str(bundled_gguf())).tensors}
+    for t in gguf.GGUFReader(str(info.path("q4_k_m"))).tensors:
+        if ".attn_" in t.name and t.name.endswith("weight") and "norm" not in t.name:
+            assert t.tensor_type.name == gx.tensor_type(t.name, int(t.shape[0]), 30, "q4_k_m", True), t.name
+        elif len(t.shape) == 2:
+            assert own[t.name].tensor_type == t.tensor_type and np.array_equal(own[t.name].data, t.data), t.name
     reader = gguf.GGUFReader(str(info.path("f16")))
     assert reader.fields["tokenizer.chat_template"].contents() == (BASE / "chat_template.jinja").read_text()
     assert reader.fields["general.file_type"].contents() == 1
-    assert "FROM ./house-json-q8_0.gguf" in info.path("modelfile").read_text()
+    assert "FROM ./house-json-q4_k_m.gguf" in info.path("modelfile").read_text()
 
     items, texts = prompts()
     base = AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.float32)
@@ -310,11 +316,7 @@ def test_gguf_files_and_gguf_lora_keep_the_json_behaviour_in_llama_cpp(trained):
     print(f"JSON adherence on {len(items)} sample questions: PEFT {reference:.1f}; "
           + "; ".join(f"{k} {v:.1f}" for k, v in scores.items()))
     assert reference >= 80 and scores.pop("base Q4_1 alone") < reference - 30  # the adapter is what is measured
-    # Measured (2-core dev machine): PEFT 92.5, f16 94.3, q8_0 94.3, base + GGUF LoRA 92.5, q4_k_m 67.9.
-    # q4_k_m re-quantizes the merged weights to about 5 bits (most rows are 576 wide: Q5_0 instead of Q4_K),
-    # and on this 135M model that noise drowns part of the small LoRA delta: it keeps most of the behaviour,
-    # not all, so it is held to a looser bound and the Modelfile uses q8_0.
-    q4 = scores.pop("q4_k_m")
-    assert q4 >= reference - 35, q4
+    # Measured (2-core dev machine): PEFT 92.5, f16 94.3, q8_0 94.3, base + GGUF LoRA 92.5, q4_k_m 92.5;
+    # q4_k_m re-quantized whole (the base's 4-bit weights too) drowned the LoRA delta: 67.9.
     for name, score in scores.items():
         assert abs(score - reference) <= 5, (name, score, reference)

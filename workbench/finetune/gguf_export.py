@@ -8,6 +8,12 @@ of the `gguf` module over the pinned one), so the little it does for a llama mod
 q/k rows are put back in llama.cpp's rotary order and names are mapped with `gguf.TensorNameMap`. The
 tokenizer, chat template and hyperparameters are copied from the base model's own GGUF, so they are
 exactly what llama.cpp wrote for it.
+
+q4_k_m is llama-quantize's Q4_K_M mixture for the tensors the adapter changed; a tensor the adapter left
+bit-identical to the base keeps the base GGUF's own bytes when they are no bigger than Q4_K_M's (the bundled
+model's Q4_1 and Q8_0). Re-quantizing an already 4-bit base adds fresh noise to every weight, and on the
+bundled 135M model that noise drowned the small LoRA delta: 67.9 % JSON answers against the adapter's 92.5 %,
+with the copies 92.5 % and a smaller file (53 sample questions). f16 and q8_0 are quantized whole.
 """
 from __future__ import annotations
 
@@ -88,6 +94,46 @@ def tensor_type(name: str, n_cols: int, n_layers: int, file_type: str, tied: boo
     return _K_FALLBACK[want] if n_cols % QK_K else want
 
 
+def _bits(qtype: str) -> float:
+    import gguf
+
+    block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[qtype]]
+    return 8 * size / block
+
+
+class _BaseTensors:
+    """The base GGUF's own tensors, reused in q4_k_m for the weights the adapter left unchanged."""
+
+    def __init__(self, base_gguf: Path, base_weights: Path):
+        import gguf
+        from safetensors import safe_open
+
+        self.tensors = {t.name: t for t in gguf.GGUFReader(str(base_gguf)).tensors}
+        self.files = [safe_open(str(f), framework="pt") for f in sorted(base_weights.glob("*.safetensors"))]
+
+    def _hf(self, key: str):
+        return next((f.get_tensor(key).float().numpy() for f in self.files if key in f.keys()), None)
+
+    def reuse(self, key: str, raw, w, gname: str, want: str):
+        """The base GGUF's tensor `gname` when the merged weight `raw` (`w` in GGUF row order) is the base's own,
+        its type is no bigger than `want` or 5.5 bits, and it dequantizes to `w` (not another model's); else None."""
+        import gguf
+        import numpy as np
+
+        t = self.tensors.get(gname)
+        if t is None or t.tensor_type.name in ("F32", "F16", "BF16"):
+            return None
+        if _bits(t.tensor_type.name) > max(_bits(want), _bits("Q5_0")):
+            return None
+        base = self._hf(key)
+        if base is None or base.shape != raw.shape or not np.array_equal(base, raw):
+            return None
+        back = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).reshape(w.shape)
+        if np.sqrt(np.mean((back - w) ** 2)) > 0.25 * np.sqrt(np.mean(w ** 2)):
+            return None  # more than 4-bit noise apart: not this base's weight
+        return t
+
+
 def _permute(w, n_head: int):
     """HF's rotary half-split rows of q/k back into llama.cpp's interleaved order (convert_hf_to_gguf)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
@@ -129,8 +175,10 @@ def _copy_metadata(writer, base_gguf: Path, cfg: dict) -> None:
         writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
 
 
-def write_model(merged: Path, out: Path, file_type: str, base_gguf: Path, name: str) -> Path:
-    """The merged HF folder `merged` as a GGUF of `file_type` at `out`; metadata from `base_gguf`."""
+def write_model(merged: Path, out: Path, file_type: str, base_gguf: Path, name: str,
+                base_weights: Path | None = None) -> Path:
+    """The merged HF folder `merged` as a GGUF of `file_type` at `out`; metadata from `base_gguf`, and in q4_k_m
+    the tensors equal to the base's HF folder `base_weights` from it too (module docstring)."""
     import gguf
     import numpy as np
     from safetensors import safe_open
@@ -151,22 +199,26 @@ def write_model(merged: Path, out: Path, file_type: str, base_gguf: Path, name: 
     files = sorted(merged.glob("*.safetensors"))
     if not files:
         raise GGUFError(f"no safetensors weights in {merged}")
+    base = _BaseTensors(base_gguf, base_weights) if file_type == "q4_k_m" and base_weights else None
     for f in files:
         with safe_open(str(f), framework="pt") as st:
             for key in st.keys():
                 if tied and key == "lm_head.weight":
                     continue  # llama.cpp reads a missing output.weight as the tied embeddings
-                w = st.get_tensor(key).float().numpy()
+                raw = w = st.get_tensor(key).float().numpy()
                 if key.endswith("q_proj.weight"):
-                    w = _permute(w, n_head)
+                    w = _permute(raw, n_head)
                 elif key.endswith("k_proj.weight"):
-                    w = _permute(w, n_kv)
+                    w = _permute(raw, n_kv)
                 gname = _gguf_name(tmap, key)
                 if w.ndim == 1:
                     writer.add_tensor(gname, w.astype(np.float32))
                     continue
                 qtype = tensor_type(gname, w.shape[-1], n_layers, file_type, tied)
-                if qtype == "F16":
+                kept = base and base.reuse(key, raw, w, gname, qtype)
+                if kept is not None:
+                    writer.add_tensor(gname, np.asarray(kept.data), raw_dtype=kept.tensor_type)
+                elif qtype == "F16":
                     writer.add_tensor(gname, w.astype(np.float16))
                 else:
                     writer.add_tensor(gname, quantize(w, qtype), raw_dtype=gguf.GGMLQuantizationType[qtype])
