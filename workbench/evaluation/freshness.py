@@ -173,7 +173,7 @@ def run_job(ctx) -> dict:
     carried = [r for r in carried_over(runs.load_run(settings, rec.spec.parent_run), rec.spec)
                if (r["id"], r["setup"]) not in have]
     for r in carried:  # written before execute reads the run: it skips every answer already there
-        runs._append_jsonl(runs.run_dir(settings, run_id) / "results.jsonl", r)
+        runs.append_jsonl(runs.run_dir(settings, run_id) / "results.jsonl", r)
     if carried:
         ctx.log(f"{len(carried)} answers carried over from run {rec.spec.parent_run} (setups that do not read the index)")
     generator = None

@@ -47,7 +47,7 @@ def parse_score(text: str) -> float | None:
 
 def judge_run(settings: Settings, run_id: str, ctx) -> dict:
     """Grade every answer of a run not graded yet; appends to judge.jsonl. Returns counts."""
-    from workbench.evaluation.runs import _append_jsonl, load_run, run_dir
+    from workbench.evaluation.runs import append_jsonl, load_run, run_dir
 
     if not configured(settings):
         raise JudgeError("no judge configured: set WORKBENCH_ENDPOINT_URL and WORKBENCH_ENDPOINT_MODEL")
@@ -62,7 +62,7 @@ def judge_run(settings: Settings, run_id: str, ctx) -> dict:
         item = items[res["id"]]
         reply = ask(settings, JUDGE_PROMPT.format(question=item.question, reference=item.reference,
                                                   answer=res["text"]))
-        _append_jsonl(path, {"id": res["id"], "setup": res["setup"], "score": parse_score(reply),
+        append_jsonl(path, {"id": res["id"], "setup": res["setup"], "score": parse_score(reply),
                              "reply": reply[:200], "judge": label(settings)})
         ctx.progress(n, len(todo), f"judged {n}/{len(todo)}")
     return {"judged": len(done) + len(todo)}

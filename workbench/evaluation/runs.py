@@ -152,7 +152,8 @@ def _read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def _append_jsonl(path: Path, rec: dict) -> None:
+def append_jsonl(path: Path, rec: dict) -> None:
+    """Append one JSON record as a line of a run's .jsonl file (results, retrieved passages, probe, judge)."""
     with open(path, "a+b") as f:  # appends go to the end whatever the read position
         if f.tell():
             f.seek(-1, 2)
@@ -337,7 +338,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     if any(s in setups.retrieving() for s in spec.setups):
         def keep(qid: str, passages: list[dict], seconds: float) -> None:
             retrieved[qid] = passages
-            _append_jsonl(d / "retrieved.jsonl", {"id": qid, "passages": passages, "retrieval_s": seconds})
+            append_jsonl(d / "retrieved.jsonl", {"id": qid, "passages": passages, "retrieval_s": seconds})
 
         retrieve_all(settings, spec, items, ctx, retrieved, keep, collection)
     done = {(r["id"], r["setup"]) for r in rec.results}
@@ -364,7 +365,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
         nonlocal last_index
         # Checked here, in the worker, once: user patterns never run when the report opens.
         r = {**r, **format_fields(by_id[r["id"]], r)}
-        _append_jsonl(d / "results.jsonl", r)
+        append_jsonl(d / "results.jsonl", r)
         results.append(r)
         if time.monotonic() - last_index >= INDEX_EVERY_S:  # the lists' progress, without an fsync per answer
             run_index.update(settings, run_id, answers=len(results))
@@ -375,7 +376,7 @@ def execute(settings: Settings, run_id: str, ctx: RunContext, generator=None, co
     if probe_todo and not ctx.cancelled():  # after the main answers: they matter first
         run_index.update(settings, run_id, answers=len(results))  # the lists show them all while the probe runs
         n_probe = forgetting.answer_probe(generator, spec, probe_todo, ctx,
-                                          lambda r: _append_jsonl(d / PROBE_RESULTS, r), len(rec.probe_results))
+                                          lambda r: append_jsonl(d / PROBE_RESULTS, r), len(rec.probe_results))
     cancelled = ctx.cancelled()
     summary = {"finished_at": time.time(), "cancelled": cancelled, "answers": len(done) + n_done,
                "expected_answers": total, "wall_s": time.perf_counter() - t_start}
