@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt bundled-models.txt bund
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONDONTWRITEBYTECODE := 1
-# See workbench/__init__.py: libgomp's spin throttle halves decoding speed once two threads use torch.
+# See workbench/__init__.py: one libgomp spin policy for torch and llama.cpp (fast alone, fair when shared).
 export OMP_WAIT_POLICY := ACTIVE
-export GOMP_SPINCOUNT := 300000
+export GOMP_SPINCOUNT := 1000
 
 .PHONY: run test install prepare browser bench-quick clean-storage gpu-check
 

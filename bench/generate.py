@@ -3,7 +3,7 @@
     .venv/bin/python bench/generate.py [--quick]
 
 Speed: the workbench's generator (what the arena and evaluation use: on CPU the llama.cpp engine serving the
-bundled model in its q4_0 layout) next to llama.cpp as a user would run it (the `xllamacpp` wheel's server on
+bundled model from a q8_0 copy of its weights) next to llama.cpp as a user would run it (the `xllamacpp` wheel's server on
 the bundled Q4_1 GGUF, default settings, the same thread count), same prompts in the same run, no prompt
 cache on either side; plain transformers fp32 `generate` is a reference row. Prompts: bare questions (the
 base setup) and RAG prompts of 600-900 tokens (sample questions with passages from their source document in
@@ -13,9 +13,9 @@ tokens at most. Each prompt runs through every row back to back, the order rotat
 processes hits all alike. Figures: time to first token (TTFT), decode tokens/s after the first token, answer
 latency; medians per prompt kind, ratios workbench / llama.cpp (higher is better for the workbench).
 
-Quality (full run only): the sample evaluation (53 questions; base, prompted and RAG setups; 64 new tokens)
-answered by the workbench's engine and by the transformers engine (the reference path); format and fact rates
-pooled over setups must stay within 2 points.
+Quality (full run only): the sample evaluation (53 questions; base, prompted and RAG setups, plus fine-tuned
+and hybrid with --adapter-path; 64 new tokens) answered by the workbench's engine and by the transformers
+engine (the reference path); format and fact rates pooled over setups must stay within 2 points.
 
 Last line: RESULT generate_vs_llamacpp_min=<smallest ratio over phases, kinds, with/without adapter>
 target=1.0x ok|short (short also when quality moved more than 2 points).
@@ -175,7 +175,7 @@ def decode_rate(ttft: float, latency: float, n: int) -> float | None:
     return (n - 1) / (latency - ttft) if n > 1 and latency > ttft else None
 
 
-def quality(settings_base: Settings, max_new: int, limit: int) -> dict:
+def quality(max_new: int, limit: int, adapter_path: str | None) -> dict:
     """Format and fact rates of the sample evaluation: the workbench's engine vs the transformers engine."""
     from dataclasses import replace
 
@@ -184,12 +184,13 @@ def quality(settings_base: Settings, max_new: int, limit: int) -> dict:
 
     settings, scratch = scratch_settings("wb-bench-generate-")
     os.environ["WORKBENCH_STORAGE"] = str(settings.storage)
-    chosen = ("base", "prompted", "rag")
+    chosen = ("base", "prompted", "rag") + (("finetuned", "hybrid") if adapter_path else ())
     out = {}
     try:
         for engine in ("auto", "transformers"):
             gen = load_generator(replace(settings, engine=engine))
-            rs, wall = sample_answers(settings, gen, chosen, max_new, limit, label=f"engine {engine}")
+            rs, wall = sample_answers(settings, gen, chosen, max_new, limit, label=f"engine {engine}",
+                                      adapter_path=adapter_path)
             out[engine] = {k: pooled_rate(rs, k) for k in ("format_ok", "fact_correct")}
             out[engine]["wall_s"] = wall
             out[engine]["name"] = getattr(gen, "engine", "?")
@@ -209,6 +210,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 prompt per kind, no reference row, no quality run")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--quality-limit", type=int, default=0, help="questions in the quality run (0: all 53)")
+    ap.add_argument("--adapter-path", help="a trained PEFT adapter: the quality run adds the fine-tuned and hybrid "
+                                           "setups (bench/eval_sample.py --train makes one)")
     args = ap.parse_args()
     n_each, max_new = (1, 24) if args.quick else (4, 48)
     settings = Settings.from_env()
@@ -291,7 +294,7 @@ def main() -> None:
     worst = min(ratios.values())
     ok = worst >= TARGET
     if not args.quick:
-        q = quality(settings, 64, args.quality_limit)
+        q = quality(64, args.quality_limit, args.adapter_path)
         moved = {}
         for key in ("format_ok", "fact_correct"):
             (k1, n1), (k0, n0) = q["auto"][key], q["transformers"][key]

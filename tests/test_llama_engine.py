@@ -50,7 +50,7 @@ def lora_adapter(tmp_path_factory, real_generator):
 
 
 def test_default_generator_is_llama_cpp_and_streams_what_generate_returns(real_generator):
-    assert real_generator.engine == "llama.cpp" and real_generator.gguf.name.endswith("-serving-q4_0.gguf")
+    assert real_generator.engine == "llama.cpp" and real_generator.gguf.name.endswith("-serving-q8_0.gguf")
     stats: list = []
     pieces = list(real_generator.stream(QUESTION, CFG, stats_out=stats))
     assert len(pieces) > 1

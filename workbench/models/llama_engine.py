@@ -1,10 +1,14 @@
 """The bundled generator served by llama.cpp inside this process (the prebuilt `xllamacpp` wheel): the CPU engine.
 
 Measured on the 2-core dev machine (bench/generate.py, bench/RESULTS.md): llama.cpp decodes the bundled
-model about twice as fast as torch, and on its q4_0 layout (which llama.cpp's CPU backend repacks for its
-fastest matrix kernels) it also prefills faster than on the bundled Q4_1 file. So on CPU the workbench
-serves the bundled model from a GGUF written once from the converted folder (`serving_gguf`), in the type
-WORKBENCH_GGUF_SERVING names ("q4_0" by default, "q8_0", or "source" for the bundled file as is).
+model about twice as fast as torch. On CPU the workbench serves it from a GGUF written once from the
+converted folder (`serving_gguf`), in the type WORKBENCH_GGUF_SERVING names: "q8_0" by default (the bundled
+Q4_1 weights to within 1/16 of their own quantization step, and llama.cpp prefills Q8_0 about 1.6x faster
+than Q4_1 on this CPU: its int8 kernels need no 4-bit unpacking), "source" (the bundled file as it is) or
+"q4_0" (faster again, but re-quantizing the 4-bit weights onto another 4-bit grid cost the sample's RAG
+answers most of their facts, measured: not for this model). Greedy answers use llama.cpp's n-gram
+speculation (drafts copied from the prompt, checked in one batch: the same tokens, faster when an answer
+quotes its passages, as RAG answers do).
 
 Prompts are rendered and fitted by the same tokenizer and chat template as the transformers path (ChatModel)
 and sent as token ids, so both engines see the same tokens. LoRA adapters are converted once to GGUF LoRAs
@@ -33,6 +37,8 @@ from workbench.types import GenerationStats
 
 SLOT_CONTEXT = 4096  # tokens per parallel slot: prompt plus answer (longer prompts are trimmed to fit)
 SLOTS = 4  # requests answered at once (evaluation runs, several arena columns)
+# llama.cpp's n-gram speculation: drafts copied from the prompt and checked in one batch (same tokens).
+NGRAM_SPECULATION = True
 _DONE = object()
 
 
@@ -117,6 +123,8 @@ class LlamaCppGenerator(ChatModel):
         p.cache_prompt = False  # answers must not depend on what was asked before
         p.verbosity = -1
         p.warmup = False
+        if NGRAM_SPECULATION:
+            p.speculative.types = [x.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
         if self._loras:
             p.lora_adapters = [x.CommonAdapterLoraInfo(str(f), 1.0) for f in self._loras]
             p.lora_init_without_apply = True  # every request says which adapter it wants
