@@ -87,3 +87,7 @@ def test_suggested_questions_are_the_measured_ones():
     for q in data["questions"]:
         assert evals[q["id"]]["question"] == q["question"] and evals[q["id"]]["reference"] == q["reference"]
         assert measured[q["id"]]["rag"]["fact"] and not measured[q["id"]]["base"]["fact"], q["id"]
+    # Measured on the engine a user gets: when the default GGUF changes, the suggestions must be re-measured.
+    from workbench.settings import Settings
+
+    assert data["summary"]["engine"] == f"llama.cpp {Settings().gguf_serving}", data["summary"]
