@@ -163,5 +163,15 @@ def test_home_walks_a_presenter_through_the_demo():
     says = " ".join(rendered_text(m.value) for m in at.markdown)
     for _, _, _, do, say, see in steps:
         assert f"**Say:** {say}" in says and see in says
-    # The demo questions are the arena's suggestions.
-    assert "Who is the CEO of Lumenkeel Systems?" in says
+    # The demo questions are the arena's suggestions, and step 1 names the document RAG reads for the first one.
+    import json
+
+    from workbench.arena.suggestions import suggested_questions
+    from workbench.sample import DATA
+
+    qs = suggested_questions()
+    assert len(qs) >= 3 and all(f'"{q.question}"' in says for q in qs[:3])
+    gold = {r["id"]: r for r in map(json.loads, (DATA / "eval.jsonl").read_text().splitlines())}
+    first = next(r for r in gold.values() if r["question"] == qs[0].question)
+    step1 = next(s for s in steps if qs[0].question in s[3])
+    assert first["source_document"] in step1[5] and qs[0].reference in step1[5], step1[5]

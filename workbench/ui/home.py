@@ -5,6 +5,7 @@ import streamlit as st
 
 from workbench.arena.suggestions import suggested_questions
 from workbench.overview import workspace_counts
+from workbench.ui import safe
 from workbench.ui.resources import get_kb, get_settings
 
 STEPS = [  # (page, label, what it is for, icon)
@@ -56,9 +57,9 @@ def demo_script() -> list[tuple[str, str, str, str, str, str]]:
 
     The questions are the arena's suggestions, measured to differ across setups (sample/data/arena_questions.json).
     """
-    q1 = _question(0, "Who is the CEO of Lumenkeel Systems?")
-    q2 = _question(1, "What monthly uptime does Lumenkeel commit to for Keelhouse?")
-    q3 = _question(2, "In what year was Lumenkeel Systems founded?")
+    q1 = _question(0, "In what year was Lumenkeel Systems founded?")
+    q2 = _question(1, "How much is the Lumenkeel employee referral bonus?")
+    q3 = _question(2, "What is the battery runtime of the TideLog T3 at the default sampling interval?")
     return [
         ("0:00", "pages/knowledge_documents.py", "Documents",
          "Open the sample company's documents.",
@@ -68,15 +69,18 @@ def demo_script() -> list[tuple[str, str, str, str, str, str]]:
         ("0:45", "pages/arena.py", "Arena",
          f"Collection sample-kb, the adapter you trained. Click the demo question \"{q1}\".",
          "Same question, five setups. The base model has to guess; RAG reads the company's own page.",
-         "Base: a fluent, invented CEO. RAG: the real name, with a [1] that jumps to the passage it came from. "
-         "Fine-tuned: the JSON house format, but no fact."),
+         "Base: a fluent, invented founding year. Prompted: the JSON house format, still a guess. RAG: 2016, read "
+         "from the company page (company_overview.html), with a [1] after it that jumps to that passage. "
+         "Fine-tuned learned the format, not the facts: it guesses too."),
         ("1:45", "pages/arena.py", "Arena",
          f"Click \"{q2}\", then \"{q3}\". Point at each column's prompt-token count.",
          "Each question is asked on its own, so one answer cannot leak into the next. Retrieval fixes what the "
-         "model knows; prompting and fine-tuning fix how it answers. The recipe pays ~550 prompt tokens on "
-         "every question; the fine-tune pays once, at training time.",
-         "RAG: 99.85 % and 2016, base: other numbers; prompted and fine-tuned: one line of JSON; hybrid: the "
-         "founding year in its column too. The cost chart under the answers."),
+         "model knows; prompting and fine-tuning fix how it answers: the recipe makes the model say \"unknown\" "
+         "instead of inventing. The recipe pays ~550 prompt tokens on every question; the fine-tune pays once, at "
+         "training time.",
+         "RAG: $2,500 from the employee handbook, then 14 months from page 2 of the TideLog T3 datasheet (a PDF). "
+         "Base: invented numbers. Prompted: one line of JSON that says unknown. The cost chart under the "
+         "answers."),
         ("2:45", "pages/arena.py", "Arena",
          "Ask something open-ended (\"Write a long story about the sea\") and press Stop under the question.",
          "You are in control: Stop ends every column at once and keeps what was written.",
@@ -106,4 +110,5 @@ def demo_section() -> None:
             c1, c2 = st.columns([1, 5])
             c1.markdown(f"**{time_mark}**")
             c1.page_link(page, label=label, icon=":material/arrow_forward:")
-            c2.markdown(f"**Do:** {do}  \n**Say:** {say}  \n**They see:** {see}")
+            # Escaped: the questions come from a data file, and "$2,500 ... $" would render as math.
+            c2.markdown(f"**Do:** {safe.text(do)}  \n**Say:** {safe.text(say)}  \n**They see:** {safe.text(see)}")
