@@ -210,15 +210,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 prompt per kind, no reference row, no quality run")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--quality-limit", type=int, default=0, help="questions in the quality run (0: all 53)")
+    ap.add_argument("--no-quality", action="store_true", help="speed only (the RESULT then gates speed alone)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="CPU threads for both sides (default: every core, as llama.cpp's server does)")
     ap.add_argument("--adapter-path", help="a trained PEFT adapter: the quality run adds the fine-tuned and hybrid "
                                            "setups (bench/eval_sample.py --train makes one)")
     args = ap.parse_args()
     n_each, max_new = (1, 24) if args.quick else (4, 48)
     settings = Settings.from_env()
-    gen = load_generator(settings)
-    from workbench.models.threads import free_cores
+    from workbench.models.threads import configure_torch_threads
 
-    threads = getattr(gen, "threads", free_cores())
+    threads = configure_torch_threads(args.threads)  # before the first model load: the process's count
+    gen = load_generator(settings)
     engine = getattr(gen, "engine", "transformers")
     print(f"workbench engine: {engine} ({gen.weights_note}); llama.cpp baseline: {bundled_gguf().name}, "
           f"{threads} threads", flush=True)
@@ -293,7 +296,7 @@ def main() -> None:
     print(f"same greedy answer text as llama.cpp on the bundled file: {same}/{total} (the serving layout differs)")
     worst = min(ratios.values())
     ok = worst >= TARGET
-    if not args.quick:
+    if not args.quick and not args.no_quality:
         q = quality(64, args.quality_limit, args.adapter_path)
         moved = {}
         for key in ("format_ok", "fact_correct"):

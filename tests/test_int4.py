@@ -108,7 +108,8 @@ def test_bundled_generator_decodes_with_lossless_int4(torch_generator):
         finally:
             int4.DENSE_ABOVE_ROWS = old
     assert packed.argmax() == dense.argmax()
-    assert torch.topk(packed, 3).indices.tolist() == torch.topk(dense, 3).indices.tolist()
+    # The same three best tokens (their order may swap on a near-tie: bf16 sums depend on the thread count).
+    assert set(torch.topk(packed, 3).indices.tolist()) == set(torch.topk(dense, 3).indices.tolist())
     # Same weights, bf16 rounding in different places: logits agree to a few percent of their range.
     assert (packed - dense).abs().max() < 0.05 * (dense.max() - dense.min())
 

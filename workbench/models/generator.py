@@ -389,10 +389,10 @@ def load_generator(settings: Settings, name: str | None = None) -> ChatModel:
     if engine_for(settings, name) == "transformers":
         return transformers_engine()
     from workbench.models import llama_engine
-    from workbench.models.threads import free_cores
 
     gguf = llama_engine.serving_gguf(settings, Path(path))
-    gen = llama_engine.LlamaCppGenerator(name, str(path), gguf, settings.models_dir / "gguf-lora", free_cores(),
-                                         fallback=transformers_engine)
+    # The process's one CPU thread count (models/threads.py), decided at the first model load.
+    gen = llama_engine.LlamaCppGenerator(name, str(path), gguf, settings.models_dir / "gguf-lora",
+                                         configure_torch_threads(), fallback=transformers_engine)
     WEIGHT_NOTES[name] = gen.weights_note
     return gen
