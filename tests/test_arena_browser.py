@@ -17,8 +17,9 @@ from tests.test_browser import SHOTS, browser, wait_until_idle  # noqa: F401  (f
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # Two questions answered from different documents (company page, support policy); the measured demo questions
 # are in workbench/sample/data/arena_questions.json.
-CEO = "Who is the CEO of Lumenkeel Systems?"
-UPTIME = "What monthly uptime does Lumenkeel commit to for Keelhouse?"
+# The first two measured demo questions (sample/data/arena_questions.json): RAG states and cites both facts.
+FOUNDED = "In what year was Lumenkeel Systems founded?"
+BONUS = "How much is the Lumenkeel employee referral bonus?"
 # Seconds from pressing Enter to the first column's finished answer once the models are warm (base model, 96
 # new tokens): 2.9, 2.9, 3.3, 3.8, 4.3 and 6.5 s over six runs on the shared 2-core dev machine (load average
 # 7-9); about 2x the median, with room for a slower CI box.
@@ -119,7 +120,7 @@ def test_two_questions_citations_and_stop(arena_url, browser):  # noqa: F811
         no_sideways_scroll(page)
 
         # First question, warm: time to the first column's finished answer (its stats line).
-        sent = ask(page, CEO)
+        sent = ask(page, FOUNDED)
         column(page, "Base model").locator('[data-testid="stText"]').first.wait_for(timeout=120_000)
         first_text_s = time.perf_counter() - sent
         column(page, "Base model").get_by_text(re.compile(r"^latency \d")).wait_for(timeout=120_000)
@@ -131,11 +132,11 @@ def test_two_questions_citations_and_stop(arena_url, browser):  # noqa: F811
 
         # Second question in the default mode: RAG answers it, not a copy of its first answer. (Whether the
         # 135M model states the fact moves with retrieval settings; the measured demo file records that.)
-        ask(page, UPTIME)
+        ask(page, BONUS)
         wait_for_turns(page, 2)
         rag2 = answer_text(column(page, "RAG"))
         assert rag2 and rag2[:40] != rag1[:40] and rag1 not in rag2, (rag1, rag2)
-        assert "support_policy.txt" in passages(page, 1)
+        assert "employee_handbook.md" in passages(page, 1)
         shoot(page, "arena-two-questions.png")
         no_sideways_scroll(page)
         assert page.locator('[data-testid="stException"]').count() == 0
