@@ -163,12 +163,18 @@ def test_two_questions_citations_and_stop(arena_url, browser):  # noqa: F811
         assert link.get_attribute("target") in (None, "_self"), "a citation must stay on the page"
 
         # Stop while the first column is writing: every column stops within seconds, the text so far kept.
+        # A long answer (1,024 new tokens), so Stop lands mid-answer: 96 tokens take ~1 s on llama.cpp.
+        page.get_by_text("Generation", exact=True).click()
+        box = page.get_by_label("Max new tokens")
+        box.fill("1024")
+        box.press("Enter")
+        wait_until_idle(page)
         ask(page, "Write a long story about the sea, the buoys and the people who maintain them.")
         page.locator('[data-testid="stChatMessage"]').nth(2).wait_for(timeout=30_000)
         stop = page.get_by_role("button", name="Stop", exact=True)
         stop.wait_for(timeout=60_000)
         page.get_by_text("Generating...").first.wait_for(timeout=60_000)
-        time.sleep(1.0)  # mid-answer: the base column writes 96 tokens in ~3 s
+        time.sleep(1.0)  # mid-answer: the base column writes ~80 tokens a second
         clicked = time.perf_counter()
         stop.click()
         try:
