@@ -82,7 +82,7 @@ def scratch_settings(prefix: str) -> tuple[Settings, Path]:
 
 
 def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_new_tokens: int,
-                   limit: int = 0, label: str = "bench") -> tuple[object, float]:
+                   limit: int = 0, label: str = "bench", adapter_path: str | None = None) -> tuple[object, float]:
     """The sample evaluation answered by `generator`: (RunScore, seconds spent answering, retrieval excluded).
 
     For comparing engines and batching on the same questions: same spec, same retrieval, only the generator
@@ -104,7 +104,8 @@ def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_n
     items = load_set(settings, SAMPLE_SET)
     ids = tuple(i.id for i in items)[:limit or None]
     spec = runs.RunSpec(set_name=SAMPLE_SET, setups=chosen, collection=COLLECTION, max_new_tokens=max_new_tokens,
-                        question_ids=ids, recipe=load_recipe(settings, SAMPLE_RECIPE).to_json(), label=label)
+                        question_ids=ids, recipe=load_recipe(settings, SAMPLE_RECIPE).to_json(), label=label,
+                        adapter_path=adapter_path, probe=False)
     run_id = runs.create_run(settings, spec, items)
     t0 = time.perf_counter()
     runs.execute(settings, run_id, runs.PlainContext(), generator=generator)
