@@ -100,7 +100,10 @@ def sample_answers(settings: Settings, generator, chosen: tuple[str, ...], max_n
             pass
         marker.write_text("1")
     elif not marker.is_file():
-        sample_set.load(settings)  # the question set alone
+        from workbench.answering import sample as sample_recipe
+
+        sample_set.load(settings)  # the question set and the recipe alone
+        sample_recipe.load(settings)
     items = load_set(settings, SAMPLE_SET)
     ids = tuple(i.id for i in items)[:limit or None]
     spec = runs.RunSpec(set_name=SAMPLE_SET, setups=chosen, collection=COLLECTION, max_new_tokens=max_new_tokens,
