@@ -19,6 +19,7 @@ answer's note says so. Several requests at once run in parallel slots (continuou
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -56,7 +57,8 @@ def _write_once(out: Path, write: Callable[[Path], object]) -> Path:
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{threading.get_ident()}.tmp")
+    # Per process and thread: the app's warm-up and a job worker may both write it on a first start.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         write(tmp)
         tmp.replace(out)
@@ -95,7 +97,6 @@ class LlamaCppGenerator(ChatModel):
             self.config = AutoConfig.from_pretrained(hf_path)
         except Exception as e:
             raise ModelError(f"Could not load the tokenizer of '{name}' from {hf_path}: {e}") from e
-        self.dtype = f"{self.gguf.stem.rsplit('-', 1)[-1]} (llama.cpp)"
         self.weights_note = f"llama.cpp, {self.gguf.name}"
         self.lora_dir, self.threads, self.slots = Path(lora_dir), max(1, threads), slots
         self.parallel = slots  # answers an evaluation run writes at once (evaluation.runs.answer_all)
