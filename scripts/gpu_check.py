@@ -142,7 +142,8 @@ def generate(settings, adapter_path: str, max_new_tokens: int) -> tuple[float, i
             seconds += r.stats.latency_s - (r.stats.ttft_s or 0.0)
         say(f"  {prompt!r}\n    base:    {plain.text[:100]!r}\n    adapter: {tuned.text[:100]!r}")
     rate = tokens / seconds if seconds > 0 else 0.0
-    say(f"generator on {gen.device} ({str(gen.dtype).removeprefix('torch.')}): {tokens} tokens decoded at "
+    precision = str(getattr(gen, "dtype", "")).removeprefix("torch.")  # the llama.cpp engine names its GGUF instead
+    say(f"generator on {gen.device}, {gen.engine} engine ({gen.weights_note}{', ' + precision if precision else ''}): {tokens} tokens decoded at "
         f"{rate:.1f} tokens/s; the adapter changed {changed}/{len(PROMPTS)} answers")
     return rate, changed, str(gen.device)
 
