@@ -222,6 +222,8 @@ def main() -> None:
 
     threads = configure_torch_threads(args.threads)  # before the first model load: the process's count
     gen = load_generator(settings)
+    if hasattr(gen, "prompt_cache"):
+        gen.prompt_cache = False  # the rule: no prompt cache reuse on either side (prompt reading compared)
     engine = getattr(gen, "engine", "transformers")
     print(f"workbench engine: {engine} ({gen.weights_note}); llama.cpp baseline: {bundled_gguf().name}, "
           f"{threads} threads", flush=True)

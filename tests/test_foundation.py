@@ -25,6 +25,9 @@ def test_settings_from_env_reads_every_variable(tmp_path):
     assert s.device == "cpu" and s.offline
     assert s.models_dir == s.storage / "models"
     assert "sk-x" not in repr(s)
+    assert s.prompt_cache  # on unless switched off
+    for off in ("0", "false", "OFF"):
+        assert not Settings.from_env({"WORKBENCH_PROMPT_CACHE": off}).prompt_cache
 
 
 def test_settings_defaults_and_dirs(tmp_path):

@@ -169,3 +169,38 @@ def test_cancel_stops_a_batched_evaluation(real_generator):
                         kept.append)
     assert 2 <= n < 8 and len(kept) == n
     assert time.perf_counter() - t0 < 60
+
+
+def test_a_shared_prompt_prefix_is_read_once_and_without_the_cache_history_changes_nothing(one_slot):
+    """The prompt cache: a recipe's instructions (the same on every question) are read once per slot. Reading
+    a suffix after a cached prefix rounds like another batch shape, so a greedy answer can part from a cold
+    read's (bench/eval_batch.py counts how often); with the cache off (WORKBENCH_PROMPT_CACHE=0) an answer does
+    not depend on what was asked before."""
+    system = ("You answer questions about a small company's handbook. Be brief and factual. " * 12).strip()
+    questions = ["How many vacation days do new staff get?", "Who approves travel?", "When is payday?"]
+    msgs = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in questions]
+    cfg = GenerationConfig(max_new_tokens=12)
+
+    def answer_all(cache, order):
+        one_slot.prompt_cache = cache
+        out = {}
+        try:
+            for k in order:
+                stats: list = []
+                text = "".join(one_slot.stream(msgs[k], cfg, stats_out=stats))
+                out[k] = (text, stats[0])
+        finally:
+            one_slot.prompt_cache = True
+        return out
+
+    cold = answer_all(False, [0, 1, 2])
+    assert all(s.prompt_reused == 0 for _, s in cold.values())
+    backwards = answer_all(False, [2, 1, 0])
+    assert {k: t for k, (t, _) in backwards.items()} == {k: t for k, (t, _) in cold.items()}
+    warm = answer_all(True, [0, 1, 2])
+    shared = len(one_slot.tokenizer(one_slot.render(msgs[0][:1]), add_special_tokens=False)["input_ids"])
+    assert shared > 100
+    for k in (1, 2):  # each question after the first reuses at least the system prompt, and reads its own part
+        s = warm[k][1]
+        assert shared - 8 <= s.prompt_reused < s.prompt_tokens, (s.prompt_reused, shared, s.prompt_tokens)
+    assert all(t.strip() for t, _ in warm.values())

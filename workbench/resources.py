@@ -97,7 +97,7 @@ def generator(settings: Settings, name: str | None = None, loading: Loading | No
     name = name or settings.generator_model
     # models_dir: where the bundled GGUF is converted to; the rest choose engine, device, dtype and weight format.
     key = (name, str(settings.models_dir), settings.device, settings.cpu_dtype, settings.cpu_weights, settings.engine,
-           settings.gguf_serving)
+           settings.gguf_serving, settings.prompt_cache)
     return _generators.get(key, lambda: load_generator(settings, name), loading)
 
 

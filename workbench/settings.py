@@ -46,6 +46,11 @@ class Settings:
     # Q4_1 file), "source" (the bundled file as it is), or "q4_0" (faster still, but re-quantizing cost the
     # sample's RAG answers most of their facts, measured: not for this model).
     gguf_serving: str = "q8_0"
+    # The llama.cpp engine reuses the KV of a prompt prefix it already read (a recipe's shared instructions and
+    # examples: ~1.9x the sample evaluation's answers/s). A suffix read after a cached prefix rounds like another
+    # batch shape, so a few greedy answers part from a cold read's; False (WORKBENCH_PROMPT_CACHE=0) reads every
+    # prompt whole, and an answer then never depends on what was asked before.
+    prompt_cache: bool = True
     # Chroma server URL (http://host:port); None keeps the embedded PersistentClient under storage/.
     chroma_url: str | None = None
     # Ray Jobs API address (the head's dashboard, http://host:8265); None runs jobs as local processes.
@@ -108,6 +113,8 @@ class Settings:
         key = env.get("WORKBENCH_ENDPOINT_API_KEY") or env.get("OPENAI_API_KEY")
         if key:
             updates["endpoint_api_key"] = key
+        if env.get("WORKBENCH_PROMPT_CACHE"):
+            updates["prompt_cache"] = env["WORKBENCH_PROMPT_CACHE"].strip().lower() not in ("0", "false", "no", "off")
         updates["offline"] = env.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False", "")
         return replace(s, **updates)
 

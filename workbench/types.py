@@ -111,6 +111,7 @@ class GenerationStats:
     ttft_s: float | None
     prompt_tokens: int
     completion_tokens: int
+    prompt_reused: int = 0  # prompt tokens whose cached KV the engine reused instead of reading them again
 
     @property
     def tokens_per_s(self) -> float:

@@ -26,4 +26,5 @@ def answer_record(question_id: str, a: Answer, seconds: float) -> dict:
     return {"id": question_id, "setup": a.setup, "text": a.text, "error": a.error, "note": a.note,
             "latency_s": st.latency_s if st else seconds, "ttft_s": st.ttft_s if st else None,
             "prompt_tokens": st.prompt_tokens if st else None,
+            "prompt_reused": st.prompt_reused if st else None,
             "completion_tokens": st.completion_tokens if st else None}

@@ -68,7 +68,8 @@ def stats_line(a: Answer) -> str:
         return "no stats"
     ttft = f"{s.ttft_s:.2f} s" if s.ttft_s is not None else "n/a"
     return (f"latency {s.latency_s:.2f} s · first token {ttft} · {s.tokens_per_s:.1f} tok/s · "
-            f"prompt {s.prompt_tokens} tok · completion {s.completion_tokens} tok")
+            f"prompt {s.prompt_tokens} tok{f' ({s.prompt_reused} reused)' if s.prompt_reused else ''} · "
+            f"completion {s.completion_tokens} tok")
 
 
 def to_markdown(conv: Conversation) -> str:

@@ -393,6 +393,7 @@ def load_generator(settings: Settings, name: str | None = None) -> ChatModel:
     gguf = llama_engine.serving_gguf(settings, Path(path))
     # The process's one CPU thread count (models/threads.py), decided at the first model load.
     gen = llama_engine.LlamaCppGenerator(name, str(path), gguf, settings.models_dir / "gguf-lora",
-                                         configure_torch_threads(), fallback=transformers_engine)
+                                         configure_torch_threads(), fallback=transformers_engine,
+                                         prompt_cache=settings.prompt_cache)
     WEIGHT_NOTES[name] = gen.weights_note
     return gen
