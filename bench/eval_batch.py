@@ -9,12 +9,15 @@ process on the same questions, four ways on the workbench's engine and one refer
 - one at a time, prompt cache: a slot reuses the longest prefix it already read (the recipe's instructions and
   few-shot examples are the same ~560 tokens on every prompted and RAG question);
 - N at once, no prompt cache: the slots' tokens batched into one forward pass per step (continuous batching);
-- N at once, prompt cache: what an evaluation run does now (setup by setup, so the slots hold one setup's prefix);
-- the transformers engine one at a time (reference row, not in --quick).
+- N at once, prompt cache (setup by setup, so the slots hold one setup's prefix).
+
+An evaluation run now answers with the prompt cache, N at once on 4+ threads and one at a time below (on 2 cores
+the batched steps gained nothing); the RESULT compares that row with the baseline. The transformers engine one
+at a time is a reference row (not in --quick).
 
 Metrics: answers/s (wall time of the answering phase; retrieval is done once before and shared), the format /
 fact rates pooled over setups, which must move less than 5 points against the baseline, and how many answer texts
-differ from the baseline's (greedy: they differ only where kernels round differently for another batch shape).
+differ from the baseline's (greedy: they part only where kernels round differently for another batch shape).
 
 Last line: RESULT eval_batch_speedup=<answers/s of an evaluation run now over the baseline> target=3.0x ok|short
 """
@@ -52,8 +55,9 @@ def main() -> None:
     os.environ["WORKBENCH_STORAGE"] = str(settings.storage)
     try:
         gen = load_generator(settings)
-        width = int(getattr(gen, "parallel", 1))
-        print(f"engine {getattr(gen, 'engine', '?')} ({gen.weights_note}), {width} parallel slots", flush=True)
+        default_width, width = int(getattr(gen, "parallel", 1)), int(getattr(gen, "slots", 1))
+        print(f"engine {getattr(gen, 'engine', '?')} ({gen.weights_note}), {width} parallel slots; an evaluation "
+              f"run answers {default_width} at a time here", flush=True)
         sample_answers(settings, gen, ("base",), 2, 1, label="warm-up")  # loads the sample workspace once
         ways = [("one at a time, no cache", 1, False), ("one at a time, prompt cache", 1, True),
                 (f"{width} at once, no cache", width, False), (f"{width} at once, prompt cache", width, True)]
@@ -63,7 +67,7 @@ def main() -> None:
             gen.clear_cache()  # each row starts cold: no prompt states from the rows before (same questions)
             rows[label] = sample_answers(settings, gen, chosen, max_new, limit, label=label)
             print(f"  {label}: {rows[label][0].answers} answers in {rows[label][1]:.1f} s", flush=True)
-        gen.parallel, gen.prompt_cache = width, True
+        gen.parallel, gen.prompt_cache = default_width, True
         if not args.quick:
             ref = load_generator(replace(settings, engine="transformers"))
             rows["transformers, one at a time"] = sample_answers(settings, ref, chosen, max_new, limit,
@@ -71,7 +75,7 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     labels = list(rows)
-    baseline, now = labels[0], labels[3]
+    baseline, now = labels[0], labels[3] if default_width > 1 else labels[1]  # `now`: what a run does here
     texts = {label: {(r["id"], r["setup"]): r["text"] for r in rs.record.results} for label, (rs, _) in rows.items()}
     print(f"\n{platform.machine()} {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"setups {', '.join(chosen)}; max_new_tokens={max_new}")

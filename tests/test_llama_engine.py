@@ -140,6 +140,8 @@ def test_evaluation_answers_side_by_side_as_one_at_a_time(real_generator):
     spec = runs.RunSpec(set_name="t", setups=("base",), collection="none", max_new_tokens=12)
     todo = [(i, s) for i in items for s in spec.setups]
 
+    before = real_generator.parallel
+
     def answers(width):
         real_generator.parallel = width
         got = {}
@@ -147,7 +149,7 @@ def test_evaluation_answers_side_by_side_as_one_at_a_time(real_generator):
             n = runs.answer_all(real_generator, spec, todo, {}, runs.PlainContext(),
                                 lambda r: got.__setitem__((r["id"], r["setup"]), r))
         finally:
-            real_generator.parallel = real_generator.slots
+            real_generator.parallel = before
         assert n == len(todo) and not any(r.get("error") for r in got.values())
         return {k: r["text"] for k, r in got.items()}
 
@@ -165,8 +167,12 @@ def test_cancel_stops_a_batched_evaluation(real_generator):
     spec = runs.RunSpec(set_name="t", setups=("base",), collection="none", max_new_tokens=200)
     t0 = time.perf_counter()
     kept: list = []
-    n = runs.answer_all(real_generator, spec, [(i, "base") for i in items], {}, runs.PlainContext(cancel_after=2),
-                        kept.append)
+    before, real_generator.parallel = real_generator.parallel, 4
+    try:
+        n = runs.answer_all(real_generator, spec, [(i, "base") for i in items], {},
+                            runs.PlainContext(cancel_after=2), kept.append)
+    finally:
+        real_generator.parallel = before
     assert 2 <= n < 8 and len(kept) == n
     assert time.perf_counter() - t0 < 60
 

@@ -22,7 +22,7 @@ recipe's instructions and few-shot examples are the same ~560 tokens on every pr
 and an arena conversation's earlier turns are the start of the next prompt. Measured on the sample evaluation
 (bench/eval_batch.py): about 1.9x the answers per second of reading every prompt whole, with the same greedy
 answers one at a time. On 2 cores the slots' batched steps add nothing (decode there is bound by arithmetic, not
-by reading the weights); with more cores they do.
+by reading the weights), so an evaluation answers one at a time there.
 """
 from __future__ import annotations
 
@@ -109,7 +109,10 @@ class LlamaCppGenerator(ChatModel):
             raise ModelError(f"Could not load the tokenizer of '{name}' from {hf_path}: {e}") from e
         self.weights_note = f"llama.cpp, {self.gguf.name}"
         self.lora_dir, self.threads, self.slots = Path(lora_dir), max(1, threads), slots
-        self.parallel = slots  # answers an evaluation run writes at once (evaluation.runs.answer_all)
+        # Answers an evaluation run writes at once (evaluation.runs.answer_all). On 2 threads the slots' batched
+        # steps gained nothing (decode there is bound by arithmetic; bench/eval_batch.py: 0.72 vs 0.76 answers/s,
+        # and the slots share fewer prompt prefixes), so one at a time there; the slots still serve the arena.
+        self.parallel = slots if self.threads >= 4 else 1
         # Reuse the KV of the longest prompt prefix a slot already read (a recipe's instructions and examples,
         # the same on every question): the same tokens at the same positions, so the same numbers up to the
         # kernels' rounding for the batch size. bench/generate.py turns it off to compare prompt reading itself.
