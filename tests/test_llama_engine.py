@@ -210,3 +210,24 @@ def test_a_shared_prompt_prefix_is_read_once_and_without_the_cache_history_chang
         s = warm[k][1]
         assert shared - 8 <= s.prompt_reused < s.prompt_tokens, (s.prompt_reused, shared, s.prompt_tokens)
     assert all(t.strip() for t, _ in warm.values())
+
+
+def test_the_prompt_cache_never_carries_one_adapter_into_another(one_slot, lora_adapter):
+    """A prompt's KV depends on the adapter (it changes k/v projections): the same prompt under another adapter
+    is read again, never served from the other adapter's cache, and gives that adapter's own answer."""
+    cold: dict = {}
+    one_slot.prompt_cache = False
+    try:
+        for kind in ("base", "tuned"):
+            cold[kind] = one_slot.generate(QUESTION, CFG, adapter=lora_adapter if kind == "tuned" else None).text
+    finally:
+        one_slot.prompt_cache = True
+    last = None
+    for kind in ("base", "base", "tuned", "tuned", "base"):
+        stats: list = []
+        text = "".join(one_slot.stream(QUESTION, CFG, stats_out=stats,
+                                       adapter=lora_adapter if kind == "tuned" else None))
+        assert text.strip() == cold[kind], kind
+        if last is not None and last != kind:
+            assert stats[0].prompt_reused == 0, f"{last} -> {kind} reused {stats[0].prompt_reused} prompt tokens"
+        last = kind
