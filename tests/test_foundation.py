@@ -25,9 +25,10 @@ def test_settings_from_env_reads_every_variable(tmp_path):
     assert s.device == "cpu" and s.offline
     assert s.models_dir == s.storage / "models"
     assert "sk-x" not in repr(s)
-    assert s.prompt_cache  # on unless switched off
-    for off in ("0", "false", "OFF"):
-        assert not Settings.from_env({"WORKBENCH_PROMPT_CACHE": off}).prompt_cache
+    assert not s.prompt_cache  # off unless switched on
+    for on in ("1", "true", "ON"):
+        assert Settings.from_env({"WORKBENCH_PROMPT_CACHE": on}).prompt_cache
+    assert not Settings.from_env({"WORKBENCH_PROMPT_CACHE": "0"}).prompt_cache
 
 
 def test_settings_defaults_and_dirs(tmp_path):

@@ -177,57 +177,67 @@ def test_cancel_stops_a_batched_evaluation(real_generator):
     assert time.perf_counter() - t0 < 60
 
 
-def test_a_shared_prompt_prefix_is_read_once_and_without_the_cache_history_changes_nothing(one_slot):
-    """The prompt cache: a recipe's instructions (the same on every question) are read once per slot. Reading
-    a suffix after a cached prefix rounds like another batch shape, so a greedy answer can part from a cold
-    read's (bench/eval_batch.py counts how often); with the cache off (WORKBENCH_PROMPT_CACHE=0) an answer does
-    not depend on what was asked before."""
+def test_a_shared_prompt_prefix_is_read_once_and_history_never_changes_an_answer(one_slot):
+    """The prompt cache: a recipe's instructions (the same on every question) are read once per slot, and an
+    answer is the same whatever was asked before, with the cache and without it (WORKBENCH_PROMPT_CACHE=0)."""
     system = ("You answer questions about a small company's handbook. Be brief and factual. " * 12).strip()
-    questions = ["How many vacation days do new staff get?", "Who approves travel?", "When is payday?"]
+    questions = ["How many vacation days do new staff get?", "Who approves travel?", "When is payday?",
+                 "What is the dress code?"]
     msgs = [[{"role": "system", "content": system}, {"role": "user", "content": q}] for q in questions]
-    cfg = GenerationConfig(max_new_tokens=12)
+    other = [{"role": "system", "content": "Answer in one word. " * 30}, {"role": "user", "content": "Colour?"}]
+    cfg = GenerationConfig(max_new_tokens=16)
 
-    def answer_all(cache, order):
-        one_slot.prompt_cache = cache
+    def answer_all(order):
         out = {}
-        try:
-            for k in order:
-                stats: list = []
-                text = "".join(one_slot.stream(msgs[k], cfg, stats_out=stats))
-                out[k] = (text, stats[0])
-        finally:
-            one_slot.prompt_cache = True
+        for k in order:
+            stats: list = []
+            one_slot.generate(other, cfg)  # something else in the slot and the prompt cache in between
+            text = "".join(one_slot.stream(msgs[k], cfg, stats_out=stats))
+            out[k] = (text, stats[0])
         return out
 
-    cold = answer_all(False, [0, 1, 2])
-    assert all(s.prompt_reused == 0 for _, s in cold.values())
-    backwards = answer_all(False, [2, 1, 0])
-    assert {k: t for k, (t, _) in backwards.items()} == {k: t for k, (t, _) in cold.items()}
-    warm = answer_all(True, [0, 1, 2])
-    shared = len(one_slot.tokenizer(one_slot.render(msgs[0][:1]), add_special_tokens=False)["input_ids"])
+    shared = len(one_slot.tokenizer(one_slot.tokenizer.apply_chat_template(msgs[0][:1], tokenize=False),
+                                    add_special_tokens=False)["input_ids"])
     assert shared > 100
-    for k in (1, 2):  # each question after the first reuses at least the system prompt, and reads its own part
-        s = warm[k][1]
-        assert shared - 8 <= s.prompt_reused < s.prompt_tokens, (s.prompt_reused, shared, s.prompt_tokens)
-    assert all(t.strip() for t, _ in warm.values())
+    before = one_slot.prompt_cache
+    try:
+        for cache in (False, True):
+            one_slot.prompt_cache = cache  # a fresh server when it changes: nothing cached yet
+            first, second = answer_all([0, 1, 2, 3]), answer_all([3, 1, 2, 0, 0])
+            assert {k: t for k, (t, _) in first.items()} == {k: t for k, (t, _) in second.items()}, cache
+            if not cache:
+                assert all(s.prompt_reused == 0 for _, s in first.values())
+            else:  # the head was found again (in the prompt cache: the slot held the other prompt meanwhile)
+                assert first[0][1].prompt_reused < 16  # read fresh (bar the chat template's shared opening)
+                for _, s in second.values():
+                    assert shared - 2 <= s.prompt_reused < s.prompt_tokens, (s.prompt_reused, shared, s.prompt_tokens)
+    finally:
+        one_slot.prompt_cache = before
+    assert all(t.strip() for t, _ in first.values())
 
 
 def test_the_prompt_cache_never_carries_one_adapter_into_another(one_slot, lora_adapter):
-    """A prompt's KV depends on the adapter (it changes k/v projections): the same prompt under another adapter
-    is read again, never served from the other adapter's cache, and gives that adapter's own answer."""
-    cold: dict = {}
-    one_slot.prompt_cache = False
-    try:
-        for kind in ("base", "tuned"):
-            cold[kind] = one_slot.generate(QUESTION, CFG, adapter=lora_adapter if kind == "tuned" else None).text
-    finally:
-        one_slot.prompt_cache = True
-    last = None
-    for kind in ("base", "base", "tuned", "tuned", "base"):
+    """A prompt's KV depends on the adapter (it changes k/v projections): a head read under one adapter is never
+    served to another; each answer is the one that adapter gives from a clean cache."""
+    msgs = [{"role": "system", "content": "You write short, plain answers for a help desk. " * 10},
+            {"role": "user", "content": "Name three colours."}]
+    before, one_slot.prompt_cache = one_slot.prompt_cache, True
+
+    def ask(kind):
         stats: list = []
-        text = "".join(one_slot.stream(QUESTION, CFG, stats_out=stats,
-                                       adapter=lora_adapter if kind == "tuned" else None))
-        assert text.strip() == cold[kind], kind
-        if last is not None and last != kind:
-            assert stats[0].prompt_reused == 0, f"{last} -> {kind} reused {stats[0].prompt_reused} prompt tokens"
-        last = kind
+        text = "".join(one_slot.stream(msgs, CFG, stats_out=stats, adapter=lora_adapter if kind == "tuned" else None))
+        return text, stats[0].prompt_reused
+
+    try:
+        one_slot.clear_cache()
+        clean = {"tuned": ask("tuned")[0]}
+        one_slot.clear_cache()
+        clean["base"] = ask("base")[0]
+        assert clean["base"] != clean["tuned"]
+        text, reused = ask("tuned")  # the head is cached, but under the base weights: read again
+        assert (text, reused) == (clean["tuned"], 0)
+        text, reused = ask("tuned")  # now cached under this adapter
+        assert text == clean["tuned"] and reused > 48
+        assert ask("base")[0] == clean["base"]
+    finally:
+        one_slot.prompt_cache = before

@@ -268,8 +268,8 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
     """Answer each (item, setup) in `todo`, handing each record to `keep`; returns how many.
 
     Where the engine answers several requests at once (`generator.parallel` > 1: llama.cpp's slots, batched
-    in one forward pass per step) that many answers are written side by side, each with the same settings,
-    setup by setup (the slots then share one setup's prompt prefix); records reach `keep` in the order they finish. A cancel stops waiting within one token; cut answers
+    in one forward pass per step) that many answers are written side by side, each with the same settings;
+    records then reach `keep` in the order they finish. A cancel stops waiting within one token; cut answers
     are not recorded (a resumed run redoes them), and their generation ends at the next token.
     """
     from workbench.models.generator import GenerationConfig
@@ -280,10 +280,7 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
     recipe = Recipe.from_json(spec.recipe) if spec.recipe else None
     total = total or len(todo)
     width = max(1, min(int(getattr(generator, "parallel", 1) or 1), len(todo)))
-    if width > 1:  # setup by setup: the slots then hold prompts of one setup, whose shared prefix an engine reuses
-        order = {s: k for k, s in enumerate(dict.fromkeys(s for _, s in todo))}
-        todo = sorted(todo, key=lambda t: order[t[1]])  # stable: question order within a setup
-    pending = list(reversed(todo))  # popped from the end
+    pending = list(reversed(todo))  # popped from the end: question order
     lock = threading.Lock()  # guards pending, n and keep (the caller's records and progress)
     n = 0
     stop = threading.Event()

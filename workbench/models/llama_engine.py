@@ -17,12 +17,19 @@ base (llama-server's per-request `lora` scales); a new adapter restarts the serv
 fraction of a second). An adapter that cannot become a GGUF LoRA is answered by the transformers path, and the
 answer's note says so. Several requests at once run in parallel slots (continuous batching).
 
-A slot reuses the KV of the longest prefix of its prompt it (or the in-memory prompt cache) already read: a
-recipe's instructions and few-shot examples are the same ~560 tokens on every prompted, RAG and hybrid question,
-and an arena conversation's earlier turns are the start of the next prompt. Measured on the sample evaluation
-(bench/eval_batch.py): about 1.9x the answers per second of reading every prompt whole, with the same greedy
-answers one at a time. On 2 cores the slots' batched steps add nothing (decode there is bound by arithmetic, not
-by reading the weights), so an evaluation answers one at a time there.
+With `prompt_cache` (WORKBENCH_PROMPT_CACHE=1; off by default, see Settings.prompt_cache) prompt prefixes are
+read once: everything before the last user turn (a recipe's instructions
+and few-shot examples, the same ~560 tokens on every prompted, RAG and hybrid question; an arena conversation's
+earlier turns) is first read on its own into the request's slot, or found there or in llama.cpp's in-memory
+prompt cache, and the rest of the prompt is read after it. The split is always at that message boundary, never
+where an earlier prompt happened to stop matching: llama.cpp rounds a row differently with the length of the
+cache it attends over, so a split that moved with history made greedy answers depend on what was asked before
+(measured: the freshness demo's RAG answer turned to garbage after other questions). Fixed splits gave the same
+answers whatever came before in the tests (not guaranteed: llama.cpp still reuses the common opening a head
+shares with an earlier prompt, and re-reads a found head's last token alone, which the head request repeats so
+both paths end alike). Measured on the sample evaluation (bench/eval_batch.py): about 1.6-1.9x the
+answers per second of reading every prompt whole. On 2 cores the slots' batched steps add nothing measurable
+(decode there is bound by arithmetic, not by reading the weights).
 """
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ NGRAM_SPECULATION = True
 # Prompt states kept in memory beyond the slots' own (llama-server's default is 8 GiB): ~23 KB per token for the
 # bundled model, so about 20,000 tokens: a conversation's earlier turns, a re-run's questions.
 CACHE_RAM_MIB = 512
+MIN_PREFIX = 48  # a shorter shared prefix (a bare question's system line) is not worth a request of its own
 _DONE = object()
 
 
@@ -98,7 +106,7 @@ class LlamaCppGenerator(ChatModel):
     device = "cpu"
 
     def __init__(self, name: str, hf_path: str, gguf: Path, lora_dir: Path, threads: int,
-                 fallback: Callable[[], ChatModel] | None = None, slots: int = SLOTS, prompt_cache: bool = True):
+                 fallback: Callable[[], ChatModel] | None = None, slots: int = SLOTS, prompt_cache: bool = False):
         from transformers import AutoConfig, AutoTokenizer
 
         self.name, self.path, self.gguf = name, hf_path, Path(gguf)
@@ -110,13 +118,16 @@ class LlamaCppGenerator(ChatModel):
         self.weights_note = f"llama.cpp, {self.gguf.name}"
         self.lora_dir, self.threads, self.slots = Path(lora_dir), max(1, threads), slots
         # Answers an evaluation run writes at once (evaluation.runs.answer_all). On 2 threads the slots' batched
-        # steps gained nothing (decode there is bound by arithmetic; bench/eval_batch.py: 0.72 vs 0.76 answers/s,
-        # and the slots share fewer prompt prefixes), so one at a time there; the slots still serve the arena.
-        self.parallel = slots if self.threads >= 4 else 1
-        # Reuse the KV of the longest prompt prefix a slot already read (a recipe's instructions and examples,
-        # the same on every question): the same tokens at the same positions, so the same numbers up to the
-        # kernels' rounding for the batch size. bench/generate.py turns it off to compare prompt reading itself.
-        self.prompt_cache = prompt_cache
+        # steps gained nothing measurable (bench/eval_batch.py: 0.45-0.48 vs 0.47-0.51 answers/s), and nothing
+        # was lost either; the demo's measured answers were measured this way, and the 135M model's greedy
+        # answers move with the batch they are computed in (the freshness demo's RAG answer did, one at a time).
+        self.parallel = slots
+        # Read the part before the last user turn once per slot (module docstring); False reads every prompt
+        # whole. bench/generate.py turns it off to compare prompt reading itself.
+        self._prompt_cache = prompt_cache
+        self._free_slots: queue.Queue = queue.Queue()  # each request holds one slot: its prefix stays put
+        for i in range(slots):
+            self._free_slots.put(i)
         self._fallback_factory, self._fallback = fallback, None
         self.lock = threading.RLock()  # guards the server and the adapter list, never held while generating
         self._loras: list[Path] = []  # GGUF LoRA files, index = llama.cpp adapter id
@@ -125,6 +136,19 @@ class LlamaCppGenerator(ChatModel):
         self.restarts = 0  # servers started after the first (a new adapter, or a crash)
         with self.lock:
             self._start()
+
+    @property
+    def prompt_cache(self) -> bool:
+        return self._prompt_cache
+
+    @prompt_cache.setter
+    def prompt_cache(self, on: bool) -> None:
+        """Switching restarts the server: without the cache it keeps no prompt states at all."""
+        with self.lock:
+            if bool(on) != self._prompt_cache:
+                self._prompt_cache = bool(on)
+                if self._server is not None:
+                    self._start()
 
     @property
     def context_window(self) -> int:
@@ -138,8 +162,9 @@ class LlamaCppGenerator(ChatModel):
         p.model.path = str(self.gguf)
         p.n_parallel, p.n_ctx = self.slots, self.slots * SLOT_CONTEXT
         p.cpuparams.n_threads = p.cpuparams_batch.n_threads = self.threads
-        p.cache_prompt = True  # each request says whether it may reuse a slot's prefix (_request)
-        p.cache_ram_mib = CACHE_RAM_MIB
+        p.cache_prompt = self._prompt_cache  # and each request says whether it may reuse its slot's head
+        p.cache_ram_mib = CACHE_RAM_MIB if self._prompt_cache else 0
+        p.cache_idle_slots = self._prompt_cache
         p.verbosity = -1
         p.warmup = False
         if NGRAM_SPECULATION:
@@ -183,8 +208,19 @@ class LlamaCppGenerator(ChatModel):
                 self._fallback = self._fallback_factory()
             return self._fallback
 
+    def _prefix(self, prepared: PreparedPrompt, ids: list[int]) -> int:
+        """How many leading tokens to read on their own: those before the last user turn, 0 for none."""
+        head = prepared.messages[:-1]
+        if not self.prompt_cache or not head:
+            return 0
+        text = self.tokenizer.apply_chat_template(head, tokenize=False, add_generation_prompt=False)
+        pre = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(pre) < MIN_PREFIX or len(pre) >= len(ids) or ids[:len(pre)] != pre:
+            return 0  # short, or a template that does not render the head as a token prefix: read whole
+        return len(pre)
+
     def _request(self, ids: list[int], cfg: GenerationConfig, lora: int | None) -> dict:
-        req = {"prompt": ids, "n_predict": cfg.max_new_tokens, "stream": True, "cache_prompt": self.prompt_cache,
+        req = {"prompt": ids, "n_predict": cfg.max_new_tokens, "stream": True, "cache_prompt": False,
                "return_tokens": False, "seed": cfg.seed}
         if cfg.temperature > 0:  # plain temperature + top-p, as transformers samples (no top-k, min-p)
             req.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0)
@@ -210,6 +246,7 @@ class LlamaCppGenerator(ChatModel):
         if prepared_out is not None:
             prepared_out.append(prepared)
         ids = self.tokenizer(prepared.prompt, add_special_tokens=False)["input_ids"]
+        n_prefix = self._prefix(prepared, ids)
         with self.lock:
             server, req = self._server, self._request(ids, cfg, lora)
         pieces: queue.Queue = queue.Queue()
@@ -227,18 +264,35 @@ class LlamaCppGenerator(ChatModel):
             counts["tokens"] += 1
             if timings := chunk.get("timings"):
                 counts["predicted"] = timings.get("predicted_n")
-                if timings.get("prompt_n") is not None:  # tokens read; the rest came from the slot's cache
-                    counts["reused"] = max(0, len(ids) - int(timings["prompt_n"]))
             if text:
                 pieces.put(text)
             return cancel.is_set()  # True ends the request: llama.cpp stops writing this answer
 
+        pin = self._prompt_cache  # the head must stay in the slot the rest is read in; otherwise llama.cpp picks
+
         def run():
+            slot = self._free_slots.get() if pin else None
             try:
+                if slot is not None:
+                    req["id_slot"] = slot
+                if n_prefix:  # the head on its own (found in the slot or the prompt cache, or read now)
+                    head = {**req, "prompt": ids[:n_prefix], "n_predict": 0, "stream": False, "cache_prompt": True}
+                    # Twice: llama.cpp reads a found head's last token again, alone, so the second request makes
+                    # that row's numbers the same whether the head was found or read just now.
+                    for i in range(2):
+                        done = server.handle_completions(head)
+                        if isinstance(done, dict) and (done.get("error") or done.get("code")):
+                            raise ModelError(f"llama.cpp: {done.get('error') or done}")
+                        if i == 0:  # head tokens read now; the rest of the head was found
+                            read = int(((done or {}).get("timings") or {}).get("prompt_n") or n_prefix)
+                            counts["reused"] = max(0, n_prefix - read)
+                    req["cache_prompt"] = True  # the slot now holds exactly the head: the rest is read after it
                 server.handle_completions(req, on_chunk)
             except BaseException as e:  # surfaced in the caller's thread below
                 errors.append(e)
             finally:
+                if slot is not None:
+                    self._free_slots.put(slot)
                 pieces.put(_DONE)
 
         t0 = time.perf_counter()
