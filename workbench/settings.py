@@ -48,7 +48,7 @@ class Settings:
     gguf_serving: str = "q8_0"
     # WORKBENCH_PROMPT_CACHE=1: the llama.cpp engine reads the part of a prompt before the last user turn (a
     # recipe's instructions and examples, a conversation's earlier turns) once per slot, then the rest after it:
-    # ~1.6x the sample evaluation's answers/s, the same answer whatever was asked before. Off by default: a prompt
+    # ~1.5x the sample evaluation's answers/s; history did not change an answer in the tests. Off by default: a prompt
     # read in two parts rounds differently from one read whole, and on the bundled 135M model that changed greedy
     # answers, the demo's measured ones among them (the sample's founding-year RAG answer turned to garbage).
     prompt_cache: bool = False

@@ -279,7 +279,6 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
     system_prompt = DEFAULT_SYSTEM_PROMPT if spec.system_prompt is None else (spec.system_prompt or None)
     recipe = Recipe.from_json(spec.recipe) if spec.recipe else None
     total = total or len(todo)
-    width = max(1, min(int(getattr(generator, "parallel", 1) or 1), len(todo)))
     pending = list(reversed(todo))  # popped from the end: question order
     lock = threading.Lock()  # guards pending, n and keep (the caller's records and progress)
     n = 0
@@ -306,6 +305,7 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
                 n += 1
                 ctx.progress(start + n, total, f"{label} {start + n}/{total} ({setup}, {item.id})")
 
+    width = max(1, min(int(getattr(generator, "parallel", 1) or 1), len(todo)))
     if width == 1:
         work()
         return n

@@ -27,8 +27,8 @@ cache it attends over, so a split that moved with history made greedy answers de
 (measured: the freshness demo's RAG answer turned to garbage after other questions). Fixed splits gave the same
 answers whatever came before in the tests (not guaranteed: llama.cpp still reuses the common opening a head
 shares with an earlier prompt, and re-reads a found head's last token alone, which the head request repeats so
-both paths end alike). Measured on the sample evaluation (bench/eval_batch.py): about 1.6-1.9x the
-answers per second of reading every prompt whole. On 2 cores the slots' batched steps add nothing measurable
+both paths end alike). Measured on the sample evaluation (bench/eval_batch.py, 36 answers): 1.47-1.51x the
+answers per second of reading every prompt whole (an earlier split wherever a slot's prompt stopped matching: 1.63x). On 2 cores the slots' batched steps add nothing measurable
 (decode there is bound by arithmetic, not by reading the weights).
 """
 from __future__ import annotations
