@@ -71,8 +71,13 @@ def main() -> None:
         gen.parallel, gen.prompt_cache = default_width, False
         if not args.quick:
             ref = load_generator(replace(settings, engine="transformers"))
+            batch = ref.parallel
+            ref.parallel = 1
             rows["transformers, one at a time"] = sample_answers(settings, ref, chosen, max_new, limit,
                                                                  label="reference")
+            ref.parallel = batch  # greedy questions that arrive together share one batched generate
+            rows[f"transformers, {batch} at once"] = sample_answers(settings, ref, chosen, max_new, limit,
+                                                                    label="transformers batched")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     labels = list(rows)

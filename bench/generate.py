@@ -15,7 +15,9 @@ latency; medians per prompt kind, ratios workbench / llama.cpp (higher is better
 
 Quality (full run only): the sample evaluation (53 questions; base, prompted and RAG setups, plus fine-tuned
 and hybrid with --adapter-path; 64 new tokens) answered by the workbench's engine and by the transformers
-engine (the reference path); format and fact rates pooled over setups must stay within 2 points.
+engine (the reference path); format and fact rates pooled over setups must stay within 2 points. The format
+difference is also given paired (the same answers: bootstrap interval, McNemar); --source-control adds llama.cpp
+on the bundled GGUF as shipped, which separates the serving copy's effect from llama.cpp's own arithmetic.
 
 Last line: RESULT generate_vs_llamacpp_min=<smallest ratio over phases, kinds, with/without adapter>
 target=1.0x ok|short (short also when quality moved more than 2 points).
@@ -175,33 +177,52 @@ def decode_rate(ttft: float, latency: float, n: int) -> float | None:
     return (n - 1) / (latency - ttft) if n > 1 and latency > ttft else None
 
 
-def quality(max_new: int, limit: int, adapter_path: str | None) -> dict:
-    """Format and fact rates of the sample evaluation: the workbench's engine vs the transformers engine."""
+def quality(max_new: int, limit: int, adapter_path: str | None, source_control: bool = False) -> dict:
+    """Format and fact rates of the sample evaluation: the workbench's engine vs the transformers engine.
+
+    With `source_control`, llama.cpp on the bundled GGUF as shipped answers too (the workbench's engine with
+    WORKBENCH_GGUF_SERVING=source): what the serving copy changes, apart from llama.cpp's own arithmetic."""
     from dataclasses import replace
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from eval_sample import pooled_rate, sample_answers, scratch_settings
 
+    from workbench.evaluation.stats import paired_difference
+
     settings, scratch = scratch_settings("wb-bench-generate-")
     os.environ["WORKBENCH_STORAGE"] = str(settings.storage)
     chosen = ("base", "prompted", "rag") + (("finetuned", "hybrid") if adapter_path else ())
-    out = {}
+    engines = {"auto": replace(settings, engine="auto")}
+    if source_control:
+        engines["llama.cpp, bundled file"] = replace(settings, engine="auto", gguf_serving="source")
+    engines["transformers"] = replace(settings, engine="transformers")
+    out, formats = {}, {}
     try:
-        for engine in ("auto", "transformers"):
-            gen = load_generator(replace(settings, engine=engine))
-            rs, wall = sample_answers(settings, gen, chosen, max_new, limit, label=f"engine {engine}",
+        for label, engine_settings in engines.items():
+            gen = load_generator(engine_settings)
+            rs, wall = sample_answers(settings, gen, chosen, max_new, limit, label=f"engine {label}",
                                       adapter_path=adapter_path)
-            out[engine] = {k: pooled_rate(rs, k) for k in ("format_ok", "fact_correct")}
-            out[engine]["wall_s"] = wall
-            out[engine]["name"] = getattr(gen, "engine", "?")
-            print(f"  quality, engine {out[engine]['name']}: " + ", ".join(
-                f"{k} {a}/{b}" for k, (a, b) in ((k, out[engine][k]) for k in ("format_ok", "fact_correct")))
-                  + f" ({wall:.0f} s)", flush=True)
+            out[label] = {k: pooled_rate(rs, k) for k in ("format_ok", "fact_correct")}
+            out[label]["wall_s"] = wall
+            out[label]["name"] = f"{getattr(gen, 'engine', '?')} ({gen.weights_note})"
+            out[label]["per_setup"] = {s: tuple(getattr(sm, k).k if getattr(sm, k) else None
+                                                for k in ("format_ok", "fact_correct"))
+                                       for s, sm in rs.summaries.items()}
+            formats[label] = {(r["id"], r["setup"]): bool(r.get("format_ok")) for r in rs.record.results}
+            print(f"  quality, engine {out[label]['name']}: " + ", ".join(
+                f"{k} {a}/{b}" for k, (a, b) in ((k, out[label][k]) for k in ("format_ok", "fact_correct")))
+                  + f" ({wall:.0f} s); per setup (format, fact): {out[label]['per_setup']}", flush=True)
             del gen
     finally:
         import shutil
 
         shutil.rmtree(scratch, ignore_errors=True)
+    ref = formats["transformers"]
+    for label in (x for x in formats if x != "transformers"):
+        keys = sorted(ref.keys() & formats[label].keys())
+        c = paired_difference([ref[k] for k in keys], [formats[label][k] for k in keys])
+        print(f"  format, {label} minus transformers, paired over {c.n} answers: {c.diff:+.1f} points "
+              f"[{c.low:+.1f}, {c.high:+.1f}], {c.b01} gained / {c.b10} lost, McNemar p={c.p_value:.2f}", flush=True)
     return out
 
 
@@ -213,6 +234,8 @@ def main() -> None:
     ap.add_argument("--no-quality", action="store_true", help="speed only (the RESULT then gates speed alone)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="CPU threads for both sides (default: every core, as llama.cpp's server does)")
+    ap.add_argument("--source-control", action="store_true",
+                    help="the quality run also answers with llama.cpp on the bundled GGUF as shipped")
     ap.add_argument("--adapter-path", help="a trained PEFT adapter: the quality run adds the fine-tuned and hybrid "
                                            "setups (bench/eval_sample.py --train makes one)")
     args = ap.parse_args()
@@ -299,7 +322,7 @@ def main() -> None:
     worst = min(ratios.values())
     ok = worst >= TARGET
     if not args.quick and not args.no_quality:
-        q = quality(64, args.quality_limit, args.adapter_path)
+        q = quality(64, args.quality_limit, args.adapter_path, args.source_control)
         moved = {}
         for key in ("format_ok", "fact_correct"):
             (k1, n1), (k0, n0) = q["auto"][key], q["transformers"][key]

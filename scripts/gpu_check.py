@@ -13,7 +13,8 @@ In scratch storage (the user's ./storage is never touched; the converted bundled
 only): load the sample workspace; train the "GPU standard" LoRA preset on the sample behaviour dataset in
 this process, as a job worker would; train a few steps more through torchrun (one rank per GPU, nccl), the
 data-parallel path; generate with and without the adapter (decode tokens/s); run the questions through all
-five setups (workbench.evaluation.runs, in process). Last line:
+five setups (workbench.evaluation.runs, in process), `parallel` answers at once; then up to 4 of them batched
+and one at a time (the figure eval_batch_speedup). Last line:
 RESULT gpu_decode_tokens_per_s=<v> train_step_s=<v> target=<targets> ok|short
 """
 from __future__ import annotations
@@ -206,12 +207,27 @@ def check(args, settings) -> bool:
         ddp_s = train_data_parallel(settings, spec, settings.storage / "gpu-check-ddp", nproc)
     decode, changed, gen_device = generate(settings, adapter_path, args.max_new_tokens)
     good, expected, eval_s = evaluate(settings, adapter_path, args.questions, args.max_new_tokens)
+    # What batching the evaluation's answers gains on this device: a few questions both ways, same run spec.
+    from workbench import resources
+
+    gen = resources.generator(settings)
+    few = min(args.questions, 4)
+    _, few_expected, batched_s = evaluate(settings, adapter_path, few, args.max_new_tokens)
+    width, gen.parallel = gen.parallel, 1
+    try:
+        good_one, _, one_s = evaluate(settings, adapter_path, few, args.max_new_tokens)
+    finally:
+        gen.parallel = width
+    batch_gain = one_s / batched_s if batched_s > 0 else 0.0
+    say(f"evaluation {width} at a time: {batch_gain:.2f}x the answers per second of one at a time "
+        f"({batched_s:.1f} s vs {one_s:.1f} s; {good_one}/{few_expected} answers one at a time)")
     wall = time.perf_counter() - t_start
     step_s = clock.step_s()
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if on_gpu else "n/a"
     ddp = "skipped" if ddp_s is None else f"{ddp_s:.0f}"
     print(f"figures: train_step_s={step_s:.3f} (median of {len(clock.times) - 1}) decode_tokens_per_s={decode:.1f} "
           f"adapter_changed_answers={changed}/{len(PROMPTS)} eval_answers={good}/{expected} eval_s={eval_s:.0f} "
+          f"eval_batch_width={width} eval_batch_speedup={batch_gain:.2f} "
           f"ddp_s={ddp} peak_gpu_memory={peak} wall_s={wall:.0f}", flush=True)
     problems = [f"sample workspace: {m}" for m in failed]
     if not on_gpu:

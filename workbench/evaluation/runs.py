@@ -267,8 +267,9 @@ def answer_all(generator, spec: RunSpec, todo: list, retrieved: dict, ctx: RunCo
                keep: Callable[[dict], None], start: int = 0, total: int | None = None, label: str = ANSWERED) -> int:
     """Answer each (item, setup) in `todo`, handing each record to `keep`; returns how many.
 
-    Where the engine answers several requests at once (`generator.parallel` > 1: llama.cpp's slots, batched
-    in one forward pass per step) that many answers are written side by side, each with the same settings;
+    Where the engine answers several requests at once (`generator.parallel` > 1: llama.cpp's slots, or the
+    transformers engine's batched `generate`, one forward pass per step for all of them) that many answers are
+    written side by side, each with the same settings;
     records then reach `keep` in the order they finish. A cancel stops waiting within one token; cut answers
     are not recorded (a resumed run redoes them), and their generation ends at the next token.
     """

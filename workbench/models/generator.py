@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,20 +71,17 @@ class AdapterError(ModelError):
 # 10 with dense weights, 3 with 4-bit weights.
 PROMPT_LOOKUP_TOKENS = 10
 PROMPT_LOOKUP_TOKENS_INT4 = 3
+# Requests per batched generate: a GPU step costs about the same for 8 rows as for 1 (reading the weights);
+# on CPU see bench/eval_batch.py.
+BATCH_GPU = 8
+BATCH_CPU = 4
 # Config fields that must agree for a LoRA adapter's weights to fit the base model.
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
 
-def _Cancelled(event: threading.Event):
-    """A StoppingCriteria that ends generation once `event` is set."""
-    import torch
-    from transformers import StoppingCriteria
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-    return Cancelled()
+def batch_width(device: str) -> int:
+    """Greedy requests one batched `generate` answers at once on `device` (models/batching.py)."""
+    return BATCH_GPU if device != "cpu" else BATCH_CPU
 
 
 def _adapter_key(path: Path) -> str:
@@ -212,7 +208,8 @@ class ChatModel:
 
 
 class LocalGenerator(ChatModel):
-    """A Hugging Face causal LM plus its tokenizer (transformers): one generation at a time per instance."""
+    """A Hugging Face causal LM plus its tokenizer (transformers). Greedy requests that arrive together share
+    one batched `generate` (up to `parallel`); each streams, stops and counts on its own."""
 
     engine = "transformers"
 
@@ -252,6 +249,10 @@ class LocalGenerator(ChatModel):
         # Greedy only: sampling with speculation would change the output distribution's seed path.
         # Fewer draft tokens with 4-bit weights: their kernel's cost grows faster with the rows checked.
         self.prompt_lookup_tokens: int | None = PROMPT_LOOKUP_TOKENS_INT4 if self.int4 else PROMPT_LOOKUP_TOKENS
+        from workbench.models.batching import Batcher
+
+        # Requests answered in one batched generate (answer_all writes this many side by side).
+        self._batcher = Batcher(batch_width(device), self._run_batch, self._run_single)
 
     def _activate(self, adapter_path: str | Path | None) -> None:
         """Make `adapter_path` the only active adapter (None: plain base model). Caller holds the lock."""
@@ -298,62 +299,81 @@ class LocalGenerator(ChatModel):
 
         `adapter`: a PEFT adapter folder to generate with (None: the plain base model).
         `prepared_out` receives the PreparedPrompt actually sent (with its trimming note).
+        Greedy requests that arrive together with the same adapter and budget share one batched `generate`
+        (models/batching.py, up to `parallel` at once); a lone one, or a sampled one, runs on its own.
         """
-        import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from workbench.models.batching import Request
 
         if adapter is not None:
             self.check_adapter(adapter)  # refuse early, before any thread starts
         prepared = self.prepare(messages, cfg)
         if prepared_out is not None:
             prepared_out.append(prepared)
-        inputs = self.tokenizer(prepared.prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
-        n_prompt = int(inputs["input_ids"].shape[1])
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**inputs, max_new_tokens=cfg.max_new_tokens, streamer=streamer,
-                      pad_token_id=self.tokenizer.pad_token_id)
+        ids = self.tokenizer(prepared.prompt, add_special_tokens=False)["input_ids"]
+        folder = None if adapter is None else str(Path(adapter).expanduser().resolve())
+        greedy = cfg.temperature <= 0
+        # Sampled answers never share a batch: each keeps its own seed path (the object() key is unique).
+        req = Request(ids, (folder, cfg) if greedy else (object(),))
+        req.adapter, req.cfg = adapter, cfg
+        try:
+            yield from self._batcher.submit(req)
+        except ModelError:
+            raise
+        except Exception as e:
+            raise ModelError(f"Generation failed: {e}") from e
+        if stats_out is not None:
+            from workbench.models.batching import stats_for
+
+            stats_out.append(stats_for(req))
+
+    @property
+    def parallel(self) -> int:
+        return self._batcher.width
+
+    @parallel.setter
+    def parallel(self, width: int) -> None:
+        self._batcher.width = max(1, int(width))
+
+    def _eos(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        return set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
+
+    def _generate(self, reqs: list, cfg: GenerationConfig, adapter) -> None:
+        """One `generate` for `reqs` (left-padded when several), streaming each row to its request."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from workbench.models.batching import RowStreamer
+
+        width = max(len(r.ids) for r in reqs)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in reqs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in reqs], device=self.device)
+
+        class RowsCancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.tensor([r.cancel.is_set() for r in reqs], dtype=torch.bool, device=input_ids.device)
+
+        kwargs = dict(input_ids=input_ids, attention_mask=mask, max_new_tokens=cfg.max_new_tokens,
+                      pad_token_id=pad, streamer=RowStreamer(self.tokenizer, reqs, self._eos()),
+                      stopping_criteria=StoppingCriteriaList([RowsCancelled()]))
         if cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if self.prompt_lookup_tokens:
+            if self.prompt_lookup_tokens and len(reqs) == 1:  # prompt lookup runs one sequence at a time
                 kwargs.update(prompt_lookup_num_tokens=self.prompt_lookup_tokens)
-        cancel = threading.Event()
-        kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
-        out: dict = {}
-        errors: list[BaseException] = []
+        with self.lock, torch.inference_mode():
+            self._activate(adapter)
+            torch.manual_seed(cfg.seed)
+            self.model.generate(**kwargs)
 
-        def run():
-            try:
-                with self.lock, torch.inference_mode():
-                    self._activate(adapter)
-                    torch.manual_seed(cfg.seed)
-                    out["ids"] = self.model.generate(**kwargs)
-            except BaseException as e:  # surfaced in the caller's thread below
-                errors.append(e)
-                streamer.end()
+    def _run_single(self, req) -> None:
+        self._generate([req], req.cfg, req.adapter)
 
-        t0 = time.perf_counter()
-        ttft = None
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        try:
-            for piece in streamer:
-                if ttft is None and piece:
-                    ttft = time.perf_counter() - t0
-                yield piece
-        finally:
-            # A consumer that stops reading (closed iterator, Streamlit rerun or Stop) cancels the
-            # generation at the next token, so the shared model is free again for the next request.
-            cancel.set()
-        worker.join()
-        if errors:
-            if isinstance(errors[0], ModelError):
-                raise errors[0]
-            raise ModelError(f"Generation failed: {errors[0]}")
-        n_out = int(out["ids"].shape[1]) - n_prompt
-        if stats_out is not None:
-            stats_out.append(GenerationStats(time.perf_counter() - t0, ttft, n_prompt, n_out))
+    def _run_batch(self, reqs: list) -> None:
+        self._generate(reqs, reqs[0].cfg, reqs[0].adapter)
 
 def engine_for(settings: Settings, name: str | None = None) -> str:
     """Which engine serves generator `name`: "llama.cpp" or "transformers" (WORKBENCH_ENGINE, see Settings)."""
