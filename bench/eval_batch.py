@@ -13,8 +13,9 @@ process on the same questions, four ways on the workbench's engine and one refer
 
 An evaluation run answers N at once (on 2 cores the batched steps gained nothing measurable); the prompt cache is opt-in (WORKBENCH_PROMPT_CACHE=1: it changes some greedy answers of the bundled
 model, see Settings.prompt_cache). The RESULT compares the fastest way a run can answer here, the prompt cache
-at that width, with the baseline. The transformers engine one
-at a time is a reference row (not in --quick).
+at that width, with the baseline. The transformers engine one at a time is a reference row, and batched (greedy
+questions that arrive together in one `generate`; the default on GPUs, not on CPU where it lost) another (not in
+--quick).
 
 Metrics: answers/s (wall time of the answering phase; retrieval is done once before and shared), the format /
 fact rates pooled over setups, which must move less than 5 points against the baseline, and how many answer texts
@@ -71,13 +72,14 @@ def main() -> None:
         gen.parallel, gen.prompt_cache = default_width, False
         if not args.quick:
             ref = load_generator(replace(settings, engine="transformers"))
-            batch = ref.parallel
+            default = ref.parallel  # on CPU 1: batching lost here (generator.BATCH_CPU); GPUs batch 8
             ref.parallel = 1
             rows["transformers, one at a time"] = sample_answers(settings, ref, chosen, max_new, limit,
                                                                  label="reference")
-            ref.parallel = batch  # greedy questions that arrive together share one batched generate
-            rows[f"transformers, {batch} at once"] = sample_answers(settings, ref, chosen, max_new, limit,
+            ref.parallel = batch = default if default > 1 else width  # one batched generate per step
+            rows[f"transformers, {batch} batched"] = sample_answers(settings, ref, chosen, max_new, limit,
                                                                     label="transformers batched")
+            ref.parallel = default
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     labels = list(rows)

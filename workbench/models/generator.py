@@ -71,10 +71,13 @@ class AdapterError(ModelError):
 # 10 with dense weights, 3 with 4-bit weights.
 PROMPT_LOOKUP_TOKENS = 10
 PROMPT_LOOKUP_TOKENS_INT4 = 3
-# Requests per batched generate: a GPU step costs about the same for 8 rows as for 1 (reading the weights);
-# on CPU see bench/eval_batch.py.
+# Requests per batched generate. A GPU step costs about the same for 8 rows as for 1 (it reads the weights;
+# not yet measured here: gpu-check's eval_batch_speedup reports it). On CPU batching lost, measured on 2 cores
+# (sample evaluation, 36 answers): 0.58 answers/s one at a time (int4 weights, prompt lookup), 0.44 four at a
+# time, 0.50 eight at a time; dense bf16 0.39 vs 0.33. One at a time keeps prompt lookup, which rows in a
+# batch cannot use.
 BATCH_GPU = 8
-BATCH_CPU = 4
+BATCH_CPU = 1
 # Config fields that must agree for a LoRA adapter's weights to fit the base model.
 _SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
 
@@ -367,7 +370,27 @@ class LocalGenerator(ChatModel):
         with self.lock, torch.inference_mode():
             self._activate(adapter)
             torch.manual_seed(cfg.seed)
+            if len(reqs) > 1 and min(len(r.ids) for r in reqs) > 1:
+                kwargs["past_key_values"] = self._prefill_rows(reqs, width)
             self.model.generate(**kwargs)
+
+    def _prefill_rows(self, reqs: list, width: int):
+        """Each prompt but its last token read on its own (no padding: a batch of prompts of unequal length
+        would compute every pad), the caches then stacked left-padded for the batched steps that follow."""
+        import torch
+        from transformers import DynamicCache
+
+        caches = [self.model(torch.tensor([r.ids[:-1]], device=self.device), use_cache=True).past_key_values
+                  for r in reqs]
+        layers = []
+        for i in range(len(caches[0].layers)):
+            per = [(c.layers[i].keys, c.layers[i].values) for c in caches]
+
+            def padded(t):  # [1, heads, n, dim] -> [1, heads, width - 1, dim], zeros first (masked out)
+                return torch.nn.functional.pad(t, (0, 0, width - 1 - t.shape[2], 0))
+
+            layers.append((torch.cat([padded(k) for k, _ in per]), torch.cat([padded(v) for _, v in per])))
+        return DynamicCache(ddp_cache_data=layers)
 
     def _run_single(self, req) -> None:
         self._generate([req], req.cfg, req.adapter)
