@@ -74,8 +74,8 @@ PROMPT_LOOKUP_TOKENS_INT4 = 3
 # Requests per batched generate. A GPU step costs about the same for 8 rows as for 1 (it reads the weights;
 # not yet measured here: gpu-check's eval_batch_speedup reports it). On CPU batching lost, measured on 2 cores
 # (sample evaluation, 36 answers): 0.58 answers/s one at a time (int4 weights, prompt lookup), 0.44 four at a
-# time, 0.50 eight at a time; dense bf16 0.39 vs 0.33. One at a time keeps prompt lookup, which rows in a
-# batch cannot use.
+# time, 0.50 eight at a time; dense bf16 0.39 vs 0.33; bench/eval_batch.py's run tied, 0.54 vs 0.53. One at a
+# time keeps prompt lookup, which rows in a batch cannot use.
 BATCH_GPU = 8
 BATCH_CPU = 1
 # Config fields that must agree for a LoRA adapter's weights to fit the base model.
