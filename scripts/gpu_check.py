@@ -13,8 +13,8 @@ In scratch storage (the user's ./storage is never touched; the converted bundled
 only): load the sample workspace; train the "GPU standard" LoRA preset on the sample behaviour dataset in
 this process, as a job worker would; train a few steps more through torchrun (one rank per GPU, nccl), the
 data-parallel path; generate with and without the adapter (decode tokens/s); run the questions through all
-five setups (workbench.evaluation.runs, in process), `parallel` answers at once; then up to 4 of them batched
-and one at a time (the figure eval_batch_speedup). Last line:
+five setups (workbench.evaluation.runs, in process), `parallel` answers at once; then up to 4 of them through
+base and prompted, batched and one at a time (the figure eval_batch_speedup). Last line:
 RESULT gpu_decode_tokens_per_s=<v> train_step_s=<v> target=<targets> ok|short
 """
 from __future__ import annotations
@@ -149,8 +149,9 @@ def generate(settings, adapter_path: str, max_new_tokens: int) -> tuple[float, i
     return rate, changed, str(gen.device)
 
 
-def evaluate(settings, adapter_path: str, n_questions: int, max_new_tokens: int) -> tuple[int, int, float]:
-    """n questions through all five setups in this process; (answers without error, expected, seconds)."""
+def evaluate(settings, adapter_path: str, n_questions: int, max_new_tokens: int,
+             chosen: tuple[str, ...] | None = None) -> tuple[int, int, float]:
+    """n questions through all five setups (or `chosen`) in this process; (answers without error, expected, seconds)."""
     from workbench.answering import setups
     from workbench.answering.recipes import load_recipe
     from workbench.answering.sample import SAMPLE_RECIPE
@@ -161,7 +162,7 @@ def evaluate(settings, adapter_path: str, n_questions: int, max_new_tokens: int)
 
     items = load_set(settings, SAMPLE_SET)
     ids = tuple(i.id for i in items)[:n_questions]
-    spec = runs.RunSpec(set_name=SAMPLE_SET, setups=setups.keys(), collection=SAMPLE_COLLECTION,
+    spec = runs.RunSpec(set_name=SAMPLE_SET, setups=chosen or setups.keys(), collection=SAMPLE_COLLECTION,
                         adapter_path=adapter_path, recipe=load_recipe(settings, SAMPLE_RECIPE).to_json(),
                         question_ids=ids, max_new_tokens=max_new_tokens, probe=False, label="gpu-check")
     run_id = runs.create_run(settings, spec, items)
@@ -207,15 +208,16 @@ def check(args, settings) -> bool:
         ddp_s = train_data_parallel(settings, spec, settings.storage / "gpu-check-ddp", nproc)
     decode, changed, gen_device = generate(settings, adapter_path, args.max_new_tokens)
     good, expected, eval_s = evaluate(settings, adapter_path, args.questions, args.max_new_tokens)
-    # What batching the evaluation's answers gains on this device: a few questions both ways, same run spec.
+    # What batching the evaluation's answers gains on this device: a few questions both ways, same run spec
+    # (two setups without an adapter or passages: one batch key, and the dry run stays short).
     from workbench import resources
 
     gen = resources.generator(settings)
-    few = min(args.questions, 4)
-    _, few_expected, batched_s = evaluate(settings, adapter_path, few, args.max_new_tokens)
+    few, plain = min(args.questions, 4), ("base", "prompted")
+    _, few_expected, batched_s = evaluate(settings, adapter_path, few, args.max_new_tokens, plain)
     width, gen.parallel = gen.parallel, 1
     try:
-        good_one, _, one_s = evaluate(settings, adapter_path, few, args.max_new_tokens)
+        good_one, _, one_s = evaluate(settings, adapter_path, few, args.max_new_tokens, plain)
     finally:
         gen.parallel = width
     batch_gain = one_s / batched_s if batched_s > 0 else 0.0
