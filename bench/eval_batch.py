@@ -3,7 +3,7 @@
     .venv/bin/python bench/eval_batch.py [--quick]
 
 The same run spec (sample questions; base, prompted and RAG setups; 64 new tokens, greedy) is answered in one
-process on the same questions, four ways on the workbench's engine and one reference way:
+process on the same questions, four ways on the workbench's engine and two on the transformers engine:
 
 - one at a time, no prompt cache: how an evaluation run answered before (the baseline);
 - one at a time, prompt cache: the part before the last user turn (the recipe's instructions and few-shot

@@ -180,6 +180,27 @@ def evaluate(settings, adapter_path: str, n_questions: int, max_new_tokens: int,
     return len(good), len(ids) * len(spec.setups), seconds
 
 
+def batch_speedup(settings, adapter_path: str, n_questions: int, max_new_tokens: int) -> tuple[float, int]:
+    """What batching the evaluation's answers gains on this device: (answers/s batched over one at a time, width).
+
+    The same questions both ways through two setups without an adapter or passages (one batch key; the CPU dry
+    run stays short)."""
+    from workbench import resources
+
+    gen = resources.generator(settings)
+    plain = ("base", "prompted")
+    _, expected, batched_s = evaluate(settings, adapter_path, n_questions, max_new_tokens, plain)
+    width, gen.parallel = gen.parallel, 1
+    try:
+        good_one, _, one_s = evaluate(settings, adapter_path, n_questions, max_new_tokens, plain)
+    finally:
+        gen.parallel = width
+    gain = one_s / batched_s if batched_s > 0 else 0.0
+    say(f"evaluation {width} at a time: {gain:.2f}x the answers per second of one at a time "
+        f"({batched_s:.1f} s vs {one_s:.1f} s; {good_one}/{expected} answers one at a time)")
+    return gain, width
+
+
 def check(args, settings) -> bool:
     """Every step above; prints the figures and the RESULT line; True when the GPU check passed."""
     import torch
@@ -208,21 +229,7 @@ def check(args, settings) -> bool:
         ddp_s = train_data_parallel(settings, spec, settings.storage / "gpu-check-ddp", nproc)
     decode, changed, gen_device = generate(settings, adapter_path, args.max_new_tokens)
     good, expected, eval_s = evaluate(settings, adapter_path, args.questions, args.max_new_tokens)
-    # What batching the evaluation's answers gains on this device: a few questions both ways, same run spec
-    # (two setups without an adapter or passages: one batch key, and the dry run stays short).
-    from workbench import resources
-
-    gen = resources.generator(settings)
-    few, plain = min(args.questions, 4), ("base", "prompted")
-    _, few_expected, batched_s = evaluate(settings, adapter_path, few, args.max_new_tokens, plain)
-    width, gen.parallel = gen.parallel, 1
-    try:
-        good_one, _, one_s = evaluate(settings, adapter_path, few, args.max_new_tokens, plain)
-    finally:
-        gen.parallel = width
-    batch_gain = one_s / batched_s if batched_s > 0 else 0.0
-    say(f"evaluation {width} at a time: {batch_gain:.2f}x the answers per second of one at a time "
-        f"({batched_s:.1f} s vs {one_s:.1f} s; {good_one}/{few_expected} answers one at a time)")
+    batch_gain, width = batch_speedup(settings, adapter_path, min(args.questions, 4), args.max_new_tokens)
     wall = time.perf_counter() - t_start
     step_s = clock.step_s()
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if on_gpu else "n/a"

@@ -13,43 +13,38 @@ QUESTIONS = ["Name three colours.", "What is a library?", "Write one sentence ab
              "Give two tips for sleeping well."]
 
 
-def _consume(batcher: Batcher, reqs: list[Request]) -> dict[int, str]:
-    out: dict[int, str] = {}
-
-    def go(i, r):
-        out[i] = "".join(batcher.submit(r))
-
-    threads = [threading.Thread(target=go, args=(i, r)) for i, r in enumerate(reqs)]
+def _in_threads(fn, n: int, timeout: float = 10) -> None:
+    """fn(0) .. fn(n - 1), each in its own thread, all started before any is waited for."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(timeout)
+
+
+def _consume(batcher: Batcher, reqs: list[Request]) -> dict[int, str]:
+    out: dict[int, str] = {}
+
+    def go(i):
+        out[i] = "".join(batcher.submit(reqs[i]))
+
+    _in_threads(go, len(reqs))
     return out
 
 
 def test_requests_batch_by_key_up_to_the_width():
     seen: list[list[int]] = []
+    gate = threading.Event()
 
-    def run_batch(reqs):
+    def run(reqs):
+        if reqs[0].ids[0] == 0:  # hold the worker on a first request so the rest queue up together
+            gate.wait(5)
         seen.append([r.ids[0] for r in reqs])
         for r in reqs:
-            r.pieces.put(f"b{r.ids[0]}")
+            r.pieces.put(f"{'b' if len(reqs) > 1 else 's'}{r.ids[0]}")
 
-    def run_single(r):
-        seen.append([r.ids[0]])
-        r.pieces.put(f"s{r.ids[0]}")
-
-    gate = threading.Event()
-    batcher = Batcher(3, run_batch, run_single)
-    # Hold the worker on a first request so the rest queue up together.
+    batcher = Batcher(3, run)
     first = Request([0], ("hold",))
-    orig = batcher._run_single
-
-    def hold(r):
-        gate.wait(5)
-        orig(r)
-
-    batcher._run_single = hold
     holder = threading.Thread(target=lambda: "".join(batcher.submit(first)))
     holder.start()
     time.sleep(0.2)
@@ -73,27 +68,27 @@ def test_requests_batch_by_key_up_to_the_width():
 def test_a_failure_reaches_every_request_of_its_batch_and_the_next_batch_runs():
     calls = {"n": 0}
 
-    def run_batch(reqs):
+    def run(reqs):
+        if len(reqs) == 1:
+            reqs[0].pieces.put("alone")
+            return
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("kernel exploded")
         for r in reqs:
             r.pieces.put("ok")
 
-    batcher = Batcher(2, run_batch, lambda r: r.pieces.put("alone"))
+    batcher = Batcher(2, run)
     errors: list[str] = []
+    reqs = [Request([i], ("k",)) for i in range(2)]
 
-    def go(r):
+    def go(i):
         try:
-            "".join(batcher.submit(r))
+            "".join(batcher.submit(reqs[i]))
         except RuntimeError as e:
             errors.append(str(e))
 
-    threads = [threading.Thread(target=go, args=(Request([i], ("k",)),)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    _in_threads(go, 2)
     assert errors == ["kernel exploded"] * 2
     assert set(_consume(batcher, [Request([5], ("k",)), Request([6], ("k",))]).values()) <= {"ok", "alone"}
 
@@ -102,13 +97,14 @@ def test_a_request_cancelled_while_waiting_never_runs():
     ran: list[int] = []
     gate = threading.Event()
 
-    def run_single(r):
+    def run(reqs):
+        (r,) = reqs
         if r.ids[0] == 0:
             gate.wait(5)
         ran.append(r.ids[0])
         r.pieces.put("x")
 
-    batcher = Batcher(1, lambda reqs: None, run_single)
+    batcher = Batcher(1, run)
     holder = threading.Thread(target=lambda: "".join(batcher.submit(Request([0], ("k",)))))
     holder.start()
     time.sleep(0.1)
@@ -124,44 +120,48 @@ def test_a_request_cancelled_while_waiting_never_runs():
     assert ran == [0]
 
 
-@pytest.mark.slow
-def test_concurrent_greedy_questions_share_a_batch_and_each_streams_its_own_answer(torch_generator):
+@pytest.fixture
+def batching(torch_generator):
+    """The session's transformers generator without adapters; `batching(width)` sets how many share a batch."""
     gen = torch_generator
     gen.detach_adapters()
+    width = gen.parallel
+
+    def at(n: int):
+        gen.parallel = n
+        return gen
+
+    yield at
+    gen.parallel = width
+
+
+@pytest.mark.slow
+def test_concurrent_greedy_questions_share_a_batch_and_each_streams_its_own_answer(batching):
+    gen = batching(4)
     cfg = GenerationConfig(max_new_tokens=24)
-    width, gen.parallel = gen.parallel, 4
-    try:
-        alone = [gen.generate([{"role": "user", "content": q}], cfg) for q in QUESTIONS]
-        before = gen._batcher.batches
-        got: dict[int, object] = {}
+    alone = [gen.generate([{"role": "user", "content": q}], cfg) for q in QUESTIONS]
+    before = gen._batcher.batches
+    got: dict[int, object] = {}
 
-        def ask(i):
-            got[i] = gen.generate([{"role": "user", "content": QUESTIONS[i]}], cfg)
+    def ask(i):
+        got[i] = gen.generate([{"role": "user", "content": QUESTIONS[i]}], cfg)
 
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert gen._batcher.batches > before, "the four questions never shared a batch"
-        for i in range(4):
-            assert got[i].text.strip()
-            assert got[i].stats.prompt_tokens == alone[i].stats.prompt_tokens  # its own prompt, not the padded one
-            assert 0 < got[i].stats.completion_tokens <= 24
-        # Greedy rows computed beside other prompts: most answers are the one-at-a-time text (rounding can part
-        # a near tie); a row that read another row's prompt would share nothing with its own.
-        same = sum(got[i].text == alone[i].text for i in range(4))
-        assert same >= 2, [(got[i].text, alone[i].text) for i in range(4)]
-    finally:
-        gen.parallel = width
+    _in_threads(ask, 4, 120)
+    assert gen._batcher.batches > before, "the four questions never shared a batch"
+    for i in range(4):
+        assert got[i].text.strip()
+        assert got[i].stats.prompt_tokens == alone[i].stats.prompt_tokens  # its own prompt, not the padded one
+        assert 0 < got[i].stats.completion_tokens <= 24
+    # Greedy rows computed beside other prompts: most answers are the one-at-a-time text (rounding can part
+    # a near tie); a row that read another row's prompt would share nothing with its own.
+    same = sum(got[i].text == alone[i].text for i in range(4))
+    assert same >= 2, [(got[i].text, alone[i].text) for i in range(4)]
 
 
 @pytest.mark.slow
-def test_closing_one_batched_stream_ends_its_row_and_leaves_the_others_as_they_were(torch_generator):
-    gen = torch_generator
-    gen.detach_adapters()
+def test_closing_one_batched_stream_ends_its_row_and_leaves_the_others_as_they_were(batching):
+    gen = batching(3)
     cfg = GenerationConfig(max_new_tokens=32)
-    width, gen.parallel = gen.parallel, 3
 
     def batch(cancel_first: bool) -> list[str]:
         out = ["", "", ""]
@@ -176,17 +176,10 @@ def test_closing_one_batched_stream_ends_its_row_and_leaves_the_others_as_they_w
                     stream.close()
                     break
 
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        _in_threads(ask, 3, 120)
         return out
 
-    try:
-        full = batch(False)
-        cut = batch(True)
-    finally:
-        gen.parallel = width
+    full = batch(False)
+    cut = batch(True)
     assert len(cut[0]) < len(full[0])
     assert cut[1:] == full[1:], "cancelling one row changed another row's answer"

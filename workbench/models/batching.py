@@ -3,15 +3,15 @@
 An evaluation run writes `generator.parallel` answers side by side (evaluation.runs.answer_all), and the arena
 asks several columns at once. With llama.cpp the server's slots batch them; with transformers each request
 used to wait for the model lock. Here the waiting requests that share everything but the prompt (the adapter
-and the generation settings: greedy, the same new-token budget) become one left-padded batch: every step reads
-the weights once for all of them, which is where a GPU (and a CPU decoding a small model, where a step's cost
-is mostly per-operation overhead) gains. Each request still streams its own text, can be cancelled on its
-own (its row stops; the others go on) and gets its own stats.
+and the generation settings: greedy, the same new-token budget) become one batch: each prompt is read on its
+own, then every step reads the weights once for all of them, which is where a GPU gains (on 2 CPU cores it
+lost or tied, measured: `generator.BATCH_CPU` is 1). Each request still streams its own text, can be cancelled
+on its own (its row stops; the others go on) and gets its own stats.
 
-A request that finds nobody to share with takes the one-request path (`single`), unchanged, so a lone
-question, sampling (temperature > 0: each answer has its own seed) and anything else that does not batch
-answer exactly as before. Batched rows are computed with padding beside other prompts, so a greedy answer can
-differ from its one-at-a-time text where two tokens were nearly tied (bench/eval_batch.py counts them).
+A request that finds nobody to share with runs alone, as before (with prompt lookup), so a lone question,
+sampling (temperature > 0: each answer has its own seed) and anything else that does not batch answer exactly
+as before. Batched rows attend over a cache padded beside other prompts, so a greedy answer can differ from
+its one-at-a-time text where two tokens were nearly tied (bench/eval_batch.py counts them).
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Request:
 
     ids: list[int]
     key: tuple  # requests batch together only when their keys are equal (adapter, settings)
+    cfg: object = None  # what the runner needs besides the prompt: the same for every request of one key
+    adapter: object = None
     cancel: threading.Event = field(default_factory=threading.Event)
     pieces: queue.Queue = field(default_factory=queue.Queue)
     submitted: float = field(default_factory=time.perf_counter)
@@ -41,13 +43,12 @@ class Request:
 
 
 class Batcher:
-    """Collects requests and runs them `width` at a time: `run_batch(requests)` for two or more with one key,
-    `run_single(request)` for one. Both are called from one worker thread, so batches never overlap."""
+    """Collects requests and runs them up to `width` at a time with one key: `run(requests)` is called from
+    one worker thread, so batches never overlap."""
 
-    def __init__(self, width: int, run_batch: Callable[[list[Request]], None],
-                 run_single: Callable[[Request], None]):
+    def __init__(self, width: int, run: Callable[[list[Request]], None]):
         self.width = max(1, int(width))
-        self._run_batch, self._run_single = run_batch, run_single
+        self._run = run
         self._waiting: list[Request] = []
         self._cv = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -91,12 +92,9 @@ class Batcher:
                     r.pieces.put(_DONE)
             if not batch:
                 continue
+            self.batches += len(batch) > 1
             try:
-                if len(batch) == 1:
-                    self._run_single(batch[0])
-                else:
-                    self.batches += 1
-                    self._run_batch(batch)
+                self._run(batch)
             except BaseException as e:  # every waiting consumer sees the failure in its own thread
                 for r in batch:
                     r.pieces.put(e)

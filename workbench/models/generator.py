@@ -255,7 +255,7 @@ class LocalGenerator(ChatModel):
         from workbench.models.batching import Batcher
 
         # Requests answered in one batched generate (answer_all writes this many side by side).
-        self._batcher = Batcher(batch_width(device), self._run_batch, self._run_single)
+        self._batcher = Batcher(batch_width(device), self._generate)
 
     def _activate(self, adapter_path: str | Path | None) -> None:
         """Make `adapter_path` the only active adapter (None: plain base model). Caller holds the lock."""
@@ -316,8 +316,7 @@ class LocalGenerator(ChatModel):
         folder = None if adapter is None else str(Path(adapter).expanduser().resolve())
         greedy = cfg.temperature <= 0
         # Sampled answers never share a batch: each keeps its own seed path (the object() key is unique).
-        req = Request(ids, (folder, cfg) if greedy else (object(),))
-        req.adapter, req.cfg = adapter, cfg
+        req = Request(ids, (folder, cfg) if greedy else (object(),), cfg=cfg, adapter=adapter)
         try:
             yield from self._batcher.submit(req)
         except ModelError:
@@ -342,13 +341,15 @@ class LocalGenerator(ChatModel):
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         return set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
 
-    def _generate(self, reqs: list, cfg: GenerationConfig, adapter) -> None:
-        """One `generate` for `reqs` (left-padded when several), streaming each row to its request."""
+    def _generate(self, reqs: list) -> None:
+        """One `generate` for `reqs` (one key: the same settings and adapter), streaming each row to its request;
+        several are read one by one and then decoded together (`_prefill_rows`)."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         from workbench.models.batching import RowStreamer
 
+        cfg, adapter = reqs[0].cfg, reqs[0].adapter
         width = max(len(r.ids) for r in reqs)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in reqs], device=self.device)
@@ -392,11 +393,6 @@ class LocalGenerator(ChatModel):
             layers.append((torch.cat([padded(k) for k, _ in per]), torch.cat([padded(v) for _, v in per])))
         return DynamicCache(ddp_cache_data=layers)
 
-    def _run_single(self, req) -> None:
-        self._generate([req], req.cfg, req.adapter)
-
-    def _run_batch(self, reqs: list) -> None:
-        self._generate(reqs, reqs[0].cfg, reqs[0].adapter)
 
 def engine_for(settings: Settings, name: str | None = None) -> str:
     """Which engine serves generator `name`: "llama.cpp" or "transformers" (WORKBENCH_ENGINE, see Settings)."""
